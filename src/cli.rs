@@ -1,0 +1,180 @@
+//! Command-line arguments as clap sees them. Doc comments are the `--help`
+//! text. `config` turns these into a validated `Config`; nothing after that
+//! touches clap.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "snowball-sync", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log output on stderr (-q warnings only, -qq errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Page through Snowball ListJobs and upsert every job into PostgreSQL,
+    /// recording each JobState transition.
+    Sync(SyncArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Serve a simulated Snowball API (both wire protocols) until stopped.
+    Simulate(SimulateArgs),
+    /// Run the real sync several times against an in-process simulator and
+    /// show what it recorded.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL. When unset, the libpq variables (PGHOST, PGPORT,
+    /// PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE) and their defaults apply.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Give up connecting to PostgreSQL after this long (e.g. 10s, 2m).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub connect_timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS profile from the shared config and credentials files.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+
+    /// Region to list (repeatable). Defaults to the region of the AWS
+    /// configuration chain (AWS_REGION, the profile).
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Send API requests here instead of the AWS endpoint (AWS_ENDPOINT_URL and
+    /// AWS_ENDPOINT_URL_SNOWBALL work too).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Attempts per API request, the first included, before giving up.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_attempts: u32,
+
+    /// Time limit for one attempt of an API request.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Time limit for one API request with all its retries.
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    pub operation_timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Jobs per ListJobs request (MaxResults), 1 to 100.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub page_size: i64,
+
+    /// Fail the run when one region's listing exceeds this many pages.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_pages: u32,
+
+    /// Do not apply pending migrations first.
+    #[arg(long)]
+    pub no_migrate: bool,
+
+    /// Wait for another run's lock instead of exiting with code 75.
+    #[arg(long)]
+    pub wait_lock: bool,
+
+    /// Do the whole sync, print what would change, and commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to serve on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:4566", value_name = "ADDR")]
+    pub listen: String,
+
+    /// Jobs in each region's fleet at start.
+    #[arg(long, default_value_t = 250, value_name = "N")]
+    pub jobs: usize,
+
+    /// Seed for the fleet: the same seed and tick count give the same fleet.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+
+    /// Regions with a fleet; the US regions share one, as the service does.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "us-east-1",
+        value_name = "R1,R2,..."
+    )]
+    pub regions: Vec<String>,
+
+    /// Advance the fleet one tick every this many seconds (otherwise only
+    /// through POST /_sim/advance).
+    #[arg(long, value_name = "SECONDS")]
+    pub tick: Option<f64>,
+
+    /// Extra latency for every ListJobs response.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub page_latency_ms: u64,
+
+    /// Answer every K-th ListJobs request with a ThrottlingException.
+    #[arg(long, value_name = "K")]
+    pub throttle_every: Option<u64>,
+
+    /// Answer every K-th ListJobs request with an HTTP 500.
+    #[arg(long, value_name = "K")]
+    pub error_every: Option<u64>,
+
+    /// Drop the connection of every K-th ListJobs request without answering.
+    #[arg(long, value_name = "K")]
+    pub drop_every: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// PostgreSQL URL. When unset, a local `snowball_demo` database (libpq
+    /// defaults for host and user) is used and created if missing.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Syncs to run, advancing the simulated fleet between them.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub runs: u32,
+
+    /// Jobs in the simulated fleet.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub jobs: usize,
+
+    /// Seed for the simulated fleet.
+    #[arg(long, default_value_t = 7, value_name = "S")]
+    pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,292 @@
+//! The validated configuration. Built once from the command line and the
+//! environment; the rest of the program never sees clap.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+
+use crate::cli::{self, Cli};
+use crate::error::Error;
+
+/// What to do, with everything it needs already checked.
+#[derive(Debug, Clone)]
+pub enum Config {
+    Sync(SyncConfig),
+    Migrate(DatabaseConfig),
+    Simulate(SimulatorConfig),
+    Demo(DemoConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub connect: PgConnectOptions,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    pub profile: Option<String>,
+    /// Empty: take the region from the AWS configuration chain.
+    pub regions: Vec<String>,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    pub operation_timeout: Duration,
+    /// The SDK's first retry delay; its default (1 s) is right for AWS.
+    pub initial_backoff: Duration,
+    /// Fixed credentials instead of the provider chain (the simulator's demo and tests).
+    pub static_credentials: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub database: DatabaseConfig,
+    pub aws: AwsConfig,
+    pub page_size: i32,
+    pub max_pages: u32,
+    pub migrate: bool,
+    pub wait_lock: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    pub listen: std::net::SocketAddr,
+    pub fleet: crate::simulator::FleetConfig,
+    pub tick: Option<Duration>,
+    pub faults: crate::simulator::Faults,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// None: the local `snowball_demo` database, created when missing.
+    pub database: Option<DatabaseConfig>,
+    pub runs: u32,
+    pub jobs: usize,
+    pub seed: u64,
+}
+
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Config, Error> {
+        Ok(match cli.command {
+            cli::Command::Sync(args) => Config::Sync(SyncConfig::from_args(args)?),
+            cli::Command::Migrate(args) => Config::Migrate(DatabaseConfig::from_args(args)?),
+            cli::Command::Simulate(args) => Config::Simulate(SimulatorConfig::from_args(args)?),
+            cli::Command::Demo(args) => Config::Demo(DemoConfig::from_args(args)?),
+        })
+    }
+}
+
+impl DatabaseConfig {
+    fn from_args(args: cli::DatabaseArgs) -> Result<Self, Error> {
+        Ok(DatabaseConfig {
+            connect: connect_options(args.database_url.as_deref())?,
+            connect_timeout: parse_duration(&args.connect_timeout)
+                .map_err(|e| Error::Usage(format!("--connect-timeout: {e}")))?,
+        })
+    }
+
+    /// Where we connect, for messages: never the password.
+    pub fn target(&self) -> String {
+        describe_target(&self.connect)
+    }
+}
+
+/// The options for a URL, or the libpq environment and defaults without one.
+pub fn connect_options(url: Option<&str>) -> Result<PgConnectOptions, Error> {
+    match url {
+        // sqlx's parse errors can quote the URL, password included: say what is wrong without it.
+        Some(url) => PgConnectOptions::from_str(url).map_err(|e| {
+            Error::Usage(format!(
+                "the database URL is malformed ({}); expected postgres://user@host:port/database",
+                redact_url_error(&e.to_string(), url)
+            ))
+        }),
+        None => Ok(PgConnectOptions::new()),
+    }
+}
+
+fn redact_url_error(message: &str, url: &str) -> String {
+    message.replace(url, "<url>")
+}
+
+pub fn describe_target(options: &PgConnectOptions) -> String {
+    format!(
+        "host {} port {} database {} user {}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username()),
+        options.get_username()
+    )
+}
+
+impl AwsConfig {
+    fn from_args(args: cli::AwsArgs) -> Result<Self, Error> {
+        if args.max_attempts == 0 {
+            return Err(Error::Usage("--max-attempts must be at least 1".into()));
+        }
+        for region in &args.regions {
+            if region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(Error::Usage(format!(
+                    "--region {region:?} is not a region name"
+                )));
+            }
+        }
+        Ok(AwsConfig {
+            profile: args.profile,
+            regions: args.regions,
+            endpoint_url: args.endpoint_url,
+            max_attempts: args.max_attempts,
+            attempt_timeout: parse_duration(&args.timeout)
+                .map_err(|e| Error::Usage(format!("--timeout: {e}")))?,
+            operation_timeout: parse_duration(&args.operation_timeout)
+                .map_err(|e| Error::Usage(format!("--operation-timeout: {e}")))?,
+            initial_backoff: Duration::from_secs(1),
+            static_credentials: None,
+        })
+    }
+}
+
+impl SyncConfig {
+    fn from_args(args: cli::SyncArgs) -> Result<Self, Error> {
+        if !(1..=MAX_PAGE_SIZE).contains(&args.page_size) {
+            return Err(Error::Usage(format!(
+                "--page-size must be between 1 and {MAX_PAGE_SIZE} (the API's MaxResults limit), got {}",
+                args.page_size
+            )));
+        }
+        if args.max_pages == 0 {
+            return Err(Error::Usage("--max-pages must be at least 1".into()));
+        }
+        Ok(SyncConfig {
+            database: DatabaseConfig::from_args(args.database)?,
+            aws: AwsConfig::from_args(args.aws)?,
+            page_size: args.page_size as i32,
+            max_pages: args.max_pages,
+            migrate: !args.no_migrate,
+            wait_lock: args.wait_lock,
+            dry_run: args.dry_run,
+        })
+    }
+}
+
+impl SimulatorConfig {
+    fn from_args(args: cli::SimulateArgs) -> Result<Self, Error> {
+        let listen = args.listen.parse().map_err(|_| {
+            Error::Usage(format!(
+                "--listen {:?} is not an address like 127.0.0.1:4566",
+                args.listen
+            ))
+        })?;
+        let tick = match args.tick {
+            None => None,
+            Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+                Some(Duration::from_secs_f64(seconds))
+            }
+            Some(seconds) => {
+                return Err(Error::Usage(format!(
+                    "--tick must be a positive number of seconds, got {seconds}"
+                )));
+            }
+        };
+        let every = |flag: &str, value: Option<u64>| match value {
+            Some(0) => Err(Error::Usage(format!("{flag} must be at least 1"))),
+            other => Ok(other),
+        };
+        if args.regions.iter().any(|r| r.is_empty()) {
+            return Err(Error::Usage("--regions has an empty region name".into()));
+        }
+        Ok(SimulatorConfig {
+            listen,
+            fleet: crate::simulator::FleetConfig {
+                jobs: args.jobs,
+                seed: args.seed,
+                regions: args.regions,
+            },
+            tick,
+            faults: crate::simulator::Faults {
+                throttle_every: every("--throttle-every", args.throttle_every)?,
+                error_every: every("--error-every", args.error_every)?,
+                drop_every: every("--drop-every", args.drop_every)?,
+                page_latency: Duration::from_millis(args.page_latency_ms),
+            },
+        })
+    }
+}
+
+impl DemoConfig {
+    fn from_args(args: cli::DemoArgs) -> Result<Self, Error> {
+        if args.runs == 0 {
+            return Err(Error::Usage("--runs must be at least 1".into()));
+        }
+        let database = match args.database_url {
+            Some(url) => Some(DatabaseConfig {
+                connect: connect_options(Some(&url))?,
+                connect_timeout: Duration::from_secs(5),
+            }),
+            None => None,
+        };
+        Ok(DemoConfig {
+            database,
+            runs: args.runs,
+            jobs: args.jobs,
+            seed: args.seed,
+        })
+    }
+}
+
+/// A duration such as `500ms`, `30s`, `90m`, `36h` or `14d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 90m, 36h or 14d"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} has unknown unit {unit:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_the_documented_units() {
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("36h"), Ok(Duration::from_secs(129_600)));
+        assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn a_url_error_never_repeats_the_password() {
+        let err = connect_options(Some("postgres://u:hunter2@host:notaport/db")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

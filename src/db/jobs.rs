@@ -1,0 +1,135 @@
+//! snowball.jobs (the current snapshot) and snowball.job_state_history (the
+//! append-only trail of JobState transitions), written together, a page at a time.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::job::JobRecord;
+
+/// One history row written by `write_page`: `from_state` is None on a job's
+/// first sighting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub job_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+}
+
+/// Upserts one page of jobs and records their transitions, in one statement
+/// (one round trip), whatever the page size. Run it inside a transaction so a
+/// page is written whole or not at all.
+pub async fn write_page(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    region: &str,
+    jobs: &[JobRecord],
+) -> anyhow::Result<Vec<Transition>> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut states = Vec::with_capacity(jobs.len());
+    let mut types = Vec::with_capacity(jobs.len());
+    let mut snowball_types = Vec::with_capacity(jobs.len());
+    let mut masters = Vec::with_capacity(jobs.len());
+    let mut created: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
+    let mut descriptions = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        ids.push(job.job_id.clone());
+        states.push(job.job_state.clone());
+        types.push(job.job_type.clone());
+        snowball_types.push(job.snowball_type.clone());
+        masters.push(job.is_master);
+        created.push(job.creation_date);
+        descriptions.push(job.description.clone());
+    }
+    let rows = sqlx::query!(
+        r#"
+        WITH page AS (
+            -- ON CONFLICT cannot touch one row twice in a statement, and the
+            -- service may list a job twice: keep its last entry in the page.
+            SELECT DISTINCT ON (job_id)
+                   job_id, job_state, job_type, snowball_type, is_master, creation_date, description
+              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                          $8::timestamptz[], $9::text[])
+                   WITH ORDINALITY
+                   AS e (job_id, job_state, job_type, snowball_type, is_master, creation_date, description, ord)
+             ORDER BY job_id, ord DESC
+        ),
+        before AS (
+            -- Every part of this statement sees the table as it was before it,
+            -- so this is the state each job had until now.
+            SELECT j.job_id, j.job_state, j.last_seen_at
+              FROM snowball.jobs j
+              JOIN page USING (job_id)
+        ),
+        upserted AS (
+            INSERT INTO snowball.jobs AS j
+                   (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
+                    region, first_seen_at, last_seen_at, state_since, last_sync_run_id)
+            SELECT job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
+                   $2, now(), now(), now(), $1
+              FROM page
+            ON CONFLICT (job_id) DO UPDATE
+               SET job_state        = EXCLUDED.job_state,
+                   job_type         = EXCLUDED.job_type,
+                   snowball_type    = EXCLUDED.snowball_type,
+                   is_master        = EXCLUDED.is_master,
+                   creation_date    = EXCLUDED.creation_date,
+                   description      = EXCLUDED.description,
+                   -- Several regions can list one job (every US region lists
+                   -- all US jobs): within a run, the first region name wins,
+                   -- whatever order the listings arrive in.
+                   region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < EXCLUDED.region
+                                           THEN j.region ELSE EXCLUDED.region END,
+                   last_seen_at     = now(),
+                   state_since      = CASE WHEN j.job_state = EXCLUDED.job_state
+                                           THEN j.state_since ELSE now() END,
+                   last_sync_run_id = $1
+            RETURNING j.job_id, j.job_state
+        ),
+        transitions AS (
+            INSERT INTO snowball.job_state_history
+                   (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id)
+            SELECT u.job_id, b.job_state, u.job_state, now(), b.last_seen_at, $1
+              FROM upserted u
+              LEFT JOIN before b USING (job_id)
+             WHERE b.job_state IS DISTINCT FROM u.job_state
+             ORDER BY u.job_id
+            RETURNING job_id, from_state, to_state
+        )
+        SELECT job_id AS "job_id!", from_state, to_state AS "to_state!"
+          FROM transitions
+         ORDER BY job_id
+        "#,
+        run_id,
+        region,
+        &ids,
+        &states,
+        &types as &[Option<String>],
+        &snowball_types as &[Option<String>],
+        &masters as &[Option<bool>],
+        &created as &[Option<DateTime<Utc>>],
+        &descriptions as &[Option<String>],
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("writing a page of {} jobs from {region}", jobs.len()))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Transition {
+            job_id: r.job_id,
+            from_state: r.from_state,
+            to_state: r.to_state,
+        })
+        .collect())
+}
+
+/// Jobs a run has seen, each counted once however many pages or regions listed it.
+pub async fn count_seen_by_run(db: impl PgExecutor<'_>, run_id: i64) -> anyhow::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM snowball.jobs WHERE last_sync_run_id = $1"#,
+        run_id
+    )
+    .fetch_one(db)
+    .await
+    .context("counting the jobs this run saw")
+}

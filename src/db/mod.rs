@@ -1,0 +1,96 @@
+//! The database: the one place that knows the schema. Connection set-up and
+//! migrations here; one module per table.
+
+pub mod jobs;
+pub mod lock;
+pub mod runs;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::config::DatabaseConfig;
+use crate::error::Error;
+
+/// The migrations in migrations/, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// One connection, failing within the connect timeout with a message that
+/// names the target (never the password).
+pub async fn connect_one(db: &DatabaseConfig) -> Result<PgConnection, Error> {
+    let options = db
+        .connect
+        .clone()
+        .log_statements(tracing::log::LevelFilter::Trace);
+    match tokio::time::timeout(db.connect_timeout, PgConnection::connect_with(&options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(Error::DatabaseUnreachable {
+            target: db.target(),
+            source: err.into(),
+        }),
+        Err(_) => Err(Error::DatabaseUnreachable {
+            target: db.target(),
+            source: anyhow::anyhow!(
+                "no answer within {:?} (--connect-timeout)",
+                db.connect_timeout
+            ),
+        }),
+    }
+}
+
+/// A small pool for page writes; call after `connect_one` has shown the
+/// server answers, since the pool itself retries refused connections until
+/// its timeout.
+pub async fn pool(db: &DatabaseConfig, max_connections: u32) -> Result<PgPool, Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(db.connect_timeout)
+        .connect_with(
+            db.connect
+                .clone()
+                .log_statements(tracing::log::LevelFilter::Trace),
+        )
+        .await
+        .map_err(|err| Error::DatabaseUnreachable {
+            target: db.target(),
+            source: err.into(),
+        })
+}
+
+/// Applies pending migrations (sqlx serialises concurrent callers itself).
+pub async fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(conn)
+        .await
+        .context("applying database migrations")
+}
+
+/// Fails unless every embedded migration has been applied: a dry run must not
+/// change the schema, and cannot work without it.
+pub async fn ensure_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
+    use sqlx::migrate::Migrate;
+    let table = &*MIGRATOR.table_name;
+    let has_table =
+        sqlx::query_scalar!(r#"SELECT to_regclass($1) IS NOT NULL AS "exists!""#, table)
+            .fetch_one(&mut *conn)
+            .await
+            .context("looking for the migrations table")?;
+    let applied = if has_table {
+        conn.list_applied_migrations(table)
+            .await
+            .context("reading the applied migrations")?
+    } else {
+        Vec::new()
+    };
+    let pending = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .count();
+    if pending > 0 {
+        anyhow::bail!(
+            "the database schema is {pending} migration(s) behind; run `snowball-sync migrate` first"
+        );
+    }
+    Ok(())
+}

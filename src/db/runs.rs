@@ -1,0 +1,90 @@
+//! snowball.sync_runs: one row per sync, written at its start and its end.
+
+use anyhow::Context;
+use sqlx::PgExecutor;
+
+/// How a run ended, as stored in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The counters a run accumulates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    pub pages: i32,
+    pub jobs_seen: i32,
+    pub jobs_new: i32,
+    pub jobs_changed: i32,
+    pub transitions: i32,
+}
+
+/// Marks runs left 'running' by a killed process. Call only while holding the
+/// run lock: then no other run can be live.
+pub async fn abandon_running(db: impl PgExecutor<'_>) -> anyhow::Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE snowball.sync_runs
+            SET status = 'abandoned', finished_at = now(),
+                error = coalesce(error, 'the process ended without recording a result')
+          WHERE status = 'running'"
+    )
+    .execute(db)
+    .await
+    .context("marking abandoned runs")?;
+    Ok(done.rows_affected())
+}
+
+pub async fn start(
+    db: impl PgExecutor<'_>,
+    regions: &[String],
+    host: Option<&str>,
+) -> anyhow::Result<i64> {
+    sqlx::query_scalar!(
+        "INSERT INTO snowball.sync_runs (regions, tool_version, host)
+         VALUES ($1, $2, $3)
+         RETURNING id",
+        regions,
+        env!("CARGO_PKG_VERSION"),
+        host,
+    )
+    .fetch_one(db)
+    .await
+    .context("recording the start of the run")
+}
+
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    status: RunStatus,
+    totals: &RunTotals,
+    error: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE snowball.sync_runs
+            SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
+                jobs_new = $5, jobs_changed = $6, transitions = $7, error = $8
+          WHERE id = $1",
+        run_id,
+        status.as_str(),
+        totals.pages,
+        totals.jobs_seen,
+        totals.jobs_new,
+        totals.jobs_changed,
+        totals.transitions,
+        error,
+    )
+    .execute(db)
+    .await
+    .context("recording the end of the run")?;
+    Ok(())
+}

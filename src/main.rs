@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use snowball_sync::{Config, cli::Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    snowball_sync::telemetry::init(cli.verbose as i8 - cli.quiet as i8);
+    let config = match Config::from_cli(cli) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return fail(&snowball_sync::Error::Failed(
+                anyhow::Error::new(err).context("starting the async runtime"),
+            ));
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(snowball_sync::run(config, &mut stdout)) {
+        Ok(code) => code.into(),
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &snowball_sync::Error) -> ExitCode {
+    eprintln!("snowball-sync: {}", err.chain());
+    err.exit_code().into()
+}

@@ -1,0 +1,318 @@
+//! The simulated Snowball service: one implementation behind `simulate`,
+//! `demo`, the tests and the benchmark. It serves ListJobs on the wire in
+//! both protocols, keeps a fleet per region, and injects the faults the real
+//! service and network produce.
+
+pub mod fleet;
+mod server;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use fleet::{Fleet, JobEntry};
+pub use server::{RunningSimulator, serve_until};
+use wire::ApiError;
+
+/// The fleets to generate.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// Jobs in each region's fleet at start.
+    pub jobs: usize,
+    pub seed: u64,
+    pub regions: Vec<String>,
+}
+
+/// Faults injected into ListJobs requests, counted over all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Faults {
+    /// Every k-th request: HTTP 400 ThrottlingException.
+    pub throttle_every: Option<u64>,
+    /// Every k-th request: HTTP 500.
+    pub error_every: Option<u64>,
+    /// Every k-th request: the connection is closed without an answer.
+    pub drop_every: Option<u64>,
+    /// Added before every ListJobs answer.
+    #[serde(serialize_with = "as_millis")]
+    pub page_latency: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The fleet a region lists. Every US region lists the jobs of all US
+/// regions, as the service does; GovCloud and other regions stand alone.
+pub fn fleet_key(region: &str) -> String {
+    if region.starts_with("us-") && !region.starts_with("us-gov-") {
+        "us".to_owned()
+    } else {
+        region.to_owned()
+    }
+}
+
+/// A handle on the simulator's state, shared with its server.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    fleets: BTreeMap<String, Fleet>,
+    faults: Faults,
+    list_requests: u64,
+    token_key: u64,
+}
+
+/// What a ListJobs request gets, before protocol encoding.
+pub(crate) enum Answer {
+    Page {
+        entries: Vec<JobEntry>,
+        next_token: Option<String>,
+    },
+    Error(ApiError),
+    Drop,
+}
+
+impl Simulator {
+    pub fn new(config: &FleetConfig, faults: Faults) -> Simulator {
+        let mut fleets = BTreeMap::new();
+        for region in &config.regions {
+            let key = fleet_key(region);
+            let seed = config.seed ^ fnv1a(key.as_bytes());
+            fleets
+                .entry(key)
+                .or_insert_with(|| Fleet::generate(seed, config.jobs));
+        }
+        Simulator {
+            state: Arc::new(Mutex::new(State {
+                fleets,
+                faults,
+                list_requests: 0,
+                token_key: random_key(),
+            })),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Advances every fleet by `ticks`.
+    pub fn advance(&self, ticks: u64) -> u64 {
+        let mut state = self.state();
+        let mut tick = 0;
+        for fleet in state.fleets.values_mut() {
+            fleet.advance(ticks);
+            tick = fleet.tick();
+        }
+        tick
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.state().faults.clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state().faults = faults;
+    }
+
+    /// Replaces a region's fleet with exactly these entries.
+    pub fn replace_jobs(&self, region: &str, entries: Vec<JobEntry>) {
+        self.state()
+            .fleets
+            .insert(fleet_key(region), Fleet::fixed(entries));
+    }
+
+    /// Appends an entry to a region's fleet.
+    pub fn push_job(&self, region: &str, entry: JobEntry) {
+        self.state()
+            .fleets
+            .entry(fleet_key(region))
+            .or_insert_with(|| Fleet::fixed(Vec::new()))
+            .push_fixed(entry);
+    }
+
+    /// Sets a job's state by hand; false when no fleet has it.
+    pub fn set_state(&self, job_id: &str, state: &str) -> bool {
+        self.state()
+            .fleets
+            .values_mut()
+            .any(|fleet| fleet.set_state(job_id, state))
+    }
+
+    /// Every token handed out so far becomes stale.
+    pub fn invalidate_tokens(&self) {
+        self.state().token_key = random_key();
+    }
+
+    /// ListJobs requests received (faulted ones included).
+    pub fn list_requests(&self) -> u64 {
+        self.state().list_requests
+    }
+
+    /// Every fleet's entries, oldest first, as JSON: the byte-for-byte view
+    /// of determinism.
+    pub fn dump(&self) -> String {
+        let state = self.state();
+        let fleets: BTreeMap<&String, Vec<&JobEntry>> = state
+            .fleets
+            .iter()
+            .map(|(key, fleet)| (key, fleet.entries().collect()))
+            .collect();
+        serde_json::to_string_pretty(&fleets).unwrap_or_default()
+    }
+
+    /// Decides a ListJobs request: faults first, then the page. Newest jobs
+    /// are listed first; the token is the index to continue below, with a
+    /// keyed check so a forged or stale token is refused.
+    pub(crate) fn list_jobs(
+        &self,
+        region: &str,
+        input: &wire::ListJobsInput,
+    ) -> (Answer, Duration) {
+        let mut state = self.state();
+        state.list_requests += 1;
+        let n = state.list_requests;
+        let latency = state.faults.page_latency;
+        let hits = |every: Option<u64>| every.is_some_and(|k| n % k == 0);
+        if hits(state.faults.drop_every) {
+            return (Answer::Drop, latency);
+        }
+        if hits(state.faults.throttle_every) {
+            return (
+                Answer::Error(ApiError::client("ThrottlingException", "Rate exceeded")),
+                latency,
+            );
+        }
+        if hits(state.faults.error_every) {
+            let error = ApiError {
+                status: 500,
+                code: "InternalFailure",
+                message: "simulated internal error".into(),
+            };
+            return (Answer::Error(error), latency);
+        }
+        let max = match input.max_results {
+            None | Some(0) => 100,
+            Some(n @ 1..=100) => n as usize,
+            Some(n) => {
+                let message = format!(
+                    "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between 0 and 100"
+                );
+                return (
+                    Answer::Error(ApiError::client("ValidationException", message)),
+                    latency,
+                );
+            }
+        };
+        let key = fleet_key(region);
+        let token_key = state.token_key;
+        let Some(fleet) = state.fleets.get(&key) else {
+            return (
+                Answer::Page {
+                    entries: Vec::new(),
+                    next_token: None,
+                },
+                latency,
+            );
+        };
+        let end = match &input.next_token {
+            None => fleet.len(),
+            Some(token) => match decode_token(token_key, &key, token) {
+                Some(end) if end <= fleet.len() && end > 0 => end,
+                _ => {
+                    let error = ApiError::client(
+                        "InvalidNextTokenException",
+                        "The token is invalid or has expired.",
+                    );
+                    return (Answer::Error(error), latency);
+                }
+            },
+        };
+        let start = end.saturating_sub(max);
+        let entries = (start..end)
+            .rev()
+            .filter_map(|i| fleet.entry(i).cloned())
+            .collect();
+        let next_token = (start > 0).then(|| encode_token(token_key, &key, start));
+        (
+            Answer::Page {
+                entries,
+                next_token,
+            },
+            latency,
+        )
+    }
+}
+
+fn encode_token(key: u64, fleet: &str, index: usize) -> String {
+    format!("{:016x}{:016x}", index, token_check(key, fleet, index))
+}
+
+fn decode_token(key: u64, fleet: &str, token: &str) -> Option<usize> {
+    if token.len() != 32 || !token.is_ascii() {
+        return None;
+    }
+    let index = usize::from_str_radix(&token[..16], 16).ok()?;
+    let check = u64::from_str_radix(&token[16..], 16).ok()?;
+    (check == token_check(key, fleet, index)).then_some(index)
+}
+
+fn token_check(key: u64, fleet: &str, index: usize) -> u64 {
+    fleet::SplitMix64(key ^ fnv1a(fleet.as_bytes()) ^ (index as u64).rotate_left(17)).next()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Tokens must not survive a restart of the simulator: a new key each start.
+fn random_key() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// The `simulate` command: serve until SIGINT or SIGTERM.
+pub async fn run(
+    config: &crate::config::SimulatorConfig,
+    out: &mut (dyn std::io::Write + Send),
+    shutdown: impl std::future::Future<Output = crate::exit_code::Signal>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let sim = Simulator::new(&config.fleet, config.faults.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    writeln!(out, "simulated Snowball API listening on http://{addr}").ok();
+    out.flush().ok();
+    tracing::info!(%addr, jobs = config.fleet.jobs, seed = config.fleet.seed, regions = ?config.fleet.regions, "simulator started");
+    if let Some(every) = config.tick {
+        let ticker = sim.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let tick = ticker.advance(1);
+                tracing::debug!(tick, "fleet advanced");
+            }
+        });
+    }
+    let signal = serve_until(listener, sim, shutdown).await;
+    tracing::info!(?signal, "simulator stopped");
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! HTTP for the simulator: the two ListJobs routes and the `/_sim/` control
+//! routes. A dropped connection is a real one: the service function fails
+//! and hyper closes the socket without an answer.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::wire::{self, ApiError, Protocol};
+use super::{Answer, Faults, Simulator};
+
+const CBOR_PATH: &str = "/service/AWSIESnowballJobManagementService/operation/";
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// A simulator serving in the background of this process (tests, demo, bench).
+pub struct RunningSimulator {
+    pub addr: SocketAddr,
+    pub sim: Simulator,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningSimulator {
+    /// Serves `sim` on an ephemeral loopback port.
+    pub async fn start(sim: Simulator) -> std::io::Result<RunningSimulator> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let sim = sim.clone();
+            async move {
+                serve_until(listener, sim, async {
+                    stopped.await.ok();
+                })
+                .await;
+            }
+        });
+        Ok(RunningSimulator {
+            addr,
+            sim,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        (&mut self.task).await.ok();
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, and returns its output.
+pub async fn serve_until<T>(
+    listener: TcpListener,
+    sim: Simulator,
+    shutdown: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            done = &mut shutdown => return done,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        tracing::warn!(%err, "accept failed");
+                        continue;
+                    }
+                };
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| handle(sim.clone(), request));
+                    // Errors here are dropped connections, injected or the client's.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// Returned by the service to make hyper close the connection unanswered.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected connection drop")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+async fn handle(
+    sim: Simulator,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let method = request.method().clone();
+    let target = header(&request, "x-amz-target");
+    let region = region_of(header(&request, "authorization").as_deref());
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Err(DropConnection),
+    };
+    if method == Method::POST {
+        if let Some(operation) = path.strip_prefix(CBOR_PATH) {
+            return list_jobs(&sim, Protocol::RpcV2Cbor, operation, &region, &body).await;
+        }
+        if path == "/" {
+            let operation = target
+                .as_deref()
+                .and_then(|t| t.strip_prefix(wire::SERVICE))
+                .and_then(|t| t.strip_prefix('.'));
+            return match operation {
+                Some(operation) => {
+                    list_jobs(&sim, Protocol::AwsJson11, operation, &region, &body).await
+                }
+                None => Ok(plain(
+                    StatusCode::BAD_REQUEST,
+                    "missing or unknown X-Amz-Target; expected AWSIESnowballJobManagementService.ListJobs",
+                )),
+            };
+        }
+    }
+    Ok(control(&sim, &method, &path, &query))
+}
+
+async fn list_jobs(
+    sim: &Simulator,
+    protocol: Protocol,
+    operation: &str,
+    region: &str,
+    body: &[u8],
+) -> Result<Response<Full<Bytes>>, DropConnection> {
+    if operation != "ListJobs" {
+        let error = ApiError::client(
+            "UnknownOperationException",
+            format!("the simulator serves ListJobs only, not {operation}"),
+        );
+        return Ok(api_error(protocol, &error));
+    }
+    let input = match wire::decode_input(protocol, body) {
+        Ok(input) => input,
+        Err(error) => return Ok(api_error(protocol, &error)),
+    };
+    let (answer, latency) = sim.list_jobs(region, &input);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match answer {
+        Answer::Drop => Err(DropConnection),
+        Answer::Error(error) => Ok(api_error(protocol, &error)),
+        Answer::Page {
+            entries,
+            next_token,
+        } => {
+            let refs: Vec<&super::JobEntry> = entries.iter().collect();
+            Ok(api_response(
+                protocol,
+                StatusCode::OK,
+                wire::encode_output(protocol, &refs, next_token.as_deref()),
+            ))
+        }
+    }
+}
+
+fn api_error(protocol: Protocol, error: &ApiError) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = api_response(protocol, status, wire::encode_error(protocol, error));
+    if let Ok(value) = hyper::header::HeaderValue::from_str(error.code) {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(protocol.content_type()),
+    );
+    headers.insert(
+        "x-amzn-requestid",
+        hyper::header::HeaderValue::from_static("00000000-0000-4000-8000-000000000000"),
+    );
+    if protocol == Protocol::RpcV2Cbor {
+        headers.insert(
+            "smithy-protocol",
+            hyper::header::HeaderValue::from_static("rpc-v2-cbor"),
+        );
+    }
+    response
+}
+
+/// The control routes: `POST /_sim/advance?ticks=N`,
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&invalidate_tokens=1`
+/// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
+fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
+    let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    match (method, path) {
+        (&Method::POST, "/_sim/advance") => {
+            let ticks = match param("ticks").map(str::parse::<u64>) {
+                None => 1,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
+                    return plain(
+                        StatusCode::BAD_REQUEST,
+                        "ticks must be a non-negative integer",
+                    );
+                }
+            };
+            let tick = sim.advance(ticks);
+            json(serde_json::json!({ "tick": tick }))
+        }
+        (&Method::POST, "/_sim/faults") => {
+            let mut faults: Faults = sim.faults();
+            let every = |value: Option<&str>, current: Option<u64>| -> Result<Option<u64>, ()> {
+                match value.map(str::parse::<u64>) {
+                    None => Ok(current),
+                    Some(Ok(0)) => Ok(None),
+                    Some(Ok(k)) => Ok(Some(k)),
+                    Some(Err(_)) => Err(()),
+                }
+            };
+            let parsed = (|| -> Result<(), ()> {
+                faults.throttle_every = every(param("throttle_every"), faults.throttle_every)?;
+                faults.error_every = every(param("error_every"), faults.error_every)?;
+                faults.drop_every = every(param("drop_every"), faults.drop_every)?;
+                if let Some(ms) = param("latency_ms") {
+                    faults.page_latency =
+                        std::time::Duration::from_millis(ms.parse().map_err(|_| ())?);
+                }
+                Ok(())
+            })();
+            if parsed.is_err() {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "fault parameters are non-negative integers",
+                );
+            }
+            if param("invalidate_tokens").is_some_and(|v| v == "1" || v == "true") {
+                sim.invalidate_tokens();
+            }
+            sim.set_faults(faults.clone());
+            json(serde_json::to_value(&faults).unwrap_or_default())
+        }
+        (&Method::GET, "/_sim/fleet") => {
+            let mut response = Response::new(Full::new(Bytes::from(sim.dump())));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        (&Method::GET, "/_sim/stats") => {
+            json(serde_json::json!({ "list_jobs_requests": sim.list_requests() }))
+        }
+        _ => plain(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn json(value: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+fn header(request: &Request<Incoming>, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The region of a SigV4 credential scope:
+/// `Credential=AKID/20261128/us-east-1/snowball/aws4_request`.
+fn region_of(authorization: Option<&str>) -> String {
+    authorization
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(2))
+        .filter(|region| !region.is_empty())
+        .unwrap_or(DEFAULT_REGION)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_of;
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261128/eu-west-1/snowball/aws4_request, SignedHeaders=host, Signature=00";
+        assert_eq!(region_of(Some(auth)), "eu-west-1");
+        assert_eq!(region_of(None), "us-east-1");
+    }
+}

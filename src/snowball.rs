@@ -1,0 +1,142 @@
+//! The Snowball API client: built in one place from `AwsConfig`, listing one
+//! region page by page. The SDK's types stop here; callers get `JobRecord`s.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, bail};
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_snowball::Client;
+use aws_sdk_snowball::config::{Credentials, Region};
+use aws_sdk_snowball::error::DisplayErrorContext;
+use aws_sdk_snowball::operation::list_jobs::ListJobsError;
+
+use crate::config::AwsConfig;
+use crate::job::JobRecord;
+
+/// The shared AWS configuration (credentials, retries, timeouts, endpoint).
+pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(aws.max_attempts)
+                .with_initial_backoff(aws.initial_backoff),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(aws.attempt_timeout.min(std::time::Duration::from_secs(10)))
+                .operation_attempt_timeout(aws.attempt_timeout)
+                .operation_timeout(aws.operation_timeout)
+                .build(),
+        );
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &aws.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some((key, secret)) = &aws.static_credentials {
+        loader =
+            loader.credentials_provider(Credentials::new(key, secret, None, None, "snowball-sync"));
+    }
+    loader.load().await
+}
+
+/// A client for one region.
+pub fn client(sdk: &aws_config::SdkConfig, region: &str) -> Client {
+    let config = aws_sdk_snowball::config::Builder::from(sdk)
+        .region(Region::new(region.to_owned()))
+        .build();
+    Client::from_conf(config)
+}
+
+/// One ListJobs response, converted.
+#[derive(Debug)]
+pub struct Page {
+    pub region: String,
+    /// 1-based, counting every request of this region's listing.
+    pub number: u32,
+    pub jobs: Vec<JobRecord>,
+}
+
+/// Lists one region to the end, handing each page to `deliver`.
+///
+/// Pagination is driven here, not by the SDK's paginator, which ends without
+/// an error when the service repeats a token: a truncated listing must fail,
+/// never look complete. An InvalidNextTokenException restarts the listing
+/// from the first page once (writes are idempotent), then fails.
+pub async fn list_region<F, Fut>(
+    client: &Client,
+    region: &str,
+    page_size: i32,
+    max_pages: u32,
+    mut deliver: F,
+) -> anyhow::Result<u32>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut token: Option<String> = None;
+    let mut seen_tokens = HashSet::new();
+    let mut pages = 0u32;
+    let mut restarted = false;
+    loop {
+        if pages >= max_pages {
+            bail!("{region}: the listing did not end within --max-pages {max_pages} pages");
+        }
+        let response = client
+            .list_jobs()
+            .max_results(page_size)
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let output = match response {
+            Ok(output) => output,
+            Err(err) if token.is_some() && !restarted && is_invalid_next_token(&err) => {
+                tracing::warn!(
+                    region,
+                    "the service rejected our NextToken; restarting this region's listing once"
+                );
+                restarted = true;
+                token = None;
+                seen_tokens.clear();
+                continue;
+            }
+            Err(err) => {
+                return Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
+                    .with_context(|| format!("{region}: ListJobs request {} failed", pages + 1));
+            }
+        };
+        pages += 1;
+        let next = output.next_token.filter(|t| !t.is_empty());
+        let jobs = output
+            .job_list_entries
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| JobRecord::from_entry(entry, region))
+            .collect();
+        deliver(Page {
+            region: region.to_owned(),
+            number: pages,
+            jobs,
+        })
+        .await?;
+        match next {
+            None => return Ok(pages),
+            Some(next) => {
+                if !seen_tokens.insert(next.clone()) {
+                    bail!(
+                        "{region}: the service repeated a NextToken after {pages} pages; the listing would be truncated"
+                    );
+                }
+                token = Some(next);
+            }
+        }
+    }
+}
+
+fn is_invalid_next_token(err: &aws_sdk_snowball::error::SdkError<ListJobsError>) -> bool {
+    err.as_service_error()
+        .is_some_and(ListJobsError::is_invalid_next_token_exception)
+}

@@ -1,0 +1,374 @@
+//! The sync pipeline: one fetcher per region pages through ListJobs and hands
+//! pages over a bounded channel to one writer, which writes each page in its
+//! own transaction. Fetching page k+1 overlaps writing page k; memory holds
+//! at most a few pages, whatever the fleet size.
+
+use std::future::Future;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::config::SyncConfig;
+use crate::db::{self, jobs::Transition, runs::RunStatus, runs::RunTotals};
+use crate::error::Error;
+use crate::exit_code::Signal;
+use crate::snowball::{self, Page};
+
+/// Pages waiting between the fetchers and the writer.
+const PAGE_BUFFER: usize = 4;
+/// Attempts at writing one page when the database connection fails under it.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub regions: Vec<String>,
+    pub totals: RunTotals,
+    pub elapsed: Duration,
+    pub dry_run: bool,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.totals;
+        write!(
+            f,
+            "{}synced {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions in {:.2} s{}",
+            if self.dry_run { "dry run: " } else { "" },
+            self.regions.join(", "),
+            t.pages,
+            t.jobs_seen,
+            t.jobs_new,
+            t.jobs_changed,
+            t.transitions,
+            self.elapsed.as_secs_f64(),
+            if self.dry_run {
+                " (nothing committed)"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
+/// Where pages go: committed one transaction per page, or, for a dry run,
+/// into one transaction that is rolled back at the end.
+enum Sink {
+    Live(PgPool),
+    DryRun(Transaction<'static, Postgres>),
+}
+
+impl Sink {
+    async fn start_run(&mut self, regions: &[String]) -> anyhow::Result<i64> {
+        let host = hostname();
+        match self {
+            Sink::Live(pool) => db::runs::start(&*pool, regions, host.as_deref()).await,
+            Sink::DryRun(tx) => db::runs::start(&mut **tx, regions, host.as_deref()).await,
+        }
+    }
+
+    async fn write(&mut self, run_id: i64, page: &Page) -> anyhow::Result<Vec<Transition>> {
+        match self {
+            Sink::DryRun(tx) => {
+                db::jobs::write_page(&mut **tx, run_id, &page.region, &page.jobs).await
+            }
+            Sink::Live(pool) => {
+                let mut attempt = 1;
+                loop {
+                    match write_committed(pool, run_id, page).await {
+                        Ok(transitions) => return Ok(transitions),
+                        // A lost connection (say, a server restart) rolled the
+                        // page back whole; writing it again is idempotent.
+                        Err(err) if attempt < WRITE_ATTEMPTS && is_connection_error(&err) => {
+                            tracing::warn!(error = %format!("{err:#}"), attempt, "page write lost its connection; retrying");
+                            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt)))
+                                .await;
+                            attempt += 1;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn count_seen(&mut self, run_id: i64) -> anyhow::Result<i64> {
+        match self {
+            Sink::Live(pool) => db::jobs::count_seen_by_run(&*pool, run_id).await,
+            Sink::DryRun(tx) => db::jobs::count_seen_by_run(&mut **tx, run_id).await,
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        run_id: i64,
+        status: RunStatus,
+        totals: &RunTotals,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Sink::Live(pool) => db::runs::finish(&*pool, run_id, status, totals, error).await,
+            Sink::DryRun(tx) => db::runs::finish(&mut **tx, run_id, status, totals, error).await,
+        }
+    }
+}
+
+async fn write_committed(
+    pool: &PgPool,
+    run_id: i64,
+    page: &Page,
+) -> anyhow::Result<Vec<Transition>> {
+    let mut tx = pool.begin().await.context("starting a page transaction")?;
+    let transitions = db::jobs::write_page(&mut *tx, run_id, &page.region, &page.jobs).await?;
+    tx.commit().await.context("committing a page")?;
+    Ok(transitions)
+}
+
+fn is_connection_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Protocol(_)
+            )
+        ) || cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|e| e.code())
+            // admin_shutdown, crash_shutdown, cannot_connect_now
+            .is_some_and(|code| matches!(&*code, "57P01" | "57P02" | "57P03"))
+    })
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// Runs one sync. `out` receives the dry run's list of changes; `shutdown`
+/// resolving stops the run between pages.
+pub async fn run(
+    config: &SyncConfig,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
+) -> Result<RunSummary, Error> {
+    let started = Instant::now();
+    let mut conn = db::connect_one(&config.database).await?;
+    if config.dry_run {
+        db::ensure_migrated(&mut conn).await?;
+    } else if config.migrate {
+        db::migrate(&mut conn).await?;
+    }
+    let mut lock = db::lock::acquire(conn, config.wait_lock)
+        .await?
+        .ok_or(Error::LockHeld)?;
+
+    let sdk = snowball::load_sdk_config(&config.aws).await;
+    let regions = resolve_regions(config, &sdk)?;
+    if !config.dry_run {
+        let abandoned = db::runs::abandon_running(lock.connection()).await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "marked runs left 'running' by a killed process as 'abandoned'"
+            );
+        }
+    }
+
+    let pool = db::pool(&config.database, 2).await?;
+    let mut sink = if config.dry_run {
+        Sink::DryRun(
+            pool.begin()
+                .await
+                .context("starting the dry run's transaction")?,
+        )
+    } else {
+        Sink::Live(pool.clone())
+    };
+    let run_id = sink.start_run(&regions).await?;
+    let span = tracing::info_span!("sync", run_id);
+    span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
+    let outcome = pipeline(config, &sdk, &regions, run_id, &mut sink, out, shutdown)
+        .instrument(span)
+        .await;
+    let mut totals = outcome.totals;
+    let result = match (outcome.interrupted, outcome.failure) {
+        (Some(signal), _) => {
+            sink.finish(run_id, RunStatus::Failed, &totals, Some("interrupted"))
+                .await
+                .ok();
+            Err(Error::Interrupted(signal))
+        }
+        (None, Some(err)) => {
+            let message = format!("{err:#}");
+            if let Err(db_err) = sink
+                .finish(run_id, RunStatus::Failed, &totals, Some(&message))
+                .await
+            {
+                tracing::error!(error = %format!("{db_err:#}"), "could not record the failed run; the next run will mark it abandoned");
+            }
+            Err(Error::Failed(err))
+        }
+        (None, None) => {
+            totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
+            sink.finish(run_id, RunStatus::Succeeded, &totals, None)
+                .await?;
+            Ok(())
+        }
+    };
+    if let Sink::DryRun(tx) = sink {
+        tx.rollback().await.context("rolling back the dry run")?;
+    }
+    lock.release().await.ok();
+    pool.close().await;
+    result?;
+    let summary = RunSummary {
+        run_id,
+        regions,
+        totals,
+        elapsed: started.elapsed(),
+        dry_run: config.dry_run,
+    };
+    tracing::info!(%summary, "sync finished");
+    Ok(summary)
+}
+
+fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
+    let mut regions = if config.aws.regions.is_empty() {
+        match sdk.region() {
+            Some(region) => vec![region.to_string()],
+            None => {
+                return Err(Error::Usage(
+                    "no AWS region: pass --region or set AWS_REGION".into(),
+                ));
+            }
+        }
+    } else {
+        config.aws.regions.clone()
+    };
+    regions.dedup();
+    Ok(regions)
+}
+
+struct Outcome {
+    totals: RunTotals,
+    failure: Option<anyhow::Error>,
+    interrupted: Option<Signal>,
+}
+
+async fn pipeline(
+    config: &SyncConfig,
+    sdk: &aws_config::SdkConfig,
+    regions: &[String],
+    run_id: i64,
+    sink: &mut Sink,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
+) -> Outcome {
+    let (tx, mut rx) = mpsc::channel::<Page>(PAGE_BUFFER);
+    let mut fetchers = JoinSet::new();
+    for region in regions {
+        let client = snowball::client(sdk, region);
+        let region = region.clone();
+        let tx = tx.clone();
+        let (page_size, max_pages) = (config.page_size, config.max_pages);
+        fetchers.spawn(async move {
+            snowball::list_region(&client, &region, page_size, max_pages, |page| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(page)
+                        .await
+                        .map_err(|_| anyhow!("the writer stopped"))
+                }
+            })
+            .await
+        });
+    }
+    drop(tx);
+
+    let mut outcome = Outcome {
+        totals: RunTotals::default(),
+        failure: None,
+        interrupted: None,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            signal = &mut shutdown => {
+                tracing::warn!(?signal, "stopping: the page in flight was finished, the rest is not fetched");
+                outcome.interrupted = Some(signal);
+                fetchers.abort_all();
+                break;
+            }
+            Some(joined) = fetchers.join_next() => match joined {
+                Ok(Ok(_pages)) => {}
+                Ok(Err(err)) => {
+                    // Pages already received are true observations: write them, then fail.
+                    outcome.failure.get_or_insert(err);
+                    fetchers.abort_all();
+                }
+                Err(err) if err.is_cancelled() => {}
+                Err(err) => {
+                    outcome.failure.get_or_insert(anyhow!("a listing task failed: {err}"));
+                    fetchers.abort_all();
+                }
+            },
+            page = rx.recv() => {
+                let Some(page) = page else { break };
+                match sink.write(run_id, &page).await {
+                    Ok(transitions) => {
+                        count(&mut outcome.totals, &transitions);
+                        tracing::debug!(region = page.region, page = page.number, jobs = page.jobs.len(), transitions = transitions.len(), "page written");
+                        if config.dry_run {
+                            report_changes(out, &transitions);
+                        }
+                    }
+                    Err(err) => {
+                        outcome.failure = Some(err);
+                        fetchers.abort_all();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    fetchers.shutdown().await;
+    outcome
+}
+
+fn count(totals: &mut RunTotals, transitions: &[Transition]) {
+    totals.pages += 1;
+    for t in transitions {
+        totals.transitions += 1;
+        if t.from_state.is_some() {
+            totals.jobs_changed += 1;
+        } else {
+            totals.jobs_new += 1;
+        }
+    }
+}
+
+fn report_changes(out: &mut (dyn Write + Send), transitions: &[Transition]) {
+    for t in transitions {
+        let line = match &t.from_state {
+            None => writeln!(out, "would add {} ({})", t.job_id, t.to_state),
+            Some(from) => writeln!(out, "would record {}: {} -> {}", t.job_id, from, t.to_state),
+        };
+        if line.is_err() {
+            // stdout closed (e.g. piped into head): the run itself goes on.
+            return;
+        }
+    }
+}
