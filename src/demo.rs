@@ -1,11 +1,220 @@
-//! `demo`: the real sync, run several times against an in-process simulator,
-//! then a look at what it recorded.
+//! `demo`: the real sync, run several times against an in-process simulator
+//! (advancing the fleet between runs), then a look at what it recorded.
 
 use std::io::Write;
+use std::time::Duration;
 
-use crate::config::DemoConfig;
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::config::{AwsConfig, DatabaseConfig, DemoConfig, SyncConfig, describe_target};
+use crate::db;
 use crate::error::Error;
+use crate::report::{human_duration, text_table};
+use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 
-pub async fn run(_config: &DemoConfig, _out: &mut (dyn Write + Send)) -> Result<(), Error> {
-    Err(Error::Usage("demo is not built yet".into()))
+const DEMO_DATABASE: &str = "snowball_demo";
+const REGION: &str = "us-east-1";
+
+pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
+    let database = match &config.database {
+        Some(database) => database.clone(),
+        None => local_demo_database().await?,
+    };
+    writeln!(
+        out,
+        "snowball-sync demo: simulated Snowball fleet -> PostgreSQL ({})",
+        database.target()
+    )
+    .ok();
+
+    // Each demo sync is one tick of the simulated fleet. Continue from the runs
+    // already recorded, so a second demo extends the history instead of
+    // rewinding the fleet (which would record jobs moving backwards).
+    let mut conn = db::connect_one(&database).await?;
+    db::migrate(&mut conn).await?;
+    let earlier = db::report::succeeded_runs(&mut conn).await?;
+    let fleet = FleetConfig {
+        jobs: config.jobs,
+        seed: config.seed,
+        regions: vec![REGION.to_owned()],
+    };
+    let sim = Simulator::new(&fleet, Faults::default());
+    sim.advance(earlier.max(0) as u64);
+    let running = RunningSimulator::start(sim)
+        .await
+        .context("starting the simulator")?;
+    writeln!(
+        out,
+        "simulator: {} jobs, seed {}, serving {}\n",
+        config.jobs,
+        config.seed,
+        running.endpoint_url()
+    )
+    .ok();
+
+    let sync = SyncConfig {
+        database: database.clone(),
+        aws: AwsConfig {
+            profile: None,
+            regions: vec![REGION.to_owned()],
+            endpoint_url: Some(running.endpoint_url()),
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(50),
+            static_credentials: Some(("AKIDSNOWBALLDEMO".into(), "demo-secret".into())),
+        },
+        page_size: 100,
+        max_pages: 10_000,
+        migrate: false,
+        wait_lock: false,
+        dry_run: false,
+    };
+    for run in 1..=config.runs {
+        if run > 1 {
+            running.sim.advance(1);
+        }
+        let mut quiet = std::io::sink();
+        let summary = crate::sync::run(&sync, &mut quiet, std::future::pending()).await?;
+        writeln!(out, "run {run}/{}: {summary}", config.runs).ok();
+    }
+    running.stop().await;
+
+    show(&mut conn, out).await?;
+    writeln!(
+        out,
+        "\nExplore further (connect with: psql {}):",
+        psql_args(&database.connect)
+    )
+    .ok();
+    for query in SUGGESTED_QUERIES {
+        writeln!(out, "\n  {query}").ok();
+    }
+    Ok(())
+}
+
+const SUGGESTED_QUERIES: &[&str] = &[
+    "-- what is on its way back to AWS?\n  SELECT job_id, snowball_type, state_since FROM snowball.jobs WHERE job_state = 'InTransitToAWS' ORDER BY state_since;",
+    "-- every observed change of one job\n  SELECT from_state, to_state, observed_at, from_state_last_seen_at FROM snowball.job_state_history WHERE job_id = (SELECT job_id FROM snowball.jobs LIMIT 1) ORDER BY id;",
+    "-- how the syncs went\n  SELECT id, status, started_at, finished_at - started_at AS took, jobs_seen, transitions FROM snowball.sync_runs ORDER BY id DESC LIMIT 10;",
+];
+
+async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Result<(), Error> {
+    let counts = db::report::state_counts(&mut *conn).await?;
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .map(|c| vec![c.job_state.clone(), c.jobs.to_string()])
+        .collect();
+    writeln!(
+        out,
+        "\nJobs by state now:\n{}",
+        text_table(&["job_state", "jobs"], &rows)
+    )
+    .ok();
+
+    let latest = db::report::latest_transitions(&mut *conn, 8).await?;
+    let rows: Vec<Vec<String>> = latest
+        .iter()
+        .map(|t| {
+            vec![
+                t.observed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                t.job_id.clone(),
+                t.from_state.clone().unwrap_or_default(),
+                t.to_state.clone(),
+                t.sync_run_id.to_string(),
+            ]
+        })
+        .collect();
+    writeln!(
+        out,
+        "Latest transitions:\n{}",
+        text_table(
+            &["observed_at", "job_id", "from_state", "to_state", "run"],
+            &rows
+        )
+    )
+    .ok();
+
+    if let Some(job_id) = db::report::busiest_job(&mut *conn).await? {
+        let stints = db::report::job_timeline(&mut *conn, &job_id).await?;
+        let rows: Vec<Vec<String>> = stints
+            .iter()
+            .map(|s| {
+                vec![
+                    s.state.clone(),
+                    s.entered_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    s.left_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "(current)".into()),
+                    s.left_at
+                        .map(|left| human_duration((left - s.entered_at).num_seconds()))
+                        .unwrap_or_default(),
+                    s.sync_run_id.to_string(),
+                ]
+            })
+            .collect();
+        writeln!(
+            out,
+            "Timeline of {job_id}:\n{}",
+            text_table(&["state", "entered", "left", "duration", "run"], &rows)
+        )
+        .ok();
+    }
+    Ok(())
+}
+
+/// The local `snowball_demo` database (libpq environment and defaults for
+/// host and user), created when missing.
+async fn local_demo_database() -> Result<DatabaseConfig, Error> {
+    let base = PgConnectOptions::new();
+    let maintenance = DatabaseConfig {
+        connect: base.clone().database("postgres"),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let mut conn = db::connect_one(&maintenance).await.map_err(|err| match err {
+        Error::DatabaseUnreachable { target, source } => Error::DatabaseUnreachable {
+            target,
+            source: source.context(
+                "the demo needs a PostgreSQL server; start one on this machine, or point the demo at one with --database-url or DATABASE_URL (PGHOST, PGPORT and PGUSER work too)",
+            ),
+        },
+        other => other,
+    })?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        DEMO_DATABASE
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("looking for the demo database")?;
+    if !exists {
+        // A fixed identifier of ours; CREATE DATABASE takes no parameters.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {DEMO_DATABASE}"
+        )))
+        .execute(&mut conn)
+        .await
+        .with_context(|| {
+            format!(
+                "creating the {DEMO_DATABASE} database on {}",
+                describe_target(&maintenance.connect)
+            )
+        })?;
+    }
+    Ok(DatabaseConfig {
+        connect: base.database(DEMO_DATABASE),
+        connect_timeout: Duration::from_secs(5),
+    })
+}
+
+/// How to reach the same database with psql, password left out.
+fn psql_args(options: &PgConnectOptions) -> String {
+    format!(
+        "-h {} -p {} -U {} {}",
+        options.get_host(),
+        options.get_port(),
+        options.get_username(),
+        options.get_database().unwrap_or(DEMO_DATABASE)
+    )
 }

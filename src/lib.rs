@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod exit_code;
 pub mod job;
+pub mod report;
 pub mod simulator;
 pub mod snowball;
 pub mod sync;

@@ -5,7 +5,9 @@ use snowball_sync::{Config, cli::Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    snowball_sync::telemetry::init(cli.verbose as i8 - cli.quiet as i8);
+    // The demo's own output tells the story; its syncs' progress logs would only clutter it.
+    let demo = matches!(cli.command, snowball_sync::cli::Command::Demo(_));
+    snowball_sync::telemetry::init(cli.verbose as i8 - cli.quiet as i8 - i8::from(demo));
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(err) => return fail(&err),

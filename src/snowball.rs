@@ -30,6 +30,11 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
                 .operation_timeout(aws.operation_timeout)
                 .build(),
         );
+    // Named regions also settle the loader's own region, so it never probes
+    // the instance metadata service for one.
+    if let Some(region) = aws.regions.first() {
+        loader = loader.region(Region::new(region.clone()));
+    }
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }

@@ -344,7 +344,22 @@ async fn pipeline(
             }
         }
     }
-    fetchers.shutdown().await;
+    // A listing's end closes its channel before the JoinSet reports it: collect
+    // every fetcher's result here, or a failed listing would look complete.
+    while let Some(joined) = fetchers.join_next().await {
+        match joined {
+            Ok(Ok(_pages)) => {}
+            Ok(Err(err)) => {
+                outcome.failure.get_or_insert(err);
+            }
+            Err(err) if err.is_cancelled() => {}
+            Err(err) => {
+                outcome
+                    .failure
+                    .get_or_insert(anyhow!("a listing task failed: {err}"));
+            }
+        }
+    }
     outcome
 }
 

@@ -3,6 +3,7 @@
 
 pub mod jobs;
 pub mod lock;
+pub mod report;
 pub mod runs;
 
 use anyhow::Context;

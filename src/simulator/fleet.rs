@@ -332,7 +332,7 @@ impl Fleet {
         let description = self.description();
         let step_for = |rng: &mut SplitMix64, len: usize| match progress {
             None => 0,
-            Some(p) => ((p * 1.6 * len as f64) as usize + rng.below(2) as usize).min(len - 1),
+            Some(p) => ((p * 1.2 * len as f64) as usize + rng.below(2) as usize).min(len - 1),
         };
         if job_type != "EXPORT" {
             let path = lifecycle(job_type, false);
@@ -422,8 +422,8 @@ impl Fleet {
 
     /// JID or MID and a UUID: 39 characters, the service's pattern.
     fn job_id(&mut self, prefix: &str) -> String {
-        let a = self.rng.next();
-        let b = self.rng.next();
+        let a = self.rng.next_u64();
+        let b = self.rng.next_u64();
         format!(
             "{prefix}{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             a >> 32,
@@ -459,7 +459,7 @@ impl Fleet {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -469,12 +469,12 @@ impl SplitMix64 {
 
     /// Uniform in 0..n (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

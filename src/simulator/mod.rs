@@ -183,7 +183,7 @@ impl Simulator {
         state.list_requests += 1;
         let n = state.list_requests;
         let latency = state.faults.page_latency;
-        let hits = |every: Option<u64>| every.is_some_and(|k| n % k == 0);
+        let hits = |every: Option<u64>| every.is_some_and(|k| n.is_multiple_of(k));
         if hits(state.faults.drop_every) {
             return (Answer::Drop, latency);
         }
@@ -268,7 +268,7 @@ fn decode_token(key: u64, fleet: &str, token: &str) -> Option<usize> {
 }
 
 fn token_check(key: u64, fleet: &str, index: usize) -> u64 {
-    fleet::SplitMix64(key ^ fnv1a(fleet.as_bytes()) ^ (index as u64).rotate_left(17)).next()
+    fleet::SplitMix64(key ^ fnv1a(fleet.as_bytes()) ^ (index as u64).rotate_left(17)).next_u64()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -1,1 +1,7 @@
-//! placeholder
+//! The integration tests, one binary: the real PostgreSQL on this machine
+//! (a database per test) and the real aws-sdk-snowball client over HTTP,
+//! pointed at the project's simulator.
+
+mod binary;
+mod support;
+mod sync;

@@ -1,0 +1,285 @@
+//! Shared test plumbing: a fresh database per test, the project's simulator
+//! on a loopback port, sync configurations, and the built binary.
+
+use std::process::Output;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use snowball_sync::config::{AwsConfig, DatabaseConfig, SyncConfig};
+use snowball_sync::simulator::{Faults, FleetConfig, JobEntry, RunningSimulator, Simulator};
+use snowball_sync::sync::RunSummary;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// The server tests create their databases on; DATABASE_URL when set.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped when the test passes and kept
+/// for inspection when it fails.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    /// A fresh database with the migrations applied.
+    pub async fn migrated() -> TestDb {
+        let db = TestDb::empty().await;
+        snowball_sync::db::MIGRATOR
+            .run(&db.pool)
+            .await
+            .expect("migrations apply to a fresh database");
+        db
+    }
+
+    /// A fresh, empty database.
+    pub async fn empty() -> TestDb {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "snowball_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            nanos
+        );
+        let admin = PgPool::connect(&admin_url())
+            .await
+            .expect("PostgreSQL answers at DATABASE_URL (default 127.0.0.1:5432)");
+        // The name is ours (digits and underscores): nothing to inject.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = database_url(&admin_url(), &name);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(PgConnectOptions::from_str(&url).expect("test database URL"))
+            .await
+            .expect("connect to the test database");
+        TestDb { name, url, pool }
+    }
+
+    pub fn config(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            connect: PgConnectOptions::from_str(&self.url).expect("test database URL"),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept database {} for inspection", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        // Drop cannot await; a short-lived runtime on its own thread can.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = PgPool::connect(&admin_url()).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await
+                .ok()
+            })
+        });
+        dropped.join().ok();
+    }
+}
+
+/// `url` with its database replaced by `name`.
+pub fn database_url(url: &str, name: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let (prefix, _) = base.rsplit_once('/').expect("a URL with a path");
+    format!("{prefix}/{name}")
+}
+
+/// The simulator with a generated fleet, serving on a loopback port.
+pub async fn simulator(jobs: usize, seed: u64, regions: &[&str]) -> RunningSimulator {
+    simulator_with_faults(jobs, seed, regions, Faults::default()).await
+}
+
+pub async fn simulator_with_faults(
+    jobs: usize,
+    seed: u64,
+    regions: &[&str],
+    faults: Faults,
+) -> RunningSimulator {
+    let fleet = FleetConfig {
+        jobs,
+        seed,
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+    };
+    RunningSimulator::start(Simulator::new(&fleet, faults))
+        .await
+        .expect("simulator binds a loopback port")
+}
+
+/// A sync of `regions` from `sim` into `db`, with test credentials and short
+/// retry delays.
+pub fn sync_config(db: &TestDb, sim: &RunningSimulator, regions: &[&str]) -> SyncConfig {
+    SyncConfig {
+        database: db.config(),
+        aws: AwsConfig {
+            profile: None,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            endpoint_url: Some(sim.endpoint_url()),
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(5),
+            static_credentials: Some(("AKIDSNOWBALLTEST".into(), "test-secret".into())),
+        },
+        page_size: 100,
+        max_pages: 10_000,
+        migrate: true,
+        wait_lock: false,
+        dry_run: false,
+    }
+}
+
+/// Runs a sync in-process; its dry-run output is returned beside the summary.
+pub async fn sync(config: &SyncConfig) -> Result<(RunSummary, String), snowball_sync::Error> {
+    let mut out = Vec::new();
+    let summary = snowball_sync::sync::run(config, &mut out, std::future::pending()).await?;
+    Ok((summary, String::from_utf8_lossy(&out).into_owned()))
+}
+
+pub async fn sync_ok(config: &SyncConfig) -> RunSummary {
+    match sync(config).await {
+        Ok((summary, _)) => summary,
+        Err(err) => panic!("sync failed: {}", err.chain()),
+    }
+}
+
+/// A ListJobs entry as the service would send it.
+pub fn entry(job_id: &str, state: &str) -> JobEntry {
+    JobEntry {
+        job_id: job_id.to_owned(),
+        job_state: state.to_owned(),
+        job_type: Some("IMPORT".into()),
+        snowball_type: Some("EDGE".into()),
+        is_master: false,
+        creation_date: Some(1_700_000_000),
+        description: Some(format!("test job {job_id}")),
+    }
+}
+
+/// History rows in write order: (job_id, from_state, to_state, sync_run_id).
+pub async fn history(pool: &PgPool) -> Vec<(String, Option<String>, String, i64)> {
+    sqlx::query!("SELECT job_id, from_state, to_state, sync_run_id FROM snowball.job_state_history ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("read history")
+        .into_iter()
+        .map(|r| (r.job_id, r.from_state, r.to_state, r.sync_run_id))
+        .collect()
+}
+
+pub async fn count_jobs(pool: &PgPool) -> i64 {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.jobs"#)
+        .fetch_one(pool)
+        .await
+        .expect("count jobs")
+}
+
+/// Environment for running the binary against the simulator, isolated from
+/// any AWS configuration on the machine.
+pub fn aws_test_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "AKIDSNOWBALLTEST".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test-secret".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        (
+            "AWS_CONFIG_FILE",
+            "/nonexistent/snowball-sync-test/config".into(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/snowball-sync-test/credentials".into(),
+        ),
+    ]
+}
+
+/// The built binary, run to completion with a clean environment of our choosing.
+pub async fn run_bin(args: &[&str], env: &[(&str, String)]) -> BinOutput {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_PROFILE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the binary finishes within 2 minutes")
+        .expect("the binary starts");
+    BinOutput {
+        command: format!("snowball-sync {}", args.join(" ")),
+        output,
+    }
+}
+
+pub struct BinOutput {
+    pub command: String,
+    pub output: Output,
+}
+
+impl BinOutput {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Checks the exit code, printing everything a reader needs when it is wrong.
+    pub fn assert_code(&self, expected: i32) -> &Self {
+        let code = self.output.status.code();
+        assert_eq!(
+            code,
+            Some(expected),
+            "\ncommand: {}\nexit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.command,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// The error line: stderr's last line, which must start with the tool's name.
+    pub fn error_line(&self) -> String {
+        let stderr = self.stderr();
+        let line = stderr.lines().last().unwrap_or_default().to_owned();
+        assert!(
+            line.starts_with("snowball-sync: "),
+            "{}: stderr was\n{stderr}",
+            self.command
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "{}: panicked\n{stderr}",
+            self.command
+        );
+        line
+    }
+}
