@@ -216,6 +216,7 @@ impl SimulatorConfig {
                 error_every: every("--error-every", args.error_every)?,
                 drop_every: every("--drop-every", args.drop_every)?,
                 page_latency: Duration::from_millis(args.page_latency_ms),
+                ..Default::default()
             },
         })
     }

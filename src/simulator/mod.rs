@@ -39,6 +39,12 @@ pub struct Faults {
     /// Added before every ListJobs answer.
     #[serde(serialize_with = "as_millis")]
     pub page_latency: Duration,
+    /// The next this-many requests that carry a NextToken are refused with
+    /// InvalidNextTokenException, as if their tokens had expired.
+    pub reject_tokens: u64,
+    /// A page asked for with a token answers with that same token again: a
+    /// service bug that would loop, or truncate a paginator that stops on it.
+    pub repeat_tokens: bool,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -214,6 +220,19 @@ impl Simulator {
                 );
             }
         };
+        if input.next_token.is_some() && state.faults.reject_tokens > 0 {
+            state.faults.reject_tokens -= 1;
+            let error = ApiError::client(
+                "InvalidNextTokenException",
+                "The token is invalid or has expired.",
+            );
+            return (Answer::Error(error), latency);
+        }
+        let repeat = state
+            .faults
+            .repeat_tokens
+            .then(|| input.next_token.clone())
+            .flatten();
         let key = fleet_key(region);
         let token_key = state.token_key;
         let Some(fleet) = state.fleets.get(&key) else {
@@ -243,7 +262,8 @@ impl Simulator {
             .rev()
             .filter_map(|i| fleet.entry(i).cloned())
             .collect();
-        let next_token = (start > 0).then(|| encode_token(token_key, &key, start));
+        let next_token =
+            repeat.or_else(|| (start > 0).then(|| encode_token(token_key, &key, start)));
         (
             Answer::Page {
                 entries,

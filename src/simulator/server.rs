@@ -218,7 +218,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&invalidate_tokens=1`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
@@ -252,6 +252,12 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
                 faults.throttle_every = every(param("throttle_every"), faults.throttle_every)?;
                 faults.error_every = every(param("error_every"), faults.error_every)?;
                 faults.drop_every = every(param("drop_every"), faults.drop_every)?;
+                if let Some(n) = param("reject_tokens") {
+                    faults.reject_tokens = n.parse().map_err(|_| ())?;
+                }
+                if let Some(flag) = param("repeat_tokens") {
+                    faults.repeat_tokens = flag == "1" || flag == "true";
+                }
                 if let Some(ms) = param("latency_ms") {
                     faults.page_latency =
                         std::time::Duration::from_millis(ms.parse().map_err(|_| ())?);

@@ -3,5 +3,6 @@
 //! pointed at the project's simulator.
 
 mod binary;
+mod simulator;
 mod support;
 mod sync;

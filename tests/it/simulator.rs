@@ -1,0 +1,448 @@
+//! The simulator: determinism, lifecycles, protocol errors, faults on the
+//! wire, an outside client, and the `simulate` and `demo` commands.
+
+use std::time::Duration;
+
+use aws_sdk_snowball::operation::list_jobs::ListJobsError;
+use snowball_sync::job::JobRecord;
+use snowball_sync::simulator::{Faults, FleetConfig, Simulator, fleet};
+use snowball_sync::snowball;
+
+use crate::support::*;
+
+async fn rust_sdk_listing(
+    sim: &snowball_sync::simulator::RunningSimulator,
+    region: &str,
+    page_size: i32,
+) -> Vec<JobRecord> {
+    let db_less = sync_config_without_db(sim, region);
+    let sdk = snowball::load_sdk_config(&db_less).await;
+    let client = snowball::client(&sdk, region);
+    let mut all = Vec::new();
+    snowball::list_region(&client, region, page_size, 10_000, |page| {
+        all.extend(page.jobs);
+        async { Ok(()) }
+    })
+    .await
+    .expect("the listing completes");
+    all
+}
+
+fn sync_config_without_db(
+    sim: &snowball_sync::simulator::RunningSimulator,
+    region: &str,
+) -> snowball_sync::config::AwsConfig {
+    snowball_sync::config::AwsConfig {
+        profile: None,
+        regions: vec![region.to_owned()],
+        endpoint_url: Some(sim.endpoint_url()),
+        max_attempts: 1,
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(10),
+        initial_backoff: Duration::from_millis(5),
+        static_credentials: Some(("AKIDSNOWBALLTEST".into(), "test-secret".into())),
+    }
+}
+
+async fn sdk_client(sim: &snowball_sync::simulator::RunningSimulator) -> aws_sdk_snowball::Client {
+    let sdk = snowball::load_sdk_config(&sync_config_without_db(sim, "us-east-1")).await;
+    snowball::client(&sdk, "us-east-1")
+}
+
+#[test]
+fn same_seed_and_ticks_give_the_same_fleet_byte_for_byte() {
+    let config = FleetConfig {
+        jobs: 500,
+        seed: 42,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+    };
+    let a = Simulator::new(&config, Faults::default());
+    let b = Simulator::new(&config, Faults::default());
+    a.advance(7);
+    b.advance(3);
+    b.advance(4);
+    assert_eq!(a.dump(), b.dump());
+
+    let other = Simulator::new(&FleetConfig { seed: 43, ..config }, Faults::default());
+    other.advance(7);
+    assert_ne!(a.dump(), other.dump());
+}
+
+#[test]
+fn fleets_cover_every_job_type_and_snowball_type_and_grow_over_time() {
+    let mut fleet = fleet::Fleet::generate(5, 600);
+    let types: std::collections::BTreeSet<_> =
+        fleet.entries().filter_map(|e| e.job_type.clone()).collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["EXPORT", "IMPORT", "LOCAL_USE"]
+    );
+    for snowball_type in fleet::SNOWBALL_TYPES {
+        assert!(
+            fleet
+                .entries()
+                .any(|e| e.snowball_type.as_deref() == Some(*snowball_type)),
+            "{snowball_type}"
+        );
+    }
+    assert!(fleet.entries().any(|e| e.is_master));
+    let created: Vec<i64> = fleet.entries().filter_map(|e| e.creation_date).collect();
+    let span_days =
+        (created.iter().max().unwrap_or(&0) - created.iter().min().unwrap_or(&0)) / 86_400;
+    assert!(span_days > 90, "creation dates span {span_days} days");
+    fleet.advance(10);
+    assert!(fleet.len() > 600);
+}
+
+#[tokio::test]
+async fn jobs_only_move_forward_along_their_documented_lifecycle() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(400, 31, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    sync_ok(&config).await;
+    for _ in 0..15 {
+        sim.sim.advance(1);
+        sync_ok(&config).await;
+    }
+
+    let steps = sqlx::query!(
+        r#"SELECT h.job_id, h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
+             FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
+            WHERE h.from_state IS NOT NULL"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("transitions");
+    assert!(
+        steps.len() > 400,
+        "only {} transitions in 15 ticks",
+        steps.len()
+    );
+    for step in &steps {
+        let job_type = step.job_type.as_deref().unwrap_or("IMPORT");
+        assert!(
+            fleet::is_allowed_step(
+                job_type,
+                step.is_master.unwrap_or(false),
+                &step.from_state,
+                &step.to_state
+            ),
+            "{} ({job_type}) moved {} -> {}",
+            step.job_id,
+            step.from_state,
+            step.to_state
+        );
+    }
+    let parts_appeared = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.jobs
+            WHERE job_type = 'EXPORT' AND NOT is_master AND first_seen_at > (SELECT min(first_seen_at) FROM snowball.jobs)"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert!(
+        parts_appeared > 0,
+        "no export job part appeared after the first sync"
+    );
+    let cancelled = steps.iter().filter(|s| s.to_state == "Cancelled").count();
+    assert!(cancelled > 0, "nothing was cancelled");
+}
+
+#[tokio::test]
+async fn max_results_outside_0_to_100_is_a_validation_exception() {
+    let sim = simulator(10, 32, &["us-east-1"]).await;
+    let client = sdk_client(&sim).await;
+
+    let err = client
+        .list_jobs()
+        .max_results(101)
+        .send()
+        .await
+        .expect_err("101 is too many");
+    let service_error = err.as_service_error().expect("a service error");
+    assert_eq!(
+        aws_sdk_snowball::error::ProvideErrorMetadata::code(service_error),
+        Some("ValidationException")
+    );
+
+    let ok = client
+        .list_jobs()
+        .max_results(100)
+        .send()
+        .await
+        .expect("100 is allowed");
+    assert_eq!(ok.job_list_entries().len(), 10);
+}
+
+#[tokio::test]
+async fn forged_and_stale_tokens_are_invalid_next_token_exceptions() {
+    let sim = simulator(30, 33, &["us-east-1"]).await;
+    let client = sdk_client(&sim).await;
+
+    let forged = client
+        .list_jobs()
+        .next_token("0000000000000005ffffffffffffffff")
+        .send()
+        .await
+        .expect_err("forged");
+    assert!(
+        forged
+            .as_service_error()
+            .is_some_and(ListJobsError::is_invalid_next_token_exception),
+        "{forged:?}"
+    );
+
+    let first = client
+        .list_jobs()
+        .max_results(10)
+        .send()
+        .await
+        .expect("first page");
+    let token = first.next_token().expect("more pages").to_owned();
+    client
+        .list_jobs()
+        .max_results(10)
+        .next_token(&token)
+        .send()
+        .await
+        .expect("a fresh token works");
+    sim.sim.invalidate_tokens();
+    let stale = client
+        .list_jobs()
+        .max_results(10)
+        .next_token(&token)
+        .send()
+        .await
+        .expect_err("stale");
+    assert!(
+        stale
+            .as_service_error()
+            .is_some_and(ListJobsError::is_invalid_next_token_exception),
+        "{stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_fault_kind_makes_the_sdk_retry_and_every_job_is_stored_once() {
+    let kinds = [
+        (
+            "throttling",
+            Faults {
+                throttle_every: Some(3),
+                ..Faults::default()
+            },
+        ),
+        (
+            "HTTP 500",
+            Faults {
+                error_every: Some(3),
+                ..Faults::default()
+            },
+        ),
+        (
+            "dropped connection",
+            Faults {
+                drop_every: Some(3),
+                ..Faults::default()
+            },
+        ),
+        (
+            "throttle every 3rd and 500 every 5th",
+            Faults {
+                throttle_every: Some(3),
+                error_every: Some(5),
+                ..Faults::default()
+            },
+        ),
+    ];
+    for (kind, faults) in kinds {
+        let db = TestDb::migrated().await;
+        let sim = simulator_with_faults(1000, 34, &["us-east-1"], faults).await;
+
+        let summary = sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+
+        assert_eq!(summary.totals.pages, 10, "{kind}");
+        assert!(sim.sim.list_requests() > 10, "{kind}: nothing was retried");
+        assert_eq!(count_jobs(&db.pool).await, 1000, "{kind}");
+        assert_eq!(history(&db.pool).await.len(), 1000, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn boto3_pages_the_same_fleet_as_the_rust_sdk() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!(
+            "SKIPPED boto3_pages_the_same_fleet_as_the_rust_sdk: python3 with boto3 is not installed (pip install boto3)"
+        );
+        return;
+    }
+    let sim = simulator(230, 35, &["us-east-1", "eu-west-1"]).await;
+    sim.sim.advance(3);
+    for region in ["us-west-2", "eu-west-1"] {
+        let ours: Vec<serde_json::Value> = rust_sdk_listing(&sim, region, 40)
+            .await
+            .into_iter()
+            .map(|job| {
+                serde_json::json!({
+                    "job_id": job.job_id, "job_state": job.job_state, "job_type": job.job_type,
+                    "snowball_type": job.snowball_type, "is_master": job.is_master.unwrap_or(false),
+                    "creation_date": job.creation_date.map(|d| d.timestamp()), "description": job.description,
+                })
+            })
+            .collect();
+        assert!(ours.len() > 230);
+        for protocol in ["json", "cbor"] {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
+            let output = tokio::process::Command::new("python3")
+                .args([script, &sim.endpoint_url(), region, protocol, "40"])
+                .output()
+                .await
+                .expect("python3 runs");
+            assert!(
+                output.status.success(),
+                "boto3 ({protocol}) failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let theirs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("a JSON line"))
+                .collect();
+            assert_eq!(
+                theirs, ours,
+                "boto3 over {protocol} and the Rust SDK disagree for {region}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn simulate_serves_until_sigterm() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "120",
+            "--seed",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("simulate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("an address within 20 s")
+        .expect("read stdout")
+        .expect("a line");
+    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+
+    let db = TestDb::empty().await;
+    let args = [
+        "sync",
+        "--database-url",
+        &db.url,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        "us-east-1",
+    ];
+    run_bin(&args, &aws_test_env()).await.assert_code(0);
+    assert_eq!(count_jobs(&db.pool).await, 120);
+
+    let pid = child.id().expect("a pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn demo_fills_a_fresh_database_with_history() {
+    let db = TestDb::empty().await;
+
+    let out = run_bin(&["demo", "--database-url", &db.url], &[]).await;
+
+    out.assert_code(0);
+    let stdout = out.stdout();
+    for expected in [
+        "run 6/6: synced us-east-1",
+        "Jobs by state now:",
+        "Latest transitions:",
+        "Timeline of ",
+        "SELECT",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    let changes = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.job_state_history WHERE from_state IS NOT NULL"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert!(changes > 50, "only {changes} transitions");
+    let runs = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.sync_runs WHERE status = 'succeeded'"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(runs, 6);
+
+    // A second demo continues the simulated timeline: nobody moves backwards.
+    run_bin(&["demo", "--database-url", &db.url, "--runs", "2"], &[])
+        .await
+        .assert_code(0);
+    let steps = sqlx::query!(
+        r#"SELECT h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
+             FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
+            WHERE h.from_state IS NOT NULL"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("transitions");
+    for step in steps {
+        let job_type = step.job_type.as_deref().unwrap_or("IMPORT");
+        assert!(fleet::is_allowed_step(
+            job_type,
+            step.is_master.unwrap_or(false),
+            &step.from_state,
+            &step.to_state
+        ));
+    }
+}
+
+#[tokio::test]
+async fn demo_without_postgres_fails_within_seconds_and_says_what_it_tried() {
+    let started = std::time::Instant::now();
+
+    let out = run_bin(
+        &["demo"],
+        &[("PGHOST", "127.0.0.1".into()), ("PGPORT", "1".into())],
+    )
+    .await;
+
+    out.assert_code(1);
+    let line = out.error_line();
+    assert!(line.contains("host 127.0.0.1 port 1"), "{line}");
+    assert!(line.contains("--database-url"), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
