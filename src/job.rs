@@ -3,7 +3,11 @@
 //! value this SDK does not know is stored exactly as the service sent it.
 
 use aws_sdk_snowball::types::JobListEntry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
+
+/// PostgreSQL's timestamptz begins in 4713 BC; chrono's range ends before
+/// PostgreSQL's does, so only the lower bound needs a check.
+const PG_MIN_YEAR: i32 = -4712;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -33,7 +37,8 @@ impl JobRecord {
             return None;
         };
         let creation_date = entry.creation_date.and_then(|date| {
-            let converted = DateTime::from_timestamp(date.secs(), date.subsec_nanos());
+            let converted = DateTime::from_timestamp(date.secs(), date.subsec_nanos())
+                .filter(|d| d.year() >= PG_MIN_YEAR);
             if converted.is_none() {
                 tracing::warn!(
                     region,
@@ -107,6 +112,25 @@ mod tests {
             .build();
         let record = JobRecord::from_entry(entry, "us-east-1").expect("a complete entry");
         assert_eq!(record.description.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn creation_dates_postgresql_cannot_hold_become_null() {
+        use aws_sdk_snowball::primitives::DateTime as SdkDateTime;
+        for (secs, stored) in [
+            (0, true),
+            (253_402_300_799, true),
+            (-300_000_000_000, false),
+            (10_000_000_000_000, false),
+        ] {
+            let entry = JobListEntry::builder()
+                .job_id("JID1")
+                .job_state(JobState::New)
+                .creation_date(SdkDateTime::from_secs(secs))
+                .build();
+            let record = JobRecord::from_entry(entry, "r").expect("a complete entry");
+            assert_eq!(record.creation_date.is_some(), stored, "{secs}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::config::SyncConfig;
-use crate::db::{self, jobs::Transition, runs::RunStatus, runs::RunTotals};
+use crate::db::{self, jobs::Transition, lock::RunLock, runs::RunStatus, runs::RunTotals};
 use crate::error::Error;
 use crate::exit_code::Signal;
 use crate::snowball::{self, Page};
@@ -30,6 +30,8 @@ pub struct RunSummary {
     pub run_id: i64,
     pub regions: Vec<String>,
     pub totals: RunTotals,
+    /// Jobs this run found no longer listed (their `missing_since` was set).
+    pub missing: u64,
     pub elapsed: Duration,
     pub dry_run: bool,
 }
@@ -39,7 +41,7 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}synced {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions in {:.2} s{}",
+            "{}synced {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
             self.regions.join(", "),
             t.pages,
@@ -47,6 +49,11 @@ impl std::fmt::Display for RunSummary {
             t.jobs_new,
             t.jobs_changed,
             t.transitions,
+            if self.missing > 0 {
+                format!(", {} no longer listed", self.missing)
+            } else {
+                String::new()
+            },
             self.elapsed.as_secs_f64(),
             if self.dry_run {
                 " (nothing committed)"
@@ -73,7 +80,12 @@ impl Sink {
         }
     }
 
-    async fn write(&mut self, run_id: i64, page: &Page) -> anyhow::Result<Vec<Transition>> {
+    async fn write(
+        &mut self,
+        lock: &mut RunLock,
+        run_id: i64,
+        page: &Page,
+    ) -> anyhow::Result<Vec<Transition>> {
         match self {
             Sink::DryRun(tx) => {
                 db::jobs::write_page(&mut **tx, run_id, &page.region, &page.jobs).await
@@ -81,7 +93,7 @@ impl Sink {
             Sink::Live(pool) => {
                 let mut attempt = 1;
                 loop {
-                    match write_committed(pool, run_id, page).await {
+                    match write_committed(pool, lock, run_id, page).await {
                         Ok(transitions) => return Ok(transitions),
                         // A lost connection (say, a server restart) rolled the
                         // page back whole; writing it again is idempotent.
@@ -95,6 +107,13 @@ impl Sink {
                     }
                 }
             }
+        }
+    }
+
+    async fn mark_missing(&mut self, run_id: i64, regions: &[String]) -> anyhow::Result<u64> {
+        match self {
+            Sink::Live(pool) => db::jobs::mark_missing(&*pool, run_id, regions).await,
+            Sink::DryRun(tx) => db::jobs::mark_missing(&mut **tx, run_id, regions).await,
         }
     }
 
@@ -121,11 +140,19 @@ impl Sink {
 
 async fn write_committed(
     pool: &PgPool,
+    lock: &mut RunLock,
     run_id: i64,
     page: &Page,
 ) -> anyhow::Result<Vec<Transition>> {
     let mut tx = pool.begin().await.context("starting a page transaction")?;
-    let transitions = db::jobs::write_page(&mut *tx, run_id, &page.region, &page.jobs).await?;
+    // The lock check runs beside the write, on its own connection, so it adds
+    // no round trip to the page's path.
+    let (written, held) = tokio::join!(
+        db::jobs::write_page(&mut *tx, run_id, &page.region, &page.jobs),
+        lock.ensure_held()
+    );
+    held?;
+    let transitions = written?;
     tx.commit().await.context("committing a page")?;
     Ok(transitions)
 }
@@ -170,7 +197,7 @@ pub async fn run(
     } else if config.migrate {
         db::migrate(&mut conn).await?;
     }
-    let mut lock = db::lock::acquire(conn, config.wait_lock)
+    let mut lock = db::lock::acquire(conn, config.wait_lock, &config.database)
         .await?
         .ok_or(Error::LockHeld)?;
 
@@ -199,10 +226,13 @@ pub async fn run(
     let run_id = sink.start_run(&regions).await?;
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
-    let outcome = pipeline(config, &sdk, &regions, run_id, &mut sink, out, shutdown)
-        .instrument(span)
-        .await;
+    let outcome = pipeline(
+        config, &sdk, &regions, run_id, &mut sink, &mut lock, out, shutdown,
+    )
+    .instrument(span)
+    .await;
     let mut totals = outcome.totals;
+    let mut missing = 0;
     let result = match (outcome.interrupted, outcome.failure) {
         (Some(signal), _) => {
             sink.finish(run_id, RunStatus::Failed, &totals, Some("interrupted"))
@@ -222,6 +252,14 @@ pub async fn run(
         }
         (None, None) => {
             totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
+            // Only now is every listing known to be complete.
+            missing = sink.mark_missing(run_id, &regions).await?;
+            if missing > 0 {
+                tracing::warn!(
+                    missing,
+                    "jobs listed before are no longer listed; missing_since is set"
+                );
+            }
             sink.finish(run_id, RunStatus::Succeeded, &totals, None)
                 .await?;
             Ok(())
@@ -237,6 +275,7 @@ pub async fn run(
         run_id,
         regions,
         totals,
+        missing,
         elapsed: started.elapsed(),
         dry_run: config.dry_run,
     };
@@ -273,6 +312,7 @@ async fn pipeline(
     regions: &[String],
     run_id: i64,
     sink: &mut Sink,
+    lock: &mut RunLock,
     out: &mut (dyn Write + Send),
     shutdown: impl Future<Output = Signal>,
 ) -> Outcome {
@@ -327,7 +367,7 @@ async fn pipeline(
             },
             page = rx.recv() => {
                 let Some(page) = page else { break };
-                match sink.write(run_id, &page).await {
+                match sink.write(lock, run_id, &page).await {
                     Ok(transitions) => {
                         count(&mut outcome.totals, &transitions);
                         tracing::debug!(region = page.region, page = page.number, jobs = page.jobs.len(), transitions = transitions.len(), "page written");

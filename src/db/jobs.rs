@@ -81,6 +81,7 @@ pub async fn write_page(
                    region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < EXCLUDED.region
                                            THEN j.region ELSE EXCLUDED.region END,
                    last_seen_at     = now(),
+                   missing_since    = NULL,
                    state_since      = CASE WHEN j.job_state = EXCLUDED.job_state
                                            THEN j.state_since ELSE now() END,
                    last_sync_run_id = $1
@@ -121,6 +122,28 @@ pub async fn write_page(
             to_state: r.to_state,
         })
         .collect())
+}
+
+/// After complete, successful listings of `regions`: marks the jobs those
+/// regions listed before but not in this run. Returns how many were marked.
+pub async fn mark_missing(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    regions: &[String],
+) -> anyhow::Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE snowball.jobs
+            SET missing_since = now()
+          WHERE region = ANY($2)
+            AND last_sync_run_id IS DISTINCT FROM $1
+            AND missing_since IS NULL",
+        run_id,
+        regions,
+    )
+    .execute(db)
+    .await
+    .context("marking jobs no longer listed")?;
+    Ok(done.rows_affected())
 }
 
 /// Jobs a run has seen, each counted once however many pages or regions listed it.

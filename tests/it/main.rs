@@ -3,6 +3,7 @@
 //! pointed at the project's simulator.
 
 mod binary;
+mod reliability;
 mod simulator;
 mod support;
 mod sync;

@@ -17,6 +17,17 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// Logs of the code under test, shown when TEST_LOG is set (e.g. TEST_LOG=debug).
+fn init_logging() {
+    if let Ok(level) = std::env::var("TEST_LOG") {
+        let filter = tracing_subscriber::EnvFilter::new(format!("warn,snowball_sync={level}"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A database of its own for one test, dropped when the test passes and kept
 /// for inspection when it fails.
 pub struct TestDb {
@@ -38,6 +49,7 @@ impl TestDb {
 
     /// A fresh, empty database.
     pub async fn empty() -> TestDb {
+        init_logging();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,0 +1,560 @@
+//! Faults, hostile data, crashes and concurrent runs: nothing lost, nothing
+//! invented, nothing written twice.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use snowball_sync::simulator::{Faults, JobEntry};
+
+use crate::support::*;
+
+/// Every job appears in the history exactly once per state it was seen in.
+async fn assert_each_job_first_seen_once(db: &TestDb, jobs: i64) {
+    let firsts = sqlx::query!(
+        r#"SELECT count(*) AS "rows!", count(DISTINCT job_id) AS "jobs!"
+             FROM snowball.job_state_history WHERE from_state IS NULL"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!((firsts.rows, firsts.jobs), (jobs, jobs));
+    assert_eq!(count_jobs(&db.pool).await, jobs);
+}
+
+async fn run_statuses(db: &TestDb) -> Vec<(String, Option<String>)> {
+    sqlx::query!("SELECT status, error FROM snowball.sync_runs ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .expect("runs")
+        .into_iter()
+        .map(|r| (r.status, r.error))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hung_api_attempt_times_out_and_the_run_fails_instead_of_hanging() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_secs(30),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(10, 40, &["us-east-1"], faults).await;
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.aws.attempt_timeout = Duration::from_millis(300);
+    config.aws.max_attempts = 2;
+    let started = Instant::now();
+
+    let err = sync(&config).await.expect_err("every attempt hangs");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.chain().to_lowercase().contains("timeout"),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(run_statuses(&db).await[0].0, "failed");
+}
+
+#[tokio::test]
+async fn a_repeated_next_token_fails_the_run_instead_of_truncating_it() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        repeat_tokens: true,
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(250, 41, &["us-east-1"], faults).await;
+
+    let err = sync(&sync_config(&db, &sim, &["us-east-1"]))
+        .await
+        .expect_err("the listing loops");
+
+    assert!(
+        err.chain().contains("repeated a NextToken"),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(
+        count_jobs(&db.pool).await,
+        200,
+        "the two pages received stay written"
+    );
+    assert_eq!(run_statuses(&db).await[0].0, "failed");
+}
+
+#[tokio::test]
+async fn more_pages_than_max_pages_fails_the_run() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(250, 42, &["us-east-1"]).await;
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.max_pages = 2;
+
+    let err = sync(&config).await.expect_err("three pages are needed");
+
+    assert!(err.chain().contains("--max-pages 2"), "{}", err.chain());
+    assert_eq!(sim.sim.list_requests(), 2);
+}
+
+#[tokio::test]
+async fn an_invalid_next_token_restarts_the_listing_once_without_duplicates() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        reject_tokens: 1,
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(250, 43, &["us-east-1"], faults).await;
+
+    let summary = sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+
+    // Page 1, the refused page 2, then pages 1 to 3 again.
+    assert_eq!(sim.sim.list_requests(), 5);
+    assert_eq!(summary.totals.jobs_seen, 250);
+    assert_each_job_first_seen_once(&db, 250).await;
+    assert_eq!(history(&db.pool).await.len(), 250);
+}
+
+#[tokio::test]
+async fn a_second_invalid_next_token_fails_the_run() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        reject_tokens: 2,
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(250, 44, &["us-east-1"], faults).await;
+
+    let err = sync(&sync_config(&db, &sim, &["us-east-1"]))
+        .await
+        .expect_err("refused twice");
+
+    assert!(
+        err.chain().contains("InvalidNextTokenException"),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(run_statuses(&db).await[0].0, "failed");
+    assert_each_job_first_seen_once(&db, 100).await;
+}
+
+#[tokio::test]
+async fn a_run_failing_partway_keeps_written_pages_and_marks_nothing_missing() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(250, 45, &["us-east-1"]).await;
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    sync_ok(&config).await;
+    sim.sim.advance(2);
+    // Requests 1 to 3 were the first sync; the second sync's third request fails.
+    sim.sim.set_faults(Faults {
+        error_every: Some(6),
+        ..Faults::default()
+    });
+    config.aws.max_attempts = 1;
+
+    let err = sync(&config).await.expect_err("page 3 fails");
+
+    assert_eq!(err.exit_code(), snowball_sync::ExitCode::Failure);
+    let runs = run_statuses(&db).await;
+    assert_eq!(runs[1].0, "failed");
+    assert!(
+        runs[1]
+            .1
+            .as_deref()
+            .is_some_and(|e| e.contains("ListJobs request 3 failed")),
+        "{runs:?}"
+    );
+    let second_run_saw = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.jobs WHERE last_sync_run_id = (SELECT max(id) FROM snowball.sync_runs)"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(
+        second_run_saw, 200,
+        "pages 1 and 2 of the failed run stay written"
+    );
+    let missing = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.jobs WHERE missing_since IS NOT NULL"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(missing, 0);
+}
+
+#[tokio::test]
+async fn hostile_and_odd_entries_are_stored_and_never_fail_the_run() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 46, &["us-east-1"]).await;
+    let long = "x".repeat(1024);
+    let longer = "y".repeat(5000);
+    let unicode = "Überführung nach 東京 🚚 — «fragile»";
+    let far_future: DateTime<Utc> = "9999-12-31T23:59:59Z".parse().expect("a timestamp");
+    let bare = JobEntry {
+        job_id: "JIDbare".into(),
+        job_state: "New".into(),
+        job_type: None,
+        snowball_type: None,
+        is_master: false,
+        creation_date: None,
+        description: None,
+    };
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            JobEntry {
+                description: Some("before\0after".into()),
+                ..entry("JIDnul", "New")
+            },
+            JobEntry {
+                description: Some(long.clone()),
+                ..entry("JIDlong", "New")
+            },
+            JobEntry {
+                description: Some(longer.clone()),
+                ..entry("JIDlonger", "New")
+            },
+            JobEntry {
+                description: Some(unicode.into()),
+                ..entry("JIDunicode", "New")
+            },
+            bare,
+            JobEntry {
+                creation_date: Some(0),
+                ..entry("JIDepoch", "New")
+            },
+            JobEntry {
+                creation_date: Some(far_future.timestamp()),
+                ..entry("JIDfuture", "New")
+            },
+            // The same job on two pages (page size 3 below, newest first), in two states.
+            entry("JIDtwice", "New"),
+            JobEntry {
+                creation_date: Some(10_000_000_000_000),
+                ..entry("JIDbeyond", "New")
+            },
+            JobEntry {
+                job_state: "Teleported".into(),
+                ..entry("JIDodd", "")
+            },
+            entry("JIDtwice", "PreparingAppliance"),
+        ],
+    );
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.page_size = 3;
+
+    sync_ok(&config).await;
+
+    let rows = sqlx::query!(
+        "SELECT job_id, job_state, job_type, snowball_type, description, creation_date FROM snowball.jobs"
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("rows");
+    let get = |id: &str| {
+        rows.iter()
+            .find(|r| r.job_id == id)
+            .unwrap_or_else(|| panic!("{id} stored"))
+    };
+    assert_eq!(rows.len(), 10);
+    assert_eq!(get("JIDnul").description.as_deref(), Some("beforeafter"));
+    assert_eq!(get("JIDlong").description.as_deref(), Some(long.as_str()));
+    assert_eq!(
+        get("JIDlonger").description.as_deref(),
+        Some(longer.as_str())
+    );
+    assert_eq!(get("JIDunicode").description.as_deref(), Some(unicode));
+    let bare = get("JIDbare");
+    assert_eq!(
+        (
+            bare.job_type.as_deref(),
+            bare.snowball_type.as_deref(),
+            bare.description.as_deref()
+        ),
+        (None, None, None)
+    );
+    assert_eq!(bare.creation_date, None);
+    assert_eq!(
+        get("JIDepoch").creation_date,
+        DateTime::from_timestamp(0, 0)
+    );
+    assert_eq!(get("JIDfuture").creation_date, Some(far_future));
+    assert_eq!(
+        get("JIDbeyond").creation_date,
+        None,
+        "beyond what PostgreSQL stores: NULL, not a failed run"
+    );
+    assert_eq!(get("JIDodd").job_state, "Teleported");
+    // Stored once; each listing of it is an observation, in the order received.
+    let twice: Vec<_> = history(&db.pool)
+        .await
+        .into_iter()
+        .filter(|h| h.0 == "JIDtwice")
+        .map(|(_, from, to, _)| (from, to))
+        .collect();
+    assert_eq!(
+        twice,
+        [
+            (None, "PreparingAppliance".to_owned()),
+            (Some("PreparingAppliance".to_owned()), "New".to_owned())
+        ]
+    );
+    assert_eq!(get("JIDtwice").job_state, "New");
+}
+
+#[tokio::test]
+async fn postgres_sessions_killed_mid_run_lose_and_duplicate_nothing() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(120),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(1000, 47, &["us-east-1"], faults).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // What a server restart does to every session: terminated from the server side.
+        sqlx::query_scalar!(
+            r#"SELECT count(pg_terminate_backend(pid)) AS "n!" FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()"#
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("terminate sessions")
+    };
+    let (first, killed) = tokio::join!(sync(&config), kill);
+    assert!(killed >= 1, "no session to terminate");
+    let first = first.map_err(|e| e.chain());
+
+    if let Err(err) = &first {
+        // Failing cleanly is allowed; a rerun must then complete the work.
+        eprintln!("the interrupted run failed cleanly: {err}");
+        sync_ok(&config).await;
+    }
+    assert_each_job_first_seen_once(&db, 1000).await;
+    assert_eq!(history(&db.pool).await.len(), 1000);
+    let statuses: Vec<String> = run_statuses(&db).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("succeeded"),
+        "{statuses:?}"
+    );
+    assert!(!statuses.contains(&"running".to_owned()), "{statuses:?}");
+}
+
+fn slow_sync_args(db: &TestDb, endpoint: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "sync",
+        "--database-url",
+        &db.url,
+        "--endpoint-url",
+        endpoint,
+        "--region",
+        "us-east-1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn spawn_bin(args: &[String]) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .kill_on_drop(true);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in aws_test_env() {
+        command.env(key, value);
+    }
+    command.spawn().expect("the binary starts")
+}
+
+async fn wait_for_pages(db: &TestDb, at_least: i64) {
+    for _ in 0..200 {
+        if count_jobs(&db.pool).await >= at_least {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the run never wrote {at_least} jobs");
+}
+
+#[tokio::test]
+async fn a_sync_killed_with_sigkill_and_run_again_loses_and_duplicates_nothing() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(150),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(1000, 48, &["us-east-1"], faults).await;
+    let args = slow_sync_args(&db, &sim.endpoint_url(), &[]);
+
+    let mut child = spawn_bin(&args);
+    wait_for_pages(&db, 200).await;
+    child.kill().await.expect("SIGKILL");
+
+    let rerun: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_bin(&rerun, &aws_test_env()).await.assert_code(0);
+    assert_each_job_first_seen_once(&db, 1000).await;
+    assert_eq!(history(&db.pool).await.len(), 1000);
+    let statuses: Vec<String> = run_statuses(&db).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(statuses, ["abandoned", "succeeded"]);
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_end_the_run_within_seconds_recorded_as_interrupted() {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let db = TestDb::migrated().await;
+        let faults = Faults {
+            page_latency: Duration::from_millis(150),
+            ..Faults::default()
+        };
+        let sim = simulator_with_faults(2000, 49, &["us-east-1"], faults).await;
+        let mut child = spawn_bin(&slow_sync_args(&db, &sim.endpoint_url(), &[]));
+        wait_for_pages(&db, 200).await;
+
+        let pid = child.id().expect("a pid").to_string();
+        let sent = Instant::now();
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .expect("ends within 5 s")
+            .expect("wait");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr)
+                .await
+                .ok();
+        }
+
+        assert_eq!(status.code(), Some(code), "{signal}: {stderr}");
+        assert!(sent.elapsed() < Duration::from_secs(5));
+        assert!(
+            stderr
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("snowball-sync: interrupted by SIG")),
+            "{stderr}"
+        );
+        assert_eq!(
+            run_statuses(&db).await,
+            [("failed".to_owned(), Some("interrupted".to_owned()))]
+        );
+        let jobs = count_jobs(&db.pool).await;
+        assert!(
+            jobs % 100 == 0 && jobs < 2000,
+            "{signal}: {jobs} jobs: pages are written whole"
+        );
+        assert_each_job_first_seen_once(&db, jobs).await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_no_longer_listed_get_missing_since_until_they_reappear() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 50, &["us-east-1", "eu-west-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![entry("JIDstays", "New"), entry("JIDgoes", "New")],
+    );
+    sim.sim
+        .replace_jobs("eu-west-1", vec![entry("JIDeu", "New")]);
+    let config = sync_config(&db, &sim, &["us-east-1", "eu-west-1"]);
+    sync_ok(&config).await;
+
+    sim.sim
+        .replace_jobs("us-east-1", vec![entry("JIDstays", "New")]);
+    let summary = sync_ok(&config).await;
+    assert_eq!(summary.missing, 1);
+    assert!(
+        summary.to_string().contains(", 1 no longer listed"),
+        "{summary}"
+    );
+    // A region not listed in a run marks nothing.
+    sim.sim.replace_jobs("eu-west-1", vec![]);
+    sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+    let missing = || async {
+        sqlx::query_scalar!(
+            "SELECT job_id FROM snowball.jobs WHERE missing_since IS NOT NULL ORDER BY job_id"
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("missing")
+    };
+    assert_eq!(missing().await, ["JIDgoes"]);
+
+    sim.sim.push_job("us-east-1", entry("JIDgoes", "New"));
+    sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+    assert!(missing().await.is_empty());
+    assert_eq!(
+        history(&db.pool).await.len(),
+        3,
+        "disappearing and reappearing is not a transition"
+    );
+}
+
+#[tokio::test]
+async fn four_syncs_started_together_run_one_at_a_time_and_equal_sequential_runs() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(100),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(300, 51, &["us-east-1"], faults).await;
+    let url = sim.endpoint_url();
+
+    let plain = slow_sync_args(&db, &url, &[]);
+    let children: Vec<_> = (0..4).map(|_| spawn_bin(&plain)).collect();
+    let mut codes = Vec::new();
+    for child in children {
+        codes.push(child.wait_with_output().await.expect("wait").status.code());
+    }
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(75), Some(75), Some(75)]);
+
+    sim.sim.advance(3);
+    let waiting = slow_sync_args(&db, &url, &["--wait-lock"]);
+    let children: Vec<_> = (0..4).map(|_| spawn_bin(&waiting)).collect();
+    for child in children {
+        let output = child.wait_with_output().await.expect("wait");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // Sequentially, the same two fleet states give: every job once, then the
+    // changes of the three ticks once; the later runs add nothing.
+    let sequential = TestDb::migrated().await;
+    let replay = simulator(300, 51, &["us-east-1"]).await;
+    sync_ok(&sync_config(&sequential, &replay, &["us-east-1"])).await;
+    replay.sim.advance(3);
+    sync_ok(&sync_config(&sequential, &replay, &["us-east-1"])).await;
+    let shape = |rows: Vec<(String, Option<String>, String, i64)>| {
+        let mut rows: Vec<_> = rows
+            .into_iter()
+            .map(|(id, from, to, _)| (id, from, to))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        shape(history(&db.pool).await),
+        shape(history(&sequential.pool).await)
+    );
+    let runs = run_statuses(&db).await;
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    assert!(runs.iter().all(|r| r.0 == "succeeded"));
+}
