@@ -226,11 +226,14 @@ pub async fn run(
     let run_id = sink.start_run(&regions).await?;
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
-    let outcome = pipeline(
-        config, &sdk, &regions, run_id, &mut sink, &mut lock, out, shutdown,
-    )
-    .instrument(span)
-    .await;
+    let writer = PageWriter {
+        sink: &mut sink,
+        lock: &mut lock,
+        run_id,
+    };
+    let outcome = pipeline(config, &sdk, &regions, writer, out, shutdown)
+        .instrument(span)
+        .await;
     let mut totals = outcome.totals;
     let mut missing = 0;
     let result = match (outcome.interrupted, outcome.failure) {
@@ -300,6 +303,13 @@ fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<V
     Ok(regions)
 }
 
+/// What the pipeline writes pages through.
+struct PageWriter<'a> {
+    sink: &'a mut Sink,
+    lock: &'a mut RunLock,
+    run_id: i64,
+}
+
 struct Outcome {
     totals: RunTotals,
     failure: Option<anyhow::Error>,
@@ -310,9 +320,7 @@ async fn pipeline(
     config: &SyncConfig,
     sdk: &aws_config::SdkConfig,
     regions: &[String],
-    run_id: i64,
-    sink: &mut Sink,
-    lock: &mut RunLock,
+    writer: PageWriter<'_>,
     out: &mut (dyn Write + Send),
     shutdown: impl Future<Output = Signal>,
 ) -> Outcome {
@@ -367,7 +375,7 @@ async fn pipeline(
             },
             page = rx.recv() => {
                 let Some(page) = page else { break };
-                match sink.write(lock, run_id, &page).await {
+                match writer.sink.write(writer.lock, writer.run_id, &page).await {
                     Ok(transitions) => {
                         count(&mut outcome.totals, &transitions);
                         tracing::debug!(region = page.region, page = page.number, jobs = page.jobs.len(), transitions = transitions.len(), "page written");
