@@ -14,6 +14,7 @@ use crate::report::{human_duration, text_table};
 use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 
 const DEMO_DATABASE: &str = "snowball_demo";
+const CREATE_DEMO_DATABASE: &str = "CREATE DATABASE snowball_demo";
 const REGION: &str = "us-east-1";
 
 pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
@@ -189,18 +190,16 @@ async fn local_demo_database() -> Result<DatabaseConfig, Error> {
     .await
     .context("looking for the demo database")?;
     if !exists {
-        // A fixed identifier of ours; CREATE DATABASE takes no parameters.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE {DEMO_DATABASE}"
-        )))
-        .execute(&mut conn)
-        .await
-        .with_context(|| {
-            format!(
-                "creating the {DEMO_DATABASE} database on {}",
-                describe_target(&maintenance.connect)
-            )
-        })?;
+        // CREATE DATABASE takes no parameters; the name is a constant of ours.
+        sqlx::query(CREATE_DEMO_DATABASE)
+            .execute(&mut conn)
+            .await
+            .with_context(|| {
+                format!(
+                    "creating the {DEMO_DATABASE} database on {}",
+                    describe_target(&maintenance.connect)
+                )
+            })?;
     }
     Ok(DatabaseConfig {
         connect: base.database(DEMO_DATABASE),

@@ -1,5 +1,5 @@
 //! snowball.jobs (the current snapshot) and snowball.job_state_history (the
-//! append-only trail of JobState transitions), written together, a page at a time.
+//! append-only trail of JobState transitions), written together, a batch of pages at a time.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -7,7 +7,7 @@ use sqlx::PgExecutor;
 
 use crate::job::JobRecord;
 
-/// One history row written by `write_page`: `from_state` is None on a job's
+/// One history row written by `write_jobs`: `from_state` is None on a job's
 /// first sighting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
@@ -16,15 +16,17 @@ pub struct Transition {
     pub to_state: String,
 }
 
-/// Upserts one page of jobs and records their transitions, in one statement
-/// (one round trip), whatever the page size. Run it inside a transaction so a
-/// page is written whole or not at all.
-pub async fn write_page(
+/// Upserts a batch of jobs, each with the region whose listing returned it,
+/// and records their transitions, in one statement (one round trip) whatever
+/// the batch size. A job listed twice in the batch is written once, with its
+/// last entry. Run it inside a transaction so a batch is written whole or not
+/// at all.
+pub async fn write_jobs(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    region: &str,
-    jobs: &[JobRecord],
+    jobs: &[(&str, &JobRecord)],
 ) -> anyhow::Result<Vec<Transition>> {
+    let mut regions = Vec::with_capacity(jobs.len());
     let mut ids = Vec::with_capacity(jobs.len());
     let mut states = Vec::with_capacity(jobs.len());
     let mut types = Vec::with_capacity(jobs.len());
@@ -32,7 +34,8 @@ pub async fn write_page(
     let mut masters = Vec::with_capacity(jobs.len());
     let mut created: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
     let mut descriptions = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for (region, job) in jobs {
+        regions.push(region.to_string());
         ids.push(job.job_id.clone());
         states.push(job.job_state.clone());
         types.push(job.job_type.clone());
@@ -45,13 +48,14 @@ pub async fn write_page(
         r#"
         WITH page AS (
             -- ON CONFLICT cannot touch one row twice in a statement, and the
-            -- service may list a job twice: keep its last entry in the page.
+            -- service may list a job twice: keep its last entry in the batch.
             SELECT DISTINCT ON (job_id)
-                   job_id, job_state, job_type, snowball_type, is_master, creation_date, description
-              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                   region, job_id, job_state, job_type, snowball_type, is_master, creation_date, description
+              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
                           $8::timestamptz[], $9::text[])
                    WITH ORDINALITY
-                   AS e (job_id, job_state, job_type, snowball_type, is_master, creation_date, description, ord)
+                   AS e (region, job_id, job_state, job_type, snowball_type, is_master, creation_date,
+                         description, ord)
              ORDER BY job_id, ord DESC
         ),
         before AS (
@@ -66,7 +70,7 @@ pub async fn write_page(
                    (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
                     region, first_seen_at, last_seen_at, state_since, last_sync_run_id)
             SELECT job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
-                   $2, now(), now(), now(), $1
+                   region, now(), now(), now(), $1
               FROM page
             ON CONFLICT (job_id) DO UPDATE
                SET job_state        = EXCLUDED.job_state,
@@ -102,7 +106,7 @@ pub async fn write_page(
          ORDER BY job_id
         "#,
         run_id,
-        region,
+        &regions,
         &ids,
         &states,
         &types as &[Option<String>],
@@ -113,7 +117,7 @@ pub async fn write_page(
     )
     .fetch_all(db)
     .await
-    .with_context(|| format!("writing a page of {} jobs from {region}", jobs.len()))?;
+    .with_context(|| format!("writing a batch of {} jobs", jobs.len()))?;
     Ok(rows
         .into_iter()
         .map(|r| Transition {

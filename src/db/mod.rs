@@ -70,14 +70,14 @@ pub async fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
 /// change the schema, and cannot work without it.
 pub async fn ensure_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
     use sqlx::migrate::Migrate;
-    let table = &*MIGRATOR.table_name;
+    // sqlx 0.8 keeps the applied migrations in _sqlx_migrations.
     let has_table =
-        sqlx::query_scalar!(r#"SELECT to_regclass($1) IS NOT NULL AS "exists!""#, table)
+        sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "exists!""#)
             .fetch_one(&mut *conn)
             .await
             .context("looking for the migrations table")?;
     let applied = if has_table {
-        conn.list_applied_migrations(table)
+        conn.list_applied_migrations()
             .await
             .context("reading the applied migrations")?
     } else {

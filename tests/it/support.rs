@@ -65,7 +65,7 @@ impl TestDb {
             .await
             .expect("PostgreSQL answers at DATABASE_URL (default 127.0.0.1:5432)");
         // The name is ours (digits and underscores): nothing to inject.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin)
             .await
             .expect("create test database");
@@ -102,12 +102,10 @@ impl Drop for TestDb {
                 .ok()?;
             runtime.block_on(async {
                 let admin = PgPool::connect(&admin_url()).await.ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&admin)
-                .await
-                .ok()
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await
+                    .ok()
             })
         });
         dropped.join().ok();
