@@ -15,8 +15,28 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
 
+    /// Log format on stderr: text, json (one object per line), or auto
+    /// (text on a terminal, json otherwise, e.g. under cron or systemd).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// One human line.
+    Text,
+    /// One JSON object (see the README for its fields).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +51,13 @@ pub enum Command {
     /// Run the real sync several times against an in-process simulator and
     /// show what it recorded.
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `snowball-sync man > snowball-sync.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +128,15 @@ pub struct SyncArgs {
     /// Do the whole sync, print what would change, and commit nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// The run summary on stdout: one human line, or one JSON object.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// After every run, success or failure, write Prometheus metrics here
+    /// (atomically: the node_exporter textfile-collector convention).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

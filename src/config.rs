@@ -16,6 +16,8 @@ pub enum Config {
     Migrate(DatabaseConfig),
     Simulate(SimulatorConfig),
     Demo(DemoConfig),
+    Completions(clap_complete::Shell),
+    Man,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,9 @@ pub struct SyncConfig {
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
+    pub output: cli::OutputFormat,
+    /// Prometheus textfile written after every run.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +81,8 @@ impl Config {
             cli::Command::Migrate(args) => Config::Migrate(DatabaseConfig::from_args(args)?),
             cli::Command::Simulate(args) => Config::Simulate(SimulatorConfig::from_args(args)?),
             cli::Command::Demo(args) => Config::Demo(DemoConfig::from_args(args)?),
+            cli::Command::Completions { shell } => Config::Completions(shell),
+            cli::Command::Man => Config::Man,
         })
     }
 }
@@ -173,6 +180,8 @@ impl SyncConfig {
             migrate: !args.no_migrate,
             wait_lock: args.wait_lock,
             dry_run: args.dry_run,
+            output: args.output,
+            metrics_file: args.metrics_file,
         })
     }
 }

@@ -71,13 +71,17 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
         migrate: false,
         wait_lock: false,
         dry_run: false,
+        output: crate::cli::OutputFormat::Text,
+        metrics_file: None,
     };
     for run in 1..=config.runs {
         if run > 1 {
             running.sim.advance(1);
         }
         let mut quiet = std::io::sink();
-        let summary = crate::sync::run(&sync, &mut quiet, std::future::pending()).await?;
+        let summary = crate::sync::run(&sync, &mut quiet, std::future::pending())
+            .await
+            .map_err(|failure| failure.error)?;
         writeln!(out, "run {run}/{}: {summary}", config.runs).ok();
     }
     running.stop().await;

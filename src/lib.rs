@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod exit_code;
 pub mod job;
+pub mod metrics;
 pub mod report;
 pub mod simulator;
 pub mod snowball;
@@ -15,6 +16,8 @@ pub mod sync;
 pub mod telemetry;
 
 use std::io::Write;
+
+use clap::CommandFactory;
 
 pub use config::Config;
 pub use error::Error;
@@ -25,8 +28,28 @@ pub use exit_code::{ExitCode, Signal};
 pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCode, Error> {
     match config {
         Config::Sync(sync) => {
-            let summary = sync::run(&sync, out, shutdown_signal()).await?;
-            writeln!(out, "{summary}").ok();
+            let (summary, error) = match sync::run(&sync, out, shutdown_signal()).await {
+                Ok(summary) => (Some(summary), None),
+                Err(failure) => (failure.summary, Some(failure.error)),
+            };
+            // A run that found the lock held did not run: no metrics, no summary.
+            if let (Some(path), false) =
+                (&sync.metrics_file, matches!(error, Some(Error::LockHeld)))
+            {
+                write_metrics(&sync, path, summary.as_ref(), error.is_none()).await;
+            }
+            match (&summary, sync.output) {
+                (Some(summary), cli::OutputFormat::Json) => {
+                    writeln!(out, "{}", summary.to_json()).ok();
+                }
+                (Some(summary), cli::OutputFormat::Text) if error.is_none() => {
+                    writeln!(out, "{summary}").ok();
+                }
+                _ => {}
+            }
+            if let Some(error) = error {
+                return Err(error);
+            }
         }
         Config::Migrate(database) => {
             let mut conn = db::connect_one(&database).await?;
@@ -35,8 +58,42 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         }
         Config::Simulate(simulator) => simulator::run(&simulator, out, shutdown_signal()).await?,
         Config::Demo(demo) => demo::run(&demo, out).await?,
+        Config::Completions(shell) => {
+            clap_complete::generate(shell, &mut cli::Cli::command(), "snowball-sync", out);
+        }
+        Config::Man => clap_mangen::Man::new(cli::Cli::command())
+            .render(out)
+            .map_err(|err| {
+                Error::Failed(anyhow::Error::new(err).context("writing the manual page"))
+            })?,
     }
     Ok(ExitCode::Success)
+}
+
+/// Writes the metrics file; a failure to do so is logged, never fatal: the
+/// run itself is already recorded.
+async fn write_metrics(
+    config: &config::SyncConfig,
+    path: &std::path::Path,
+    summary: Option<&sync::RunSummary>,
+    succeeded: bool,
+) {
+    let jobs_by_state = match summary {
+        Some(_) => match db::connect_one(&config.database).await {
+            Ok(mut conn) => db::report::state_counts(&mut conn).await.ok(),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let report = metrics::Report {
+        summary,
+        succeeded,
+        finished_at: summary.map_or_else(chrono::Utc::now, |s| s.finished_at),
+        jobs_by_state: jobs_by_state.as_deref(),
+    };
+    if let Err(err) = metrics::write(path, &report) {
+        tracing::error!(error = %format!("{err:#}"), "could not write the metrics file");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM, saying which.

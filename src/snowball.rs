@@ -2,14 +2,19 @@
 //! region page by page. The SDK's types stop here; callers get `JobRecord`s.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_snowball::Client;
-use aws_sdk_snowball::config::{Credentials, Region};
-use aws_sdk_snowball::error::DisplayErrorContext;
+use aws_sdk_snowball::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_snowball::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_snowball::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_snowball::operation::list_jobs::ListJobsError;
 
 use crate::config::AwsConfig;
@@ -48,12 +53,58 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// A client for one region.
-pub fn client(sdk: &aws_config::SdkConfig, region: &str) -> Client {
+/// A client for one region, counting its requests into `counter`.
+pub fn client(sdk: &aws_config::SdkConfig, region: &str, counter: &ApiCounter) -> Client {
     let config = aws_sdk_snowball::config::Builder::from(sdk)
         .region(Region::new(region.to_owned()))
+        .interceptor(counter.clone())
         .build();
     Client::from_conf(config)
+}
+
+/// Counts API operations and the HTTP attempts they took: the retries the
+/// SDK made are attempts minus operations.
+#[derive(Debug, Clone, Default)]
+pub struct ApiCounter {
+    operations: Arc<AtomicU64>,
+    attempts: Arc<AtomicU64>,
+}
+
+impl ApiCounter {
+    /// HTTP requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.requests()
+            .saturating_sub(self.operations.load(Ordering::Relaxed))
+    }
+}
+
+impl Intercept for ApiCounter {
+    fn name(&self) -> &'static str {
+        "snowball-sync ApiCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// One ListJobs response, converted.
@@ -109,7 +160,7 @@ where
                 continue;
             }
             Err(err) => {
-                return Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
+                return Err(anyhow::anyhow!("{}", describe(&err)))
                     .with_context(|| format!("{region}: ListJobs request {} failed", pages + 1));
             }
         };
@@ -137,6 +188,35 @@ where
                 }
                 token = Some(next);
             }
+        }
+    }
+}
+
+/// One line for a failed request: the service's error code and message, or
+/// the causes of a transport failure (the SDK's own rendering adds Debug dumps).
+fn describe(err: &SdkError<ListJobsError>) -> String {
+    match err {
+        SdkError::ServiceError(service) => format!(
+            "{} (HTTP {}): {}",
+            service.err().code().unwrap_or("unknown error"),
+            service.raw().status().as_u16(),
+            service.err().message().unwrap_or("no message")
+        ),
+        SdkError::TimeoutError(_) => {
+            "timeout: no answer within --timeout or --operation-timeout".to_owned()
+        }
+        other => {
+            let mut line = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !line.contains(&text) {
+                    line.push_str(": ");
+                    line.push_str(&text);
+                }
+                source = cause.source();
+            }
+            line
         }
     }
 }

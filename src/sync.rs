@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -34,16 +35,42 @@ const STATEMENT_BYTES: usize = 32 * 1024;
 /// Attempts at writing one page when the database connection fails under it.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// What a finished run reports.
+/// What a run reports, succeeded or failed: the summary line, `--output
+/// json` and the metrics file are all made from it.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub run_id: i64,
+    pub status: RunStatus,
+    pub error: Option<String>,
     pub regions: Vec<String>,
     pub totals: RunTotals,
     /// Jobs this run found no longer listed (their `missing_since` was set).
     pub missing: u64,
+    /// HTTP requests to the API, retries included, and the retries alone.
+    pub api_requests: u64,
+    pub api_retries: u64,
+    /// From the database clock when the run row could be written.
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
     pub elapsed: Duration,
     pub dry_run: bool,
+}
+
+/// A run that failed; `summary` is there when the run got as far as its
+/// row in snowball.sync_runs.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub summary: Option<RunSummary>,
+}
+
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            error: error.into(),
+            summary: None,
+        }
+    }
 }
 
 impl std::fmt::Display for RunSummary {
@@ -51,8 +78,12 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}synced {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
+            "{}{} {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
+            match self.status {
+                RunStatus::Succeeded => "synced",
+                RunStatus::Failed => "failed to sync",
+            },
             self.regions.join(", "),
             t.pages,
             t.jobs_seen,
@@ -71,6 +102,31 @@ impl std::fmt::Display for RunSummary {
                 ""
             },
         )
+    }
+}
+
+impl RunSummary {
+    /// The `--output json` object; its fields are documented in the README.
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = &self.totals;
+        serde_json::json!({
+            "run_id": self.run_id,
+            "status": self.status.as_str(),
+            "error": self.error,
+            "dry_run": self.dry_run,
+            "regions": self.regions,
+            "pages": t.pages,
+            "jobs_seen": t.jobs_seen,
+            "jobs_new": t.jobs_new,
+            "jobs_changed": t.jobs_changed,
+            "transitions": t.transitions,
+            "jobs_missing": self.missing,
+            "api_requests": self.api_requests,
+            "api_retries": self.api_retries,
+            "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "started_at": self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "finished_at": self.finished_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        })
     }
 }
 
@@ -144,7 +200,7 @@ impl Sink {
         status: RunStatus,
         totals: &RunTotals,
         error: Option<&str>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         match self {
             Sink::Live(pool) => db::runs::finish(&*pool, run_id, status, totals, error).await,
             Sink::DryRun(tx) => db::runs::finish(&mut **tx, run_id, status, totals, error).await,
@@ -247,8 +303,9 @@ pub async fn run(
     config: &SyncConfig,
     out: &mut (dyn Write + Send),
     shutdown: impl Future<Output = Signal>,
-) -> Result<RunSummary, Error> {
+) -> Result<RunSummary, Failure> {
     let started = Instant::now();
+    let started_at = Utc::now();
     let mut conn = db::connect_one(&config.database).await?;
     if config.dry_run {
         db::ensure_migrated(&mut conn).await?;
@@ -284,64 +341,111 @@ pub async fn run(
     let run_id = sink.start_run(&regions).await?;
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
+    let counter = snowball::ApiCounter::default();
     let writer = PageWriter {
         sink: &mut sink,
         lock: &mut lock,
         run_id,
     };
-    let outcome = pipeline(config, &sdk, &regions, writer, out, shutdown)
-        .instrument(span)
+    let outcome = pipeline(config, &sdk, &regions, &counter, writer, out, shutdown)
+        .instrument(span.clone())
         .await;
     let mut totals = outcome.totals;
     let mut missing = 0;
-    let result = match (outcome.interrupted, outcome.failure) {
+    let (status, error, finished) = match (outcome.interrupted, outcome.failure) {
         (Some(signal), _) => {
-            sink.finish(run_id, RunStatus::Failed, &totals, Some("interrupted"))
-                .await
-                .ok();
-            Err(Error::Interrupted(signal))
+            let finished = sink
+                .finish(run_id, RunStatus::Failed, &totals, Some("interrupted"))
+                .await;
+            (
+                RunStatus::Failed,
+                Some(Error::Interrupted(signal)),
+                finished,
+            )
         }
         (None, Some(err)) => {
             let message = format!("{err:#}");
-            if let Err(db_err) = sink
+            let finished = sink
                 .finish(run_id, RunStatus::Failed, &totals, Some(&message))
-                .await
-            {
-                tracing::error!(error = %format!("{db_err:#}"), "could not record the failed run; the next run will mark it abandoned");
-            }
-            Err(Error::Failed(err))
+                .await;
+            (RunStatus::Failed, Some(Error::Failed(err)), finished)
         }
-        (None, None) => {
-            totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
-            // Only now is every listing known to be complete.
-            missing = sink.mark_missing(run_id, &regions).await?;
-            if missing > 0 {
-                tracing::warn!(
-                    missing,
-                    "jobs listed before are no longer listed; missing_since is set"
-                );
+        (None, None) => match complete(&mut sink, run_id, &regions, &mut totals).await {
+            Ok(marked) => {
+                missing = marked;
+                let finished = sink
+                    .finish(run_id, RunStatus::Succeeded, &totals, None)
+                    .await;
+                match finished {
+                    Ok(times) => (RunStatus::Succeeded, None, Ok(times)),
+                    Err(err) => (
+                        RunStatus::Failed,
+                        Some(Error::Failed(err)),
+                        Err(anyhow!("not recorded")),
+                    ),
+                }
             }
-            sink.finish(run_id, RunStatus::Succeeded, &totals, None)
-                .await?;
-            Ok(())
-        }
+            Err(err) => {
+                let message = format!("{err:#}");
+                let finished = sink
+                    .finish(run_id, RunStatus::Failed, &totals, Some(&message))
+                    .await;
+                (RunStatus::Failed, Some(Error::Failed(err)), finished)
+            }
+        },
     };
-    if let Sink::DryRun(tx) = sink {
-        tx.rollback().await.context("rolling back the dry run")?;
+    let (started_at, finished_at) = finished.unwrap_or_else(|err| {
+        tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
+        (started_at, Utc::now())
+    });
+    if let Sink::DryRun(tx) = sink
+        && let Err(err) = tx.rollback().await
+    {
+        tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
     }
     lock.release().await.ok();
     pool.close().await;
-    result?;
     let summary = RunSummary {
         run_id,
+        status,
+        error: error.as_ref().map(Error::chain),
         regions,
         totals,
         missing,
+        api_requests: counter.requests(),
+        api_retries: counter.retries(),
+        started_at,
+        finished_at,
         elapsed: started.elapsed(),
         dry_run: config.dry_run,
     };
-    tracing::info!(%summary, "sync finished");
-    Ok(summary)
+    span.in_scope(|| tracing::info!(%summary, "sync finished"));
+    match error {
+        None => Ok(summary),
+        Some(error) => Err(Failure {
+            error,
+            summary: Some(summary),
+        }),
+    }
+}
+
+/// After every listing ended well: count what the run saw and mark what it no
+/// longer sees. Returns the jobs marked missing.
+async fn complete(
+    sink: &mut Sink,
+    run_id: i64,
+    regions: &[String],
+    totals: &mut RunTotals,
+) -> anyhow::Result<u64> {
+    totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
+    let missing = sink.mark_missing(run_id, regions).await?;
+    if missing > 0 {
+        tracing::warn!(
+            missing,
+            "jobs listed before are no longer listed; missing_since is set"
+        );
+    }
+    Ok(missing)
 }
 
 fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
@@ -378,6 +482,7 @@ async fn pipeline(
     config: &SyncConfig,
     sdk: &aws_config::SdkConfig,
     regions: &[String],
+    counter: &snowball::ApiCounter,
     writer: PageWriter<'_>,
     out: &mut (dyn Write + Send),
     shutdown: impl Future<Output = Signal>,
@@ -385,7 +490,7 @@ async fn pipeline(
     let (tx, mut rx) = mpsc::channel::<Page>(PAGE_BUFFER);
     let mut fetchers = JoinSet::new();
     for region in regions {
-        let client = snowball::client(sdk, region);
+        let client = snowball::client(sdk, region, counter);
         let region = region.clone();
         let tx = tx.clone();
         let (page_size, max_pages) = (config.page_size, config.max_pages);

@@ -1,9 +1,14 @@
-//! Logging: to stderr, level from RUST_LOG or from -v/-q.
+//! Logging: to stderr, as text or one JSON object per line, level from
+//! RUST_LOG or from -v/-q.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::cli::LogFormat;
+
 /// `verbosity` is the count of -v minus the count of -q.
-pub fn init(verbosity: i8) {
+pub fn init(verbosity: i8, format: LogFormat) {
     let default = match verbosity {
         i8::MIN..=-2 => "error",
         -1 => "warn",
@@ -12,9 +17,24 @@ pub fn init(verbosity: i8) {
         _ => "debug,snowball_sync=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        // Event fields at the top level beside timestamp, level, target and
+        // message; the run's span (with run_id) on every line inside a run.
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.with_target(false).init();
+    }
 }

@@ -1,6 +1,7 @@
 //! snowball.sync_runs: one row per sync, written at its start and its end.
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 /// How a run ended, as stored in `status`.
@@ -68,12 +69,13 @@ pub async fn finish(
     status: RunStatus,
     totals: &RunTotals,
     error: Option<&str>,
-) -> anyhow::Result<()> {
-    sqlx::query!(
-        "UPDATE snowball.sync_runs
-            SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
-                jobs_new = $5, jobs_changed = $6, transitions = $7, error = $8
-          WHERE id = $1",
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let row = sqlx::query!(
+        r#"UPDATE snowball.sync_runs
+              SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
+                  jobs_new = $5, jobs_changed = $6, transitions = $7, error = $8
+            WHERE id = $1
+        RETURNING started_at, finished_at AS "finished_at!""#,
         run_id,
         status.as_str(),
         totals.pages,
@@ -83,8 +85,8 @@ pub async fn finish(
         totals.transitions,
         error,
     )
-    .execute(db)
+    .fetch_one(db)
     .await
     .context("recording the end of the run")?;
-    Ok(())
+    Ok((row.started_at, row.finished_at))
 }

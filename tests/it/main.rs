@@ -3,6 +3,7 @@
 //! pointed at the project's simulator.
 
 mod binary;
+mod operations;
 mod reliability;
 mod simulator;
 mod support;

@@ -17,7 +17,7 @@ async fn rust_sdk_listing(
 ) -> Vec<JobRecord> {
     let db_less = sync_config_without_db(sim, region);
     let sdk = snowball::load_sdk_config(&db_less).await;
-    let client = snowball::client(&sdk, region);
+    let client = snowball::client(&sdk, region, &snowball::ApiCounter::default());
     let mut all = Vec::new();
     snowball::list_region(&client, region, page_size, 10_000, |page| {
         all.extend(page.jobs);
@@ -46,7 +46,7 @@ fn sync_config_without_db(
 
 async fn sdk_client(sim: &snowball_sync::simulator::RunningSimulator) -> aws_sdk_snowball::Client {
     let sdk = snowball::load_sdk_config(&sync_config_without_db(sim, "us-east-1")).await;
-    snowball::client(&sdk, "us-east-1")
+    snowball::client(&sdk, "us-east-1", &snowball::ApiCounter::default())
 }
 
 #[test]

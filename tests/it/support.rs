@@ -160,13 +160,17 @@ pub fn sync_config(db: &TestDb, sim: &RunningSimulator, regions: &[&str]) -> Syn
         migrate: true,
         wait_lock: false,
         dry_run: false,
+        output: snowball_sync::cli::OutputFormat::Text,
+        metrics_file: None,
     }
 }
 
 /// Runs a sync in-process; its dry-run output is returned beside the summary.
 pub async fn sync(config: &SyncConfig) -> Result<(RunSummary, String), snowball_sync::Error> {
     let mut out = Vec::new();
-    let summary = snowball_sync::sync::run(config, &mut out, std::future::pending()).await?;
+    let summary = snowball_sync::sync::run(config, &mut out, std::future::pending())
+        .await
+        .map_err(|failure| failure.error)?;
     Ok((summary, String::from_utf8_lossy(&out).into_owned()))
 }
 

@@ -1,0 +1,165 @@
+//! `--metrics-file`: the Prometheus text exposition of the last run, written
+//! atomically (a temporary file in the same directory, then a rename), the
+//! node_exporter textfile-collector convention.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::db::report::StateCount;
+use crate::db::runs::RunStatus;
+use crate::sync::RunSummary;
+
+const LAST_SUCCESS: &str = "snowball_sync_last_success_timestamp_seconds";
+
+/// What the file reports: the run (when it got as far as its row), whether
+/// it succeeded, and the jobs by state afterwards (when the database answered).
+pub struct Report<'a> {
+    pub summary: Option<&'a RunSummary>,
+    pub succeeded: bool,
+    pub finished_at: DateTime<Utc>,
+    pub jobs_by_state: Option<&'a [StateCount]>,
+}
+
+pub fn write(path: &Path, report: &Report<'_>) -> anyhow::Result<()> {
+    // A failed run keeps the last success the previous file recorded.
+    let last_success = match report.summary {
+        Some(summary) if report.succeeded && summary.status == RunStatus::Succeeded => {
+            Some(seconds(summary.finished_at))
+        }
+        _ => std::fs::read_to_string(path)
+            .ok()
+            .and_then(|old| previous_last_success(&old)),
+    };
+    let text = render(report, last_success);
+    let name = path
+        .file_name()
+        .context("the metrics path names no file")?
+        .to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("renaming the metrics file into {}", path.display()))
+}
+
+fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    };
+    gauge(
+        "snowball_sync_last_run_success",
+        "1 if the last run succeeded, 0 if it failed.",
+        f64::from(u8::from(report.succeeded)),
+    );
+    gauge(
+        "snowball_sync_last_run_timestamp_seconds",
+        "When the last run ended (Unix time).",
+        seconds(report.finished_at),
+    );
+    if let Some(at) = last_success {
+        gauge(
+            LAST_SUCCESS,
+            "When the last successful run ended (Unix time).",
+            at,
+        );
+    }
+    if let Some(s) = report.summary {
+        let t = &s.totals;
+        gauge(
+            "snowball_sync_last_run_duration_seconds",
+            "How long the last run took.",
+            s.elapsed.as_secs_f64(),
+        );
+        gauge(
+            "snowball_sync_last_run_pages",
+            "ListJobs pages the last run wrote.",
+            f64::from(t.pages),
+        );
+        gauge(
+            "snowball_sync_last_run_jobs_seen",
+            "Distinct jobs the last run listed.",
+            f64::from(t.jobs_seen),
+        );
+        gauge(
+            "snowball_sync_last_run_jobs_new",
+            "Jobs the last run saw for the first time.",
+            f64::from(t.jobs_new),
+        );
+        gauge(
+            "snowball_sync_last_run_jobs_changed",
+            "Jobs whose state the last run saw change.",
+            f64::from(t.jobs_changed),
+        );
+        gauge(
+            "snowball_sync_last_run_transitions",
+            "History rows the last run wrote.",
+            f64::from(t.transitions),
+        );
+        gauge(
+            "snowball_sync_last_run_api_requests",
+            "HTTP requests to the Snowball API, retries included.",
+            s.api_requests as f64,
+        );
+        gauge(
+            "snowball_sync_last_run_api_retries",
+            "Requests the SDK retried (throttling, 5xx, timeouts).",
+            s.api_retries as f64,
+        );
+    }
+    if let Some(states) = report.jobs_by_state {
+        let name = "snowball_sync_jobs";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Jobs in snowball.jobs by job_state.\n# TYPE {name} gauge"
+        );
+        for state in states {
+            let _ = writeln!(
+                out,
+                "{name}{{job_state=\"{}\"}} {}",
+                escape_label(&state.job_state),
+                state.jobs
+            );
+        }
+    }
+    out
+}
+
+fn seconds(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn previous_last_success(old: &str) -> Option<f64> {
+    old.lines()
+        .find_map(|line| line.strip_prefix(LAST_SUCCESS)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn the_last_success_is_read_back() {
+        let text = "# TYPE x gauge\nsnowball_sync_last_success_timestamp_seconds 1764350000.5\n";
+        assert_eq!(previous_last_success(text), Some(1_764_350_000.5));
+    }
+}

@@ -1,0 +1,449 @@
+//! Running under a scheduler: machine-readable output, metrics, roles, TLS,
+//! secrets, unit files, completions.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use snowball_sync::simulator::Faults;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::support::*;
+
+fn sync_args(db_url: &str, endpoint: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "sync",
+        "--database-url",
+        db_url,
+        "--endpoint-url",
+        endpoint,
+        "--region",
+        "us-east-1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+async fn run_args(args: &[String], env: &[(&str, String)]) -> BinOutput {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_bin(&args, env).await
+}
+
+fn metrics(path: &std::path::Path) -> HashMap<String, f64> {
+    let text = std::fs::read_to_string(path).expect("the metrics file exists");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition");
+    scrape
+        .samples
+        .into_iter()
+        .map(|sample| {
+            let value = match sample.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                other => panic!("unexpected sample type {other:?}"),
+            };
+            let key = match sample.labels.get("job_state") {
+                Some(state) => format!("{}{{{state}}}", sample.metric),
+                None => sample.metric,
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn json_output_is_one_object_with_every_documented_field() {
+    let db = TestDb::empty().await;
+    let sim = simulator_with_faults(
+        250,
+        60,
+        &["us-east-1"],
+        Faults {
+            throttle_every: Some(2),
+            ..Faults::default()
+        },
+    )
+    .await;
+
+    let out = run_args(
+        &sync_args(&db.url, &sim.endpoint_url(), &["--output", "json"]),
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(0);
+    let stdout = out.stdout();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let keys: Vec<&str> = summary
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "run_id",
+        "status",
+        "error",
+        "dry_run",
+        "regions",
+        "pages",
+        "jobs_seen",
+        "jobs_new",
+        "jobs_changed",
+        "transitions",
+        "jobs_missing",
+        "api_requests",
+        "api_retries",
+        "duration_seconds",
+        "started_at",
+        "finished_at",
+    ] {
+        assert!(keys.contains(&key), "missing {key} in {summary}");
+    }
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["regions"], serde_json::json!(["us-east-1"]));
+    assert_eq!(
+        (summary["pages"].as_i64(), summary["jobs_new"].as_i64()),
+        (Some(3), Some(250))
+    );
+    // Every 2nd request throttled: requests 2 and 4 are retried; 3 pages take 5 requests.
+    assert_eq!(
+        (
+            summary["api_requests"].as_u64(),
+            summary["api_retries"].as_u64()
+        ),
+        (Some(5), Some(2))
+    );
+    assert_eq!(
+        summary["api_requests"].as_u64(),
+        Some(sim.sim.list_requests())
+    );
+    let started =
+        chrono::DateTime::parse_from_rfc3339(summary["started_at"].as_str().expect("a string"))
+            .expect("RFC 3339");
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(summary["finished_at"].as_str().expect("a string"))
+            .expect("RFC 3339");
+    assert!(finished >= started);
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_run_id_inside_a_run() {
+    let db = TestDb::empty().await;
+    let sim = simulator(150, 61, &["us-east-1"]).await;
+
+    let out = run_args(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--log-format", "json", "-v"],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(0);
+    let lines: Vec<serde_json::Value> = out
+        .stderr()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let run_id = sqlx::query_scalar!("SELECT max(id) AS \"id!\" FROM snowball.sync_runs")
+        .fetch_one(&db.pool)
+        .await
+        .expect("run");
+    let mut inside = 0;
+    for line in &lines {
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(line.get(key).is_some(), "no {key} in {line}");
+        }
+        let message = line["message"].as_str().unwrap_or_default();
+        if ["sync started", "batch written", "sync finished"].contains(&message) {
+            inside += 1;
+            assert_eq!(line["span"]["run_id"].as_i64(), Some(run_id), "{line}");
+        }
+    }
+    assert!(inside >= 3, "{}", out.stderr());
+}
+
+#[tokio::test]
+async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_success() {
+    let db = TestDb::empty().await;
+    let sim = simulator(250, 62, &["us-east-1"]).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("snowball-sync.prom");
+    let metrics_arg = path.to_string_lossy().to_string();
+
+    run_args(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--metrics-file", &metrics_arg],
+        ),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
+
+    let first = metrics(&path);
+    assert_eq!(first["snowball_sync_last_run_success"], 1.0);
+    assert_eq!(first["snowball_sync_last_run_pages"], 3.0);
+    assert_eq!(first["snowball_sync_last_run_transitions"], 250.0);
+    assert_eq!(first["snowball_sync_last_run_api_requests"], 3.0);
+    assert_eq!(first["snowball_sync_last_run_api_retries"], 0.0);
+    let by_state: f64 = first
+        .iter()
+        .filter(|(k, _)| k.starts_with("snowball_sync_jobs{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(by_state, 250.0);
+    let last_success = first["snowball_sync_last_success_timestamp_seconds"];
+    assert_eq!(
+        last_success,
+        first["snowball_sync_last_run_timestamp_seconds"]
+    );
+
+    // The API goes away: the run fails, the file says so and keeps the last success.
+    let failing = sync_args(
+        &db.url,
+        "http://127.0.0.1:1",
+        &["--metrics-file", &metrics_arg, "--max-attempts", "1"],
+    );
+    run_args(&failing, &aws_test_env()).await.assert_code(1);
+
+    let second = metrics(&path);
+    assert_eq!(second["snowball_sync_last_run_success"], 0.0);
+    assert_eq!(
+        second["snowball_sync_last_success_timestamp_seconds"],
+        last_success
+    );
+    assert!(second["snowball_sync_last_run_timestamp_seconds"] > last_success);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert_eq!(leftovers.len(), 1, "a temporary file was left behind");
+}
+
+#[tokio::test]
+async fn no_password_appears_in_stderr_stdout_logs_or_metrics() {
+    let secret = "hunter2-s3cr3t";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("m.prom");
+    let metrics_arg = path.to_string_lossy().to_string();
+    let db = TestDb::migrated().await;
+    // Trust authentication ignores the password, so this database answers.
+    let reachable = db
+        .url
+        .replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    assert!(reachable.contains(secret), "{reachable}");
+    let refused = format!("postgres://postgres:{secret}@127.0.0.1:1/postgres");
+
+    for url in [&reachable, &refused] {
+        let args = sync_args(
+            url,
+            "http://127.0.0.1:1",
+            &[
+                "--max-attempts",
+                "1",
+                "-vv",
+                "--log-format",
+                "json",
+                "--metrics-file",
+                &metrics_arg,
+            ],
+        );
+        let out = run_args(&args, &aws_test_env()).await;
+        out.assert_code(1);
+        assert!(
+            !out.stderr().contains(secret),
+            "the password leaked to stderr:\n{}",
+            out.stderr()
+        );
+        assert!(!out.stdout().contains(secret));
+        let written = std::fs::read_to_string(&path).expect("metrics written");
+        assert!(!written.contains(secret));
+    }
+}
+
+#[tokio::test]
+async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_cannot_rewrite_history()
+ {
+    let db = TestDb::migrated().await;
+    let sim = simulator(40, 63, &["us-east-1"]).await;
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/postgres-roles.sql"
+    ))
+    .expect("the script");
+    sqlx::raw_sql(&script)
+        .execute(&db.pool)
+        .await
+        .expect("the roles script applies");
+    sqlx::raw_sql(&script)
+        .execute(&db.pool)
+        .await
+        .expect("and applies again");
+    let as_role = |role: &str| {
+        PgConnectOptions::from_str(&db.url)
+            .expect("url")
+            .username(role)
+    };
+    let writer_url = as_role("snowball_writer").to_url_lossy().to_string();
+
+    run_args(
+        &sync_args(&writer_url, &sim.endpoint_url(), &[]),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
+
+    let mut reader = PgConnection::connect_with(&as_role("snowball_reader"))
+        .await
+        .expect("the reader connects");
+    let seen: i64 =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.job_state_history"#)
+            .fetch_one(&mut reader)
+            .await
+            .expect("the reader reads");
+    assert_eq!(seen, 40);
+    let write = sqlx::query!("UPDATE snowball.jobs SET description = 'x'")
+        .execute(&mut reader)
+        .await;
+    assert!(
+        write
+            .expect_err("the reader cannot write")
+            .to_string()
+            .contains("permission denied")
+    );
+
+    let mut writer = PgConnection::connect_with(&as_role("snowball_writer"))
+        .await
+        .expect("the writer connects");
+    let rewrite = sqlx::query!("UPDATE snowball.job_state_history SET to_state = 'Complete'")
+        .execute(&mut writer)
+        .await;
+    assert!(
+        rewrite
+            .expect_err("the writer cannot rewrite history")
+            .to_string()
+            .contains("permission denied")
+    );
+    let delete = sqlx::query!("DELETE FROM snowball.job_state_history")
+        .execute(&mut writer)
+        .await;
+    assert!(delete.is_err());
+}
+
+#[tokio::test]
+async fn sslmode_from_the_url_or_pgsslmode_is_honoured() {
+    let admin = TestDb::empty().await;
+    let ssl: String =
+        sqlx::query_scalar!(r#"SELECT setting AS "s!" FROM pg_settings WHERE name = 'ssl'"#)
+            .fetch_one(&admin.pool)
+            .await
+            .expect("read the ssl setting");
+    if ssl != "on" {
+        eprintln!(
+            "SKIPPED sslmode_from_the_url_or_pgsslmode_is_honoured: the server has ssl={ssl}"
+        );
+        return;
+    }
+    let url = format!("{}?sslmode=require", admin.url);
+    let mut conn = PgConnection::connect(&url)
+        .await
+        .expect("sslmode=require connects");
+    let encrypted: Option<bool> =
+        sqlx::query_scalar!("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_stat_ssl");
+    assert_eq!(encrypted, Some(true));
+
+    let options = PgConnectOptions::from_str(&admin.url).expect("url");
+    let libpq_env = |mode: &str, root: &str| {
+        vec![
+            ("PGHOST", options.get_host().to_owned()),
+            ("PGPORT", options.get_port().to_string()),
+            ("PGUSER", options.get_username().to_owned()),
+            ("PGDATABASE", admin.name.clone()),
+            ("PGSSLMODE", mode.to_owned()),
+            ("PGSSLROOTCERT", root.to_owned()),
+        ]
+    };
+    run_bin(&["migrate"], &libpq_env("require", "/nonexistent/ca.pem"))
+        .await
+        .assert_code(0);
+    // verify-full needs a CA this server's certificate chains to: a missing one must fail.
+    let refused = run_bin(
+        &["migrate"],
+        &libpq_env("verify-full", "/nonexistent/ca.pem"),
+    )
+    .await;
+    refused.assert_code(1);
+    refused.error_line();
+}
+
+#[tokio::test]
+async fn completions_and_the_manual_page_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_bin(&["completions", shell], &[]).await;
+        out.assert_code(0);
+        assert!(
+            out.stdout().contains("snowball-sync") && out.stdout().contains("page-size"),
+            "{shell}"
+        );
+    }
+    let man = run_bin(&["man"], &[]).await;
+    man.assert_code(0);
+    assert!(
+        man.stdout().starts_with(".ie") || man.stdout().contains(".TH snowball-sync"),
+        "{}",
+        man.stdout()
+    );
+}
+
+#[tokio::test]
+async fn the_systemd_units_pass_systemd_analyze_verify() {
+    let Ok(found) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!(
+            "SKIPPED the_systemd_units_pass_systemd_analyze_verify: systemd-analyze is not installed (apt-get install systemd)"
+        );
+        return;
+    };
+    assert!(found.status.success());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let contrib = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/systemd");
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let service = std::fs::read_to_string(format!("{contrib}/snowball-sync.service"))
+        .expect("the service")
+        .replace(
+            "/usr/local/bin/snowball-sync",
+            env!("CARGO_BIN_EXE_snowball-sync"),
+        );
+    std::fs::write(dir.path().join("snowball-sync.service"), service).expect("write");
+    std::fs::copy(
+        format!("{contrib}/snowball-sync.timer"),
+        dir.path().join("snowball-sync.timer"),
+    )
+    .expect("copy");
+
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("snowball-sync.service"))
+        .arg(dir.path().join("snowball-sync.timer"))
+        .output()
+        .expect("systemd-analyze runs");
+
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify:\n{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
