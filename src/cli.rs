@@ -51,6 +51,11 @@ pub enum Command {
     /// Run the real sync several times against an in-process simulator and
     /// show what it recorded.
     Demo(DemoArgs),
+    /// Show one job's full timeline: every state, when it was entered and left.
+    History(HistoryArgs),
+    /// Report on the fleet: jobs by state and type, transitions, stuck jobs,
+    /// sync health; as text, JSON, CSV or a self-contained HTML page.
+    Report(ReportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -137,6 +142,55 @@ pub struct SyncArgs {
     /// (atomically: the node_exporter textfile-collector convention).
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Csv,
+    /// One self-contained page with charts (inline CSS and SVG).
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The job, e.g. JID123e4567-e89b-12d3-a456-426655440000.
+    pub job_id: String,
+
+    #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+    pub format: TableFormat,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period to report on, back from now (e.g. 36h, 7d).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub since: String,
+
+    /// A job in a non-final state for this long counts as stuck.
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub stuck_after: String,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Write the report here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]

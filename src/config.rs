@@ -16,8 +16,26 @@ pub enum Config {
     Migrate(DatabaseConfig),
     Simulate(SimulatorConfig),
     Demo(DemoConfig),
+    History(HistoryConfig),
+    Report(ReportConfig),
     Completions(clap_complete::Shell),
     Man,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryConfig {
+    pub database: DatabaseConfig,
+    pub job_id: String,
+    pub format: cli::TableFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    pub database: DatabaseConfig,
+    pub since: Duration,
+    pub stuck_after: Duration,
+    pub format: cli::ReportFormat,
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +99,20 @@ impl Config {
             cli::Command::Migrate(args) => Config::Migrate(DatabaseConfig::from_args(args)?),
             cli::Command::Simulate(args) => Config::Simulate(SimulatorConfig::from_args(args)?),
             cli::Command::Demo(args) => Config::Demo(DemoConfig::from_args(args)?),
+            cli::Command::History(args) => Config::History(HistoryConfig {
+                database: DatabaseConfig::from_args(args.database)?,
+                job_id: args.job_id,
+                format: args.format,
+            }),
+            cli::Command::Report(args) => Config::Report(ReportConfig {
+                database: DatabaseConfig::from_args(args.database)?,
+                since: parse_duration(&args.since)
+                    .map_err(|e| Error::Usage(format!("--since: {e}")))?,
+                stuck_after: parse_duration(&args.stuck_after)
+                    .map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?,
+                format: args.format,
+                output: args.output,
+            }),
             cli::Command::Completions { shell } => Config::Completions(shell),
             cli::Command::Man => Config::Man,
         })

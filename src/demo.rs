@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use crate::config::{AwsConfig, DatabaseConfig, DemoConfig, SyncConfig, describe_target};
 use crate::db;
 use crate::error::Error;
-use crate::report::{human_duration, text_table};
+use crate::report::text_table;
 use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 
 const DEMO_DATABASE: &str = "snowball_demo";
@@ -142,27 +142,15 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
     .ok();
 
     if let Some(job_id) = db::report::busiest_job(&mut *conn).await? {
-        let stints = db::report::job_timeline(&mut *conn, &job_id).await?;
-        let rows: Vec<Vec<String>> = stints
-            .iter()
-            .map(|s| {
-                vec![
-                    s.state.clone(),
-                    s.entered_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    s.left_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|| "(current)".into()),
-                    s.left_at
-                        .map(|left| human_duration((left - s.entered_at).num_seconds()))
-                        .unwrap_or_default(),
-                    s.sync_run_id.to_string(),
-                ]
-            })
-            .collect();
+        let history = crate::report::History {
+            as_of: db::report::now(&mut *conn).await?,
+            stints: db::report::job_intervals(&mut *conn, &job_id).await?,
+            job_id,
+        };
         writeln!(
             out,
-            "Timeline of {job_id}:\n{}",
-            text_table(&["state", "entered", "left", "duration", "run"], &rows)
+            "Timeline of {}",
+            history.render(crate::cli::TableFormat::Text)
         )
         .ok();
     }

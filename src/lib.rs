@@ -58,6 +58,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         }
         Config::Simulate(simulator) => simulator::run(&simulator, out, shutdown_signal()).await?,
         Config::Demo(demo) => demo::run(&demo, out).await?,
+        Config::History(history) => report::history_command(&history, out).await?,
+        Config::Report(config) => report::report_command(&config, out).await?,
         Config::Completions(shell) => {
             clap_complete::generate(shell, &mut cli::Cli::command(), "snowball-sync", out);
         }

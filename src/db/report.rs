@@ -63,31 +63,6 @@ pub async fn busiest_job(db: impl PgExecutor<'_>) -> anyhow::Result<Option<Strin
     .context("finding a job with a long history")
 }
 
-pub struct Stint {
-    pub state: String,
-    pub entered_at: DateTime<Utc>,
-    pub left_at: Option<DateTime<Utc>>,
-    pub sync_run_id: i64,
-}
-
-/// One job's states in order: when each was first observed and when the next was.
-pub async fn job_timeline(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<Vec<Stint>> {
-    sqlx::query_as!(
-        Stint,
-        r#"SELECT to_state AS "state!",
-                  observed_at AS "entered_at!",
-                  lead(observed_at) OVER (ORDER BY id) AS left_at,
-                  sync_run_id AS "sync_run_id!"
-             FROM snowball.job_state_history
-            WHERE job_id = $1
-            ORDER BY id"#,
-        job_id
-    )
-    .fetch_all(db)
-    .await
-    .with_context(|| format!("reading the timeline of {job_id}"))
-}
-
 /// Succeeded runs so far: the demo continues its simulated timeline from here.
 pub async fn succeeded_runs(db: impl PgExecutor<'_>) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
@@ -96,4 +71,216 @@ pub async fn succeeded_runs(db: impl PgExecutor<'_>) -> anyhow::Result<i64> {
     .fetch_one(db)
     .await
     .context("counting earlier runs")
+}
+
+/// The database's clock: reports are "as of" the moment they are made.
+pub async fn now(db: impl PgExecutor<'_>) -> anyhow::Result<DateTime<Utc>> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(db)
+        .await
+        .context("reading the database clock")
+}
+
+pub async fn job_exists(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM snowball.jobs WHERE job_id = $1) AS "exists!""#,
+        job_id
+    )
+    .fetch_one(db)
+    .await
+    .context("looking the job up")
+}
+
+/// A stint of a job in a state, as `snowball.job_state_intervals` has it.
+pub struct Interval {
+    pub job_id: String,
+    pub state: String,
+    pub entered_at: DateTime<Utc>,
+    pub entered_after: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    pub sync_run_id: i64,
+}
+
+/// One job's stints, oldest first.
+pub async fn job_intervals(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<Vec<Interval>> {
+    sqlx::query_as!(
+        Interval,
+        r#"SELECT job_id AS "job_id!", state AS "state!", entered_at AS "entered_at!", entered_after,
+                  left_at, sync_run_id AS "sync_run_id!"
+             FROM snowball.job_state_intervals
+            WHERE job_id = $1
+            ORDER BY entered_at, left_at NULLS LAST"#,
+        job_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the history of {job_id}"))
+}
+
+pub struct StateTypeCount {
+    pub job_state: String,
+    pub job_type: Option<String>,
+    pub snowball_type: Option<String>,
+    pub jobs: i64,
+}
+
+pub async fn state_type_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateTypeCount>> {
+    sqlx::query_as!(
+        StateTypeCount,
+        r#"SELECT job_state AS "job_state!", job_type, snowball_type, jobs AS "jobs!"
+             FROM snowball.state_counts
+            ORDER BY job_state, job_type NULLS LAST, snowball_type NULLS LAST"#
+    )
+    .fetch_all(db)
+    .await
+    .context("counting jobs by state and type")
+}
+
+pub struct TransitionCount {
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub count: i64,
+}
+
+/// History rows since `since`, by from_state and to_state (first sightings
+/// have no from_state), most frequent first.
+pub async fn transitions_since(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<TransitionCount>> {
+    sqlx::query_as!(
+        TransitionCount,
+        r#"SELECT from_state, to_state, count(*) AS "count!"
+             FROM snowball.job_state_history
+            WHERE observed_at >= $1
+            GROUP BY from_state, to_state
+            ORDER BY count(*) DESC, from_state NULLS FIRST, to_state"#,
+        since
+    )
+    .fetch_all(db)
+    .await
+    .context("counting transitions")
+}
+
+pub struct StuckJob {
+    pub job_id: String,
+    pub job_state: String,
+    pub job_type: Option<String>,
+    pub snowball_type: Option<String>,
+    pub region: String,
+    pub state_since: DateTime<Utc>,
+}
+
+/// Jobs in a non-final state since `before` or earlier, oldest first.
+pub async fn stuck_jobs(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+) -> anyhow::Result<Vec<StuckJob>> {
+    sqlx::query_as!(
+        StuckJob,
+        r#"SELECT job_id AS "job_id!", job_state AS "job_state!", job_type, snowball_type,
+                  region AS "region!", state_since AS "state_since!"
+             FROM snowball.stuck_jobs
+            WHERE state_since <= $1
+            ORDER BY state_since, job_id"#,
+        before
+    )
+    .fetch_all(db)
+    .await
+    .context("finding stuck jobs")
+}
+
+pub struct SyncHealth {
+    pub day: chrono::NaiveDate,
+    pub runs: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub abandoned: i64,
+    pub running: i64,
+    /// Mean duration of the day's finished runs, in seconds.
+    pub mean_duration_seconds: Option<f64>,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+pub async fn sync_health(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<SyncHealth>> {
+    sqlx::query_as!(
+        SyncHealth,
+        r#"SELECT day AS "day!", runs AS "runs!", succeeded AS "succeeded!", failed AS "failed!",
+                  abandoned AS "abandoned!", running AS "running!",
+                  extract(epoch FROM mean_duration)::float8 AS mean_duration_seconds,
+                  last_success
+             FROM snowball.sync_health
+            WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date
+            ORDER BY day"#,
+        since
+    )
+    .fetch_all(db)
+    .await
+    .context("reading sync health")
+}
+
+pub struct DailyState {
+    pub day: chrono::NaiveDate,
+    pub state: String,
+    pub jobs: i64,
+}
+
+/// For each UTC day from `since` to `until`, the jobs in each state at the
+/// day's end (or at `until`, for the last day), from the history.
+pub async fn daily_states(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> anyhow::Result<Vec<DailyState>> {
+    sqlx::query_as!(
+        DailyState,
+        r#"SELECT d::date AS "day!", i.state AS "state!", count(*) AS "jobs!"
+             FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date,
+                                  ($2::timestamptz AT TIME ZONE 'UTC')::date,
+                                  interval '1 day') AS d
+             JOIN snowball.job_state_intervals i
+               -- The state a job was in at the day's end, or at $2 for the last day.
+               ON i.entered_at <= least((d + interval '1 day') AT TIME ZONE 'UTC', $2)
+              AND (i.left_at IS NULL OR i.left_at > least((d + interval '1 day') AT TIME ZONE 'UTC', $2))
+            GROUP BY 1, 2
+            ORDER BY 1, 2"#,
+        since,
+        until
+    )
+    .fetch_all(db)
+    .await
+    .context("counting jobs by state per day")
+}
+
+/// The stints, within the period, of the `lanes` jobs most recently active in it.
+pub async fn timeline(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+    lanes: i64,
+) -> anyhow::Result<Vec<Interval>> {
+    sqlx::query_as!(
+        Interval,
+        r#"WITH active AS (
+               SELECT job_id, max(observed_at) AS last_change
+                 FROM snowball.job_state_history
+                WHERE observed_at >= $1
+                GROUP BY job_id
+                ORDER BY max(observed_at) DESC, job_id
+                LIMIT $2
+           )
+           SELECT i.job_id AS "job_id!", i.state AS "state!", i.entered_at AS "entered_at!", i.entered_after,
+                  i.left_at, i.sync_run_id AS "sync_run_id!"
+             FROM snowball.job_state_intervals i
+             JOIN active USING (job_id)
+            WHERE i.left_at IS NULL OR i.left_at >= $1
+            ORDER BY i.job_id, i.entered_at"#,
+        since,
+        lanes
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the timeline")
 }
