@@ -5,6 +5,7 @@
 mod binary;
 mod operations;
 mod reliability;
+mod reporting;
 mod simulator;
 mod support;
 mod sync;

@@ -1,0 +1,551 @@
+//! The reporting views and the `history` and `report` commands, checked
+//! row by row and byte by byte against a history built through the simulator.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+use snowball_sync::cli::{ReportFormat, TableFormat};
+use snowball_sync::db::report as queries;
+use snowball_sync::report::{History, Report, human_duration, rfc3339, text_table, text_time};
+
+use crate::support::*;
+
+/// Three jobs over four syncs: JIDmany goes New -> PreparingAppliance ->
+/// PreparingShipment, JIDonce is seen once in WithCustomer, JIDcancel is
+/// cancelled after its first sighting. Returns the first observation time of
+/// runs 1 to 3.
+async fn known_history(db: &TestDb) -> [DateTime<Utc>; 3] {
+    let sim = simulator(0, 70, &["us-east-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            entry("JIDmany", "New"),
+            entry("JIDonce", "WithCustomer"),
+            entry("JIDcancel", "New"),
+        ],
+    );
+    let config = sync_config(db, &sim, &["us-east-1"]);
+    sync_ok(&config).await;
+    sim.sim.set_state("JIDmany", "PreparingAppliance");
+    sim.sim.set_state("JIDcancel", "Cancelled");
+    sync_ok(&config).await;
+    sim.sim.set_state("JIDmany", "PreparingShipment");
+    sync_ok(&config).await;
+    sync_ok(&config).await;
+    let mut times = [DateTime::<Utc>::MIN_UTC; 3];
+    for (run, time) in times.iter_mut().enumerate() {
+        *time = sqlx::query_scalar!(
+            r#"SELECT min(observed_at) AS "t!" FROM snowball.job_state_history WHERE sync_run_id = $1"#,
+            run as i64 + 1
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("a run's observation time");
+    }
+    times
+}
+
+#[tokio::test]
+async fn every_view_gives_the_exact_rows_of_a_known_history() {
+    let db = TestDb::migrated().await;
+    let [t1, t2, t3] = known_history(&db).await;
+
+    let intervals = sqlx::query!(
+        r#"SELECT job_id AS "job_id!", state AS "state!", entered_at AS "entered_at!", entered_after, left_at,
+                  is_current AS "is_current!", sync_run_id AS "run!",
+                  duration = coalesce(left_at, now()) - entered_at AS "duration_ok!"
+             FROM snowball.job_state_intervals ORDER BY job_id, entered_at"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("intervals");
+    let rows: Vec<_> = intervals
+        .iter()
+        .map(|r| {
+            (
+                r.job_id.as_str(),
+                r.state.as_str(),
+                r.entered_at,
+                r.entered_after,
+                r.left_at,
+                r.is_current,
+                r.run,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("JIDcancel", "New", t1, None, Some(t2), false, 1),
+            ("JIDcancel", "Cancelled", t2, Some(t1), None, true, 2),
+            ("JIDmany", "New", t1, None, Some(t2), false, 1),
+            (
+                "JIDmany",
+                "PreparingAppliance",
+                t2,
+                Some(t1),
+                Some(t3),
+                false,
+                2
+            ),
+            ("JIDmany", "PreparingShipment", t3, Some(t2), None, true, 3),
+            ("JIDonce", "WithCustomer", t1, None, None, true, 1),
+        ]
+    );
+    assert!(intervals.iter().all(|r| r.duration_ok));
+
+    let counts = sqlx::query!(
+        r#"SELECT job_state AS "s!", job_type, snowball_type, jobs AS "n!" FROM snowball.state_counts ORDER BY 1"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("state counts");
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|r| {
+            (
+                r.s.as_str(),
+                r.job_type.as_deref(),
+                r.snowball_type.as_deref(),
+                r.n,
+            )
+        })
+        .collect();
+    let edge_import = |state| (state, Some("IMPORT"), Some("EDGE"), 1);
+    assert_eq!(
+        counts,
+        [
+            edge_import("Cancelled"),
+            edge_import("PreparingShipment"),
+            edge_import("WithCustomer")
+        ]
+    );
+
+    let daily = sqlx::query!(
+        r#"SELECT day AS "day!", from_state, to_state AS "to!", count AS "n!" FROM snowball.daily_transitions
+            ORDER BY from_state NULLS FIRST, to_state"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("daily transitions");
+    let today = t1.date_naive();
+    let daily: Vec<_> = daily
+        .iter()
+        .map(|r| (r.day, r.from_state.as_deref(), r.to.as_str(), r.n))
+        .collect();
+    assert_eq!(
+        daily,
+        [
+            (today, None, "New", 2),
+            (today, None, "WithCustomer", 1),
+            (today, Some("New"), "Cancelled", 1),
+            (today, Some("New"), "PreparingAppliance", 1),
+            (today, Some("PreparingAppliance"), "PreparingShipment", 1),
+        ]
+    );
+
+    let stuck = sqlx::query!(
+        r#"SELECT job_id AS "id!", job_state AS "s!", state_since AS "since!", age = now() - state_since AS "age_ok!"
+             FROM snowball.stuck_jobs"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("stuck jobs");
+    let stuck: Vec<_> = stuck
+        .iter()
+        .map(|r| (r.id.as_str(), r.s.as_str(), r.since, r.age_ok))
+        .collect();
+    assert_eq!(
+        stuck,
+        [
+            ("JIDonce", "WithCustomer", t1, true),
+            ("JIDmany", "PreparingShipment", t3, true)
+        ]
+    );
+
+    let health = sqlx::query!(
+        r#"SELECT h.day AS "day!", h.runs AS "runs!", h.succeeded AS "ok!", h.failed AS "failed!",
+                  h.abandoned AS "abandoned!", h.running AS "running!",
+                  h.mean_duration = (SELECT avg(finished_at - started_at) FROM snowball.sync_runs) AS "mean_ok!",
+                  h.last_success = (SELECT max(finished_at) FROM snowball.sync_runs) AS "last_ok!"
+             FROM snowball.sync_health h"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("sync health");
+    let health: Vec<_> = health
+        .iter()
+        .map(|r| {
+            (
+                r.day,
+                r.runs,
+                r.ok,
+                r.failed,
+                r.abandoned,
+                r.running,
+                r.mean_ok,
+                r.last_ok,
+            )
+        })
+        .collect();
+    assert_eq!(health, [(today, 4, 4, 0, 0, 0, true, true)]);
+}
+
+#[tokio::test]
+async fn history_is_exact_in_text_json_and_csv() {
+    let db = TestDb::migrated().await;
+    let [t1, t2, t3] = known_history(&db).await;
+    let as_of = t3 + TimeDelta::hours(1);
+    let history = History {
+        job_id: "JIDmany".into(),
+        as_of,
+        stints: queries::job_intervals(&db.pool, "JIDmany")
+            .await
+            .expect("intervals"),
+    };
+    let secs = |d: TimeDelta| d.num_microseconds().expect("small") as f64 / 1e6;
+
+    let rows = vec![
+        vec![
+            "New".into(),
+            text_time(t1),
+            String::new(),
+            text_time(t2),
+            human_duration((t2 - t1).num_seconds()),
+            "1".into(),
+        ],
+        vec![
+            "PreparingAppliance".into(),
+            text_time(t2),
+            text_time(t1),
+            text_time(t3),
+            human_duration((t3 - t2).num_seconds()),
+            "2".into(),
+        ],
+        vec![
+            "PreparingShipment".into(),
+            text_time(t3),
+            text_time(t2),
+            "(current)".into(),
+            "1h".into(),
+            "3".into(),
+        ],
+    ];
+    let expected_text = format!(
+        "JIDmany (times UTC, as of {})\n{}",
+        text_time(as_of),
+        text_table(
+            &[
+                "state",
+                "entered",
+                "entered_after",
+                "left",
+                "duration",
+                "sync_run"
+            ],
+            &rows
+        )
+    );
+    assert_eq!(history.render(TableFormat::Text), expected_text);
+    assert!(
+        expected_text.contains("PreparingShipment   "),
+        "columns are aligned:\n{expected_text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&history.render(TableFormat::Json)).expect("JSON");
+    assert_eq!(
+        json,
+        json!({
+            "job_id": "JIDmany",
+            "as_of": rfc3339(as_of),
+            "stints": [
+                {"state": "New", "entered_at": rfc3339(t1), "entered_after": null, "left_at": rfc3339(t2),
+                 "duration_seconds": secs(t2 - t1), "is_current": false, "sync_run_id": 1},
+                {"state": "PreparingAppliance", "entered_at": rfc3339(t2), "entered_after": rfc3339(t1), "left_at": rfc3339(t3),
+                 "duration_seconds": secs(t3 - t2), "is_current": false, "sync_run_id": 2},
+                {"state": "PreparingShipment", "entered_at": rfc3339(t3), "entered_after": rfc3339(t2), "left_at": null,
+                 "duration_seconds": 3600.0, "is_current": true, "sync_run_id": 3},
+            ],
+        })
+    );
+
+    let expected_csv = format!(
+        "job_id,state,entered_at,entered_after,left_at,duration_seconds,is_current,sync_run_id\n\
+         JIDmany,New,{},,{},{},false,1\n\
+         JIDmany,PreparingAppliance,{},{},{},{},false,2\n\
+         JIDmany,PreparingShipment,{},{},,3600,true,3\n",
+        rfc3339(t1),
+        rfc3339(t2),
+        secs(t2 - t1),
+        rfc3339(t2),
+        rfc3339(t1),
+        rfc3339(t3),
+        secs(t3 - t2),
+        rfc3339(t3),
+        rfc3339(t2),
+    );
+    assert_eq!(history.render(TableFormat::Csv), expected_csv);
+}
+
+#[tokio::test]
+async fn the_history_command_knows_the_job_or_says_no_such_job() {
+    let db = TestDb::migrated().await;
+    known_history(&db).await;
+
+    let unknown = run_bin(&["history", "JIDnope", "--database-url", &db.url], &[]).await;
+    unknown.assert_code(1);
+    assert_eq!(unknown.error_line(), "snowball-sync: no such job: JIDnope");
+    assert!(unknown.stdout().is_empty());
+
+    let once = run_bin(
+        &[
+            "history",
+            "JIDonce",
+            "--format",
+            "csv",
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    once.assert_code(0);
+    let stdout = once.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", once.stdout());
+    assert!(
+        lines[1].starts_with("JIDonce,WithCustomer,") && lines[1].ends_with(",true,1"),
+        "{}",
+        lines[1]
+    );
+}
+
+async fn known_report(db: &TestDb) -> (Report, [DateTime<Utc>; 3]) {
+    let times = known_history(db).await;
+    let as_of = times[2] + TimeDelta::days(1);
+    let mut conn = db.pool.acquire().await.expect("a connection");
+    let report = Report::load(
+        &mut conn,
+        as_of,
+        Duration::from_secs(7 * 86_400),
+        Duration::from_secs(20 * 3600),
+    )
+    .await
+    .expect("the report loads");
+    (report, times)
+}
+
+#[tokio::test]
+async fn the_report_is_exact_in_json_csv_and_text() {
+    let db = TestDb::migrated().await;
+    let (report, [t1, _t2, t3]) = known_report(&db).await;
+    let as_of = report.as_of;
+    let since = as_of - TimeDelta::days(7);
+    let finished = sqlx::query!(
+        r#"SELECT max(finished_at) AS "last!", extract(epoch FROM avg(finished_at - started_at))::float8 AS "mean!"
+             FROM snowball.sync_runs"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("runs");
+    let age = |t: DateTime<Utc>| (as_of - t).num_microseconds().expect("small") as f64 / 1e6;
+    let day = t1.date_naive().to_string();
+
+    let json: serde_json::Value =
+        serde_json::from_str(&report.render(ReportFormat::Json)).expect("JSON");
+    assert_eq!(
+        json,
+        json!({
+            "as_of": rfc3339(as_of),
+            "since": rfc3339(since),
+            "stuck_after_seconds": 72_000,
+            "jobs_by_state": [
+                {"job_state": "Cancelled", "job_type": "IMPORT", "snowball_type": "EDGE", "jobs": 1},
+                {"job_state": "PreparingShipment", "job_type": "IMPORT", "snowball_type": "EDGE", "jobs": 1},
+                {"job_state": "WithCustomer", "job_type": "IMPORT", "snowball_type": "EDGE", "jobs": 1},
+            ],
+            "transitions": [
+                {"from_state": null, "to_state": "New", "count": 2},
+                {"from_state": null, "to_state": "WithCustomer", "count": 1},
+                {"from_state": "New", "to_state": "Cancelled", "count": 1},
+                {"from_state": "New", "to_state": "PreparingAppliance", "count": 1},
+                {"from_state": "PreparingAppliance", "to_state": "PreparingShipment", "count": 1},
+            ],
+            "stuck_jobs": [
+                {"job_id": "JIDonce", "job_state": "WithCustomer", "job_type": "IMPORT", "snowball_type": "EDGE",
+                 "region": "us-east-1", "state_since": rfc3339(t1), "age_seconds": age(t1)},
+                {"job_id": "JIDmany", "job_state": "PreparingShipment", "job_type": "IMPORT", "snowball_type": "EDGE",
+                 "region": "us-east-1", "state_since": rfc3339(t3), "age_seconds": age(t3)},
+            ],
+            "sync_health": [
+                {"day": day, "runs": 4, "succeeded": 4, "failed": 0, "abandoned": 0, "running": 0,
+                 "mean_duration_seconds": finished.mean, "last_success": rfc3339(finished.last)},
+            ],
+        })
+    );
+
+    let header = "section,job_id,job_state,job_type,snowball_type,region,from_state,to_state,count,state_since,age_seconds,day,runs,succeeded,failed,abandoned,mean_duration_seconds,last_success";
+    let expected_csv = [
+        header.to_owned(),
+        "jobs_by_state,,Cancelled,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
+        "jobs_by_state,,PreparingShipment,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
+        "jobs_by_state,,WithCustomer,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
+        "transitions,,,,,,,New,2,,,,,,,,,".into(),
+        "transitions,,,,,,,WithCustomer,1,,,,,,,,,".into(),
+        "transitions,,,,,,New,Cancelled,1,,,,,,,,,".into(),
+        "transitions,,,,,,New,PreparingAppliance,1,,,,,,,,,".into(),
+        "transitions,,,,,,PreparingAppliance,PreparingShipment,1,,,,,,,,,".into(),
+        format!(
+            "stuck_jobs,JIDonce,WithCustomer,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,",
+            rfc3339(t1),
+            age(t1)
+        ),
+        format!(
+            "stuck_jobs,JIDmany,PreparingShipment,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,",
+            rfc3339(t3),
+            age(t3)
+        ),
+        format!(
+            "sync_health,,,,,,,,,,,{day},4,4,0,0,{:.3},{}",
+            finished.mean,
+            rfc3339(finished.last)
+        ),
+    ]
+    .map(|line| line + "\n")
+    .concat();
+    assert_eq!(report.render(ReportFormat::Csv), expected_csv);
+
+    let text = report.render(ReportFormat::Text);
+    let expected_start = format!(
+        "Snowball fleet report, {} to {} UTC (stuck after 20h)\n\nJobs by state and type\n{}",
+        text_time(since),
+        text_time(as_of),
+        text_table(
+            &["job_state", "job_type", "snowball_type", "jobs"],
+            &[
+                vec![
+                    "Cancelled".into(),
+                    "IMPORT".into(),
+                    "EDGE".into(),
+                    "1".into()
+                ],
+                vec![
+                    "PreparingShipment".into(),
+                    "IMPORT".into(),
+                    "EDGE".into(),
+                    "1".into()
+                ],
+                vec![
+                    "WithCustomer".into(),
+                    "IMPORT".into(),
+                    "EDGE".into(),
+                    "1".into()
+                ],
+            ]
+        )
+    );
+    assert!(text.starts_with(&expected_start), "{text}");
+    let stuck_rows = [
+        vec![
+            "JIDonce".into(),
+            "WithCustomer".into(),
+            "IMPORT".into(),
+            "EDGE".into(),
+            "us-east-1".into(),
+            text_time(t1),
+            human_duration((as_of - t1).num_seconds()),
+        ],
+        vec![
+            "JIDmany".into(),
+            "PreparingShipment".into(),
+            "IMPORT".into(),
+            "EDGE".into(),
+            "us-east-1".into(),
+            text_time(t3),
+            human_duration((as_of - t3).num_seconds()),
+        ],
+    ];
+    let stuck = format!(
+        "\nStuck jobs: in a non-final state for 20h or more\n{}",
+        text_table(
+            &[
+                "job_id",
+                "job_state",
+                "job_type",
+                "snowball_type",
+                "region",
+                "state_since",
+                "age"
+            ],
+            &stuck_rows
+        )
+    );
+    assert!(text.contains(&stuck), "{text}");
+    assert!(text.contains("\nSync health by day\n"), "{text}");
+}
+
+#[tokio::test]
+async fn the_html_report_is_one_self_contained_page_with_both_pictures() {
+    let db = TestDb::migrated().await;
+    let (report, _) = known_report(&db).await;
+
+    let html = report.render(ReportFormat::Html);
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg ").count(), 2);
+    for forbidden in ["<script", "src=", "href=", "url(", "@import", "https://"] {
+        assert!(
+            !html.contains(forbidden),
+            "the page would fetch or run something: {forbidden}"
+        );
+    }
+    // Every job changed or appeared in the period, so each has a lane; the cancelled one shows it.
+    for job in ["JIDmany", "JIDonce", "JIDcancel"] {
+        assert!(
+            html.contains(&format!(">{job}</text>")),
+            "no lane for {job}"
+        );
+    }
+    assert!(html.contains("JIDcancel: Cancelled from "));
+    // Eight days of bars from the period; the last one holds the three jobs.
+    assert!(html.contains(": 1 Cancelled</title>"));
+}
+
+#[tokio::test]
+async fn the_report_command_writes_html_to_a_file() {
+    let db = TestDb::migrated().await;
+    known_history(&db).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("report.html");
+    let path_arg = path.to_string_lossy().to_string();
+
+    let out = run_bin(
+        &[
+            "report",
+            "--format",
+            "html",
+            "--output",
+            &path_arg,
+            "--since",
+            "36h",
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+
+    out.assert_code(0);
+    assert!(out.stdout().is_empty());
+    let html = std::fs::read_to_string(&path).expect("the page");
+    assert!(html.contains("JIDmany"));
+    let bad = run_bin(
+        &["report", "--since", "soon", "--database-url", &db.url],
+        &[],
+    )
+    .await;
+    bad.assert_code(2);
+    assert!(bad.error_line().contains("--since"));
+}
