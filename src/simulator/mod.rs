@@ -160,6 +160,16 @@ impl Simulator {
         self.state().token_key = random_key();
     }
 
+    /// Ticks the fleets have advanced since start.
+    pub fn tick(&self) -> u64 {
+        self.state()
+            .fleets
+            .values()
+            .map(Fleet::tick)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// ListJobs requests received (faulted ones included).
     pub fn list_requests(&self) -> u64 {
         self.state().list_requests

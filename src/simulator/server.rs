@@ -297,9 +297,9 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
             );
             response
         }
-        (&Method::GET, "/_sim/stats") => {
-            json(serde_json::json!({ "list_jobs_requests": sim.list_requests() }))
-        }
+        (&Method::GET, "/_sim/stats") => json(
+            serde_json::json!({ "list_jobs_requests": sim.list_requests(), "tick": sim.tick() }),
+        ),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     }
 }

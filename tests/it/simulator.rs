@@ -373,6 +373,73 @@ async fn simulate_serves_until_sigterm() {
 }
 
 #[tokio::test]
+async fn simulate_takes_faults_from_flags_and_the_control_route_and_ticks_by_the_clock() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "150",
+            "--tick",
+            "0.2",
+            "--throttle-every",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("simulate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = lines.next_line().await.expect("read").expect("a line");
+    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    let db = TestDb::empty().await;
+    let args = [
+        "sync",
+        "--output",
+        "json",
+        "--database-url",
+        &db.url,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        "us-east-1",
+    ];
+
+    let throttled = run_bin(&args, &aws_test_env()).await;
+    throttled.assert_code(0);
+    let summary: serde_json::Value = serde_json::from_str(&throttled.stdout()).expect("JSON");
+    assert!(
+        summary["api_retries"].as_u64() >= Some(1),
+        "--throttle-every 2 made no retry: {summary}"
+    );
+
+    let faults = control(&endpoint, "POST", "/_sim/faults?throttle_every=0").await;
+    assert_eq!(faults["throttle_every"], serde_json::Value::Null);
+    let calm = run_bin(&args, &aws_test_env()).await;
+    calm.assert_code(0);
+    let summary: serde_json::Value = serde_json::from_str(&calm.stdout()).expect("JSON");
+    assert_eq!(summary["api_retries"], 0);
+
+    let before = control(&endpoint, "GET", "/_sim/stats").await["tick"]
+        .as_u64()
+        .expect("a tick");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = control(&endpoint, "GET", "/_sim/stats").await["tick"]
+        .as_u64()
+        .expect("a tick");
+    assert!(
+        later >= before + 2,
+        "the clock did not tick: {before} then {later}"
+    );
+    let advanced = control(&endpoint, "POST", "/_sim/advance?ticks=5").await["tick"]
+        .as_u64()
+        .expect("a tick");
+    assert!(advanced >= later + 5);
+}
+
+#[tokio::test]
 async fn demo_fills_a_fresh_database_with_history() {
     let db = TestDb::empty().await;
 
