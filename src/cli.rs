@@ -256,6 +256,10 @@ pub struct DemoArgs {
     /// Seed for the simulated fleet.
     #[arg(long, default_value_t = 7, value_name = "S")]
     pub seed: u64,
+
+    /// Wall-clock pause between syncs, so the recorded stints have lengths.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub pause: String,
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub struct DemoConfig {
     pub runs: u32,
     pub jobs: usize,
     pub seed: u64,
+    pub pause: Duration,
 }
 
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -275,11 +276,14 @@ impl DemoConfig {
             }),
             None => None,
         };
+        let pause =
+            parse_duration(&args.pause).map_err(|e| Error::Usage(format!("--pause: {e}")))?;
         Ok(DemoConfig {
             database,
             runs: args.runs,
             jobs: args.jobs,
             seed: args.seed,
+            pause,
         })
     }
 }

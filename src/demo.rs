@@ -76,6 +76,7 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     };
     for run in 1..=config.runs {
         if run > 1 {
+            tokio::time::sleep(config.pause).await;
             running.sim.advance(1);
         }
         let mut quiet = std::io::sink();

@@ -475,9 +475,20 @@ async fn demo_fills_a_fresh_database_with_history() {
     assert_eq!(runs, 6);
 
     // A second demo continues the simulated timeline: nobody moves backwards.
-    run_bin(&["demo", "--database-url", &db.url, "--runs", "2"], &[])
-        .await
-        .assert_code(0);
+    run_bin(
+        &[
+            "demo",
+            "--database-url",
+            &db.url,
+            "--runs",
+            "2",
+            "--pause",
+            "0s",
+        ],
+        &[],
+    )
+    .await
+    .assert_code(0);
     let steps = sqlx::query!(
         r#"SELECT h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
              FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
