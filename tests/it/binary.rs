@@ -6,27 +6,13 @@ use snowball_sync::simulator::Faults;
 
 use crate::support::*;
 
-fn sync_args<'a>(db: &'a TestDb, endpoint: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "sync",
-        "--database-url",
-        &db.url,
-        "--endpoint-url",
-        endpoint,
-        "--region",
-        "us-east-1",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 #[tokio::test]
 async fn the_binary_syncs_and_prints_one_summary_line() {
     let db = TestDb::empty().await;
     let sim = simulator(150, 20, &["us-east-1"]).await;
     let url = sim.endpoint_url();
 
-    let out = run_bin(&sync_args(&db, &url, &[]), &aws_test_env()).await;
+    let out = run_bin(&sync_args(&db.url, &url, &[]), &aws_test_env()).await;
 
     out.assert_code(0);
     assert_eq!(out.stdout().lines().count(), 1, "{}", out.stdout());
@@ -122,7 +108,7 @@ async fn a_held_lock_makes_the_next_run_exit_75_and_wait_lock_waits() {
         .await
         .expect("take the lock");
 
-    let refused = run_bin(&sync_args(&db, &url, &[]), &aws_test_env()).await;
+    let refused = run_bin(&sync_args(&db.url, &url, &[]), &aws_test_env()).await;
     refused.assert_code(75);
     assert!(
         refused
@@ -134,14 +120,8 @@ async fn a_held_lock_makes_the_next_run_exit_75_and_wait_lock_waits() {
     assert_eq!(count_jobs(&db.pool).await, 0);
 
     let waiting = tokio::spawn({
-        let args: Vec<String> = sync_args(&db, &url, &["--wait-lock"])
-            .into_iter()
-            .map(String::from)
-            .collect();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run_bin(&args, &aws_test_env()).await
-        }
+        let args = sync_args(&db.url, &url, &["--wait-lock"]);
+        async move { run_bin(&args, &aws_test_env()).await }
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
@@ -167,7 +147,7 @@ async fn two_concurrent_syncs_one_exits_75_and_no_transition_is_recorded_twice()
     let sim = simulator_with_faults(250, 23, &["us-east-1"], faults).await;
     let url = sim.endpoint_url();
 
-    let args = sync_args(&db, &url, &[]);
+    let args = sync_args(&db.url, &url, &[]);
     let env = aws_test_env();
     let (a, b) = tokio::join!(run_bin(&args, &env), run_bin(&args, &env));
 
@@ -194,15 +174,22 @@ async fn migrate_applies_the_schema_and_sync_no_migrate_needs_it() {
     let sim = simulator(5, 24, &["us-east-1"]).await;
     let url = sim.endpoint_url();
 
-    let without = run_bin(&sync_args(&db, &url, &["--no-migrate"]), &aws_test_env()).await;
+    let without = run_bin(
+        &sync_args(&db.url, &url, &["--no-migrate"]),
+        &aws_test_env(),
+    )
+    .await;
     without.assert_code(1);
     without.error_line();
 
     run_bin(&["migrate", "--database-url", &db.url], &[])
         .await
         .assert_code(0);
-    run_bin(&sync_args(&db, &url, &["--no-migrate"]), &aws_test_env())
-        .await
-        .assert_code(0);
+    run_bin(
+        &sync_args(&db.url, &url, &["--no-migrate"]),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
     assert_eq!(count_jobs(&db.pool).await, 5);
 }

@@ -10,28 +10,6 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::support::*;
 
-fn sync_args(db_url: &str, endpoint: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "sync",
-        "--database-url",
-        db_url,
-        "--endpoint-url",
-        endpoint,
-        "--region",
-        "us-east-1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-async fn run_args(args: &[String], env: &[(&str, String)]) -> BinOutput {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_bin(&args, env).await
-}
-
 fn metrics(path: &std::path::Path) -> HashMap<String, f64> {
     let text = std::fs::read_to_string(path).expect("the metrics file exists");
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
@@ -69,7 +47,7 @@ async fn json_output_is_one_object_with_every_documented_field() {
     )
     .await;
 
-    let out = run_args(
+    let out = run_bin(
         &sync_args(&db.url, &sim.endpoint_url(), &["--output", "json"]),
         &aws_test_env(),
     )
@@ -137,7 +115,7 @@ async fn json_logs_are_one_object_per_line_with_the_run_id_inside_a_run() {
     let db = TestDb::empty().await;
     let sim = simulator(150, 61, &["us-east-1"]).await;
 
-    let out = run_args(
+    let out = run_bin(
         &sync_args(
             &db.url,
             &sim.endpoint_url(),
@@ -179,7 +157,7 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
     let path = dir.path().join("snowball-sync.prom");
     let metrics_arg = path.to_string_lossy().to_string();
 
-    run_args(
+    run_bin(
         &sync_args(
             &db.url,
             &sim.endpoint_url(),
@@ -214,7 +192,7 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
         "http://127.0.0.1:1",
         &["--metrics-file", &metrics_arg, "--max-attempts", "1"],
     );
-    run_args(&failing, &aws_test_env()).await.assert_code(1);
+    run_bin(&failing, &aws_test_env()).await.assert_code(1);
 
     let second = metrics(&path);
     assert_eq!(second["snowball_sync_last_run_success"], 0.0);
@@ -255,7 +233,7 @@ async fn no_password_appears_in_stderr_stdout_logs_or_metrics() {
                 &metrics_arg,
             ],
         );
-        let out = run_args(&args, &aws_test_env()).await;
+        let out = run_bin(&args, &aws_test_env()).await;
         out.assert_code(1);
         assert!(
             !out.stderr().contains(secret),
@@ -293,7 +271,7 @@ async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_can
     };
     let writer_url = as_role("snowball_writer").to_url_lossy().to_string();
 
-    run_args(
+    run_bin(
         &sync_args(&writer_url, &sim.endpoint_url(), &[]),
         &aws_test_env(),
     )

@@ -344,23 +344,6 @@ async fn postgres_sessions_killed_mid_run_lose_and_duplicate_nothing() {
     assert!(!statuses.contains(&"running".to_owned()), "{statuses:?}");
 }
 
-fn slow_sync_args(db: &TestDb, endpoint: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "sync",
-        "--database-url",
-        &db.url,
-        "--endpoint-url",
-        endpoint,
-        "--region",
-        "us-east-1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
 fn spawn_bin(args: &[String]) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
     command
@@ -394,14 +377,13 @@ async fn a_sync_killed_with_sigkill_and_run_again_loses_and_duplicates_nothing()
         ..Faults::default()
     };
     let sim = simulator_with_faults(1000, 48, &["us-east-1"], faults).await;
-    let args = slow_sync_args(&db, &sim.endpoint_url(), &[]);
+    let args = sync_args(&db.url, &sim.endpoint_url(), &[]);
 
     let mut child = spawn_bin(&args);
     wait_for_pages(&db, 200).await;
     child.kill().await.expect("SIGKILL");
 
-    let rerun: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_bin(&rerun, &aws_test_env()).await.assert_code(0);
+    run_bin(&args, &aws_test_env()).await.assert_code(0);
     assert_each_job_first_seen_once(&db, 1000).await;
     assert_eq!(history(&db.pool).await.len(), 1000);
     let statuses: Vec<String> = run_statuses(&db).await.into_iter().map(|r| r.0).collect();
@@ -417,7 +399,7 @@ async fn sigterm_and_sigint_end_the_run_within_seconds_recorded_as_interrupted()
             ..Faults::default()
         };
         let sim = simulator_with_faults(2000, 49, &["us-east-1"], faults).await;
-        let mut child = spawn_bin(&slow_sync_args(&db, &sim.endpoint_url(), &[]));
+        let mut child = spawn_bin(&sync_args(&db.url, &sim.endpoint_url(), &[]));
         wait_for_pages(&db, 200).await;
 
         let pid = child.id().expect("a pid").to_string();
@@ -513,7 +495,7 @@ async fn four_syncs_started_together_run_one_at_a_time_and_equal_sequential_runs
     let sim = simulator_with_faults(300, 51, &["us-east-1"], faults).await;
     let url = sim.endpoint_url();
 
-    let plain = slow_sync_args(&db, &url, &[]);
+    let plain = sync_args(&db.url, &url, &[]);
     let children: Vec<_> = (0..4).map(|_| spawn_bin(&plain)).collect();
     let mut codes = Vec::new();
     for child in children {
@@ -523,7 +505,7 @@ async fn four_syncs_started_together_run_one_at_a_time_and_equal_sequential_runs
     assert_eq!(codes, [Some(0), Some(75), Some(75), Some(75)]);
 
     sim.sim.advance(3);
-    let waiting = slow_sync_args(&db, &url, &["--wait-lock"]);
+    let waiting = sync_args(&db.url, &url, &["--wait-lock"]);
     let children: Vec<_> = (0..4).map(|_| spawn_bin(&waiting)).collect();
     for child in children {
         let output = child.wait_with_output().await.expect("wait");

@@ -49,6 +49,34 @@ async fn sdk_client(sim: &snowball_sync::simulator::RunningSimulator) -> aws_sdk
     snowball::client(&sdk, "us-east-1", &snowball::ApiCounter::default())
 }
 
+/// Checks every recorded state change is a step the job's lifecycle allows;
+/// returns the to_state of each change.
+async fn assert_every_change_follows_a_lifecycle(db: &TestDb) -> Vec<String> {
+    let steps = sqlx::query!(
+        r#"SELECT h.job_id, h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
+             FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
+            WHERE h.from_state IS NOT NULL"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("transitions");
+    for step in &steps {
+        let job_type = step.job_type.as_deref().unwrap_or("IMPORT");
+        let allowed = fleet::is_allowed_step(
+            job_type,
+            step.is_master.unwrap_or(false),
+            &step.from_state,
+            &step.to_state,
+        );
+        assert!(
+            allowed,
+            "{} ({job_type}) moved {} -> {}",
+            step.job_id, step.from_state, step.to_state
+        );
+    }
+    steps.into_iter().map(|step| step.to_state).collect()
+}
+
 #[test]
 fn same_seed_and_ticks_give_the_same_fleet_byte_for_byte() {
     let config = FleetConfig {
@@ -105,34 +133,12 @@ async fn jobs_only_move_forward_along_their_documented_lifecycle() {
         sync_ok(&config).await;
     }
 
-    let steps = sqlx::query!(
-        r#"SELECT h.job_id, h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
-             FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
-            WHERE h.from_state IS NOT NULL"#
-    )
-    .fetch_all(&db.pool)
-    .await
-    .expect("transitions");
+    let steps = assert_every_change_follows_a_lifecycle(&db).await;
     assert!(
         steps.len() > 400,
         "only {} transitions in 15 ticks",
         steps.len()
     );
-    for step in &steps {
-        let job_type = step.job_type.as_deref().unwrap_or("IMPORT");
-        assert!(
-            fleet::is_allowed_step(
-                job_type,
-                step.is_master.unwrap_or(false),
-                &step.from_state,
-                &step.to_state
-            ),
-            "{} ({job_type}) moved {} -> {}",
-            step.job_id,
-            step.from_state,
-            step.to_state
-        );
-    }
     let parts_appeared = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM snowball.jobs
             WHERE job_type = 'EXPORT' AND NOT is_master AND first_seen_at > (SELECT min(first_seen_at) FROM snowball.jobs)"#
@@ -144,7 +150,7 @@ async fn jobs_only_move_forward_along_their_documented_lifecycle() {
         parts_appeared > 0,
         "no export job part appeared after the first sync"
     );
-    let cancelled = steps.iter().filter(|s| s.to_state == "Cancelled").count();
+    let cancelled = steps.iter().filter(|to| *to == "Cancelled").count();
     assert!(cancelled > 0, "nothing was cancelled");
 }
 
@@ -489,23 +495,7 @@ async fn demo_fills_a_fresh_database_with_history() {
     )
     .await
     .assert_code(0);
-    let steps = sqlx::query!(
-        r#"SELECT h.from_state AS "from_state!", h.to_state, j.job_type, j.is_master
-             FROM snowball.job_state_history h JOIN snowball.jobs j USING (job_id)
-            WHERE h.from_state IS NOT NULL"#
-    )
-    .fetch_all(&db.pool)
-    .await
-    .expect("transitions");
-    for step in steps {
-        let job_type = step.job_type.as_deref().unwrap_or("IMPORT");
-        assert!(fleet::is_allowed_step(
-            job_type,
-            step.is_master.unwrap_or(false),
-            &step.from_state,
-            &step.to_state
-        ));
-    }
+    assert_every_change_follows_a_lifecycle(&db).await;
 }
 
 #[tokio::test]

@@ -230,11 +230,27 @@ pub fn aws_test_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Arguments for `sync` from the simulator at `endpoint` into `db_url`
+/// (region us-east-1), then `extra`.
+pub fn sync_args(db_url: &str, endpoint: &str, extra: &[&str]) -> Vec<String> {
+    let base = [
+        "sync",
+        "--database-url",
+        db_url,
+        "--endpoint-url",
+        endpoint,
+        "--region",
+        "us-east-1",
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 /// The built binary, run to completion with a clean environment of our choosing.
-pub async fn run_bin(args: &[&str], env: &[(&str, String)]) -> BinOutput {
+pub async fn run_bin<S: AsRef<str>>(args: &[S], env: &[(&str, String)]) -> BinOutput {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
     command
-        .args(args)
+        .args(&args)
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
         .env_remove("AWS_PROFILE");
