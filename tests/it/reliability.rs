@@ -540,3 +540,44 @@ async fn four_syncs_started_together_run_one_at_a_time_and_equal_sequential_runs
     assert_eq!(runs.len(), 5, "{runs:?}");
     assert!(runs.iter().all(|r| r.0 == "succeeded"));
 }
+
+#[tokio::test]
+async fn a_database_error_mid_run_fails_the_run_and_records_why() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 52, &["us-east-1"]).await;
+    let mut jobs: Vec<_> = (0..150)
+        .map(|i| entry(&format!("JID{i:03}"), "New"))
+        .collect();
+    jobs.insert(10, entry("JIDpoison", "New"));
+    sim.sim.replace_jobs("us-east-1", jobs);
+    // A constraint the database enforces and the tool cannot know about.
+    sqlx::raw_sql(
+        "ALTER TABLE snowball.jobs ADD CONSTRAINT no_poison CHECK (job_id <> 'JIDpoison') NOT VALID",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("add the constraint");
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.page_size = 50;
+
+    let err = sync(&config)
+        .await
+        .expect_err("the page holding JIDpoison is refused");
+
+    assert_eq!(err.exit_code(), snowball_sync::ExitCode::Failure);
+    let runs = run_statuses(&db).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].0, "failed");
+    assert!(
+        runs[0]
+            .1
+            .as_deref()
+            .is_some_and(|e| e.contains("no_poison")),
+        "{runs:?}"
+    );
+    // Pages of 50, JIDpoison on the third: the pages committed before its
+    // transaction stay, whole; its own transaction rolls back whole.
+    let stored = count_jobs(&db.pool).await;
+    assert_eq!(stored % 50, 0, "{stored} jobs: a page was half-written");
+    assert_each_job_first_seen_once(&db, stored).await;
+}
