@@ -494,7 +494,9 @@ async fn pipeline(
         let region = region.clone();
         let tx = tx.clone();
         let (page_size, max_pages) = (config.page_size, config.max_pages);
-        fetchers.spawn(async move {
+        // A spawned task leaves the run's span behind unless given it: its
+        // log lines must carry the run id too.
+        let fetch = async move {
             snowball::list_region(&client, &region, page_size, max_pages, |page| {
                 let tx = tx.clone();
                 async move {
@@ -504,7 +506,8 @@ async fn pipeline(
                 }
             })
             .await
-        });
+        };
+        fetchers.spawn(fetch.instrument(tracing::Span::current()));
     }
     drop(tx);
 
