@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     // The demo's own output tells the story; its syncs' progress logs would only clutter it.
     let demo = matches!(cli.command, snowball_sync::cli::Command::Demo(_));
     snowball_sync::telemetry::init(
-        cli.verbose as i8 - cli.quiet as i8 - i8::from(demo),
+        cli.verbose.min(8) as i8 - cli.quiet.min(8) as i8 - i8::from(demo),
         cli.log_format,
     );
     let config = match Config::from_cli(cli) {

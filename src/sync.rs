@@ -306,6 +306,9 @@ pub async fn run(
 ) -> Result<RunSummary, Failure> {
     let started = Instant::now();
     let started_at = Utc::now();
+    // Settle the regions first: a usage error must not touch the database.
+    let sdk = snowball::load_sdk_config(&config.aws).await;
+    let regions = resolve_regions(config, &sdk)?;
     let mut conn = db::connect_one(&config.database).await?;
     if config.dry_run {
         db::ensure_migrated(&mut conn).await?;
@@ -316,8 +319,6 @@ pub async fn run(
         .await?
         .ok_or(Error::LockHeld)?;
 
-    let sdk = snowball::load_sdk_config(&config.aws).await;
-    let regions = resolve_regions(config, &sdk)?;
     if !config.dry_run {
         let abandoned = db::runs::abandon_running(lock.connection()).await?;
         if abandoned > 0 {
@@ -450,8 +451,12 @@ async fn complete(
 
 fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
     let mut regions = if config.aws.regions.is_empty() {
-        match sdk.region() {
-            Some(region) => vec![region.to_string()],
+        match sdk
+            .region()
+            .map(ToString::to_string)
+            .filter(|r| !r.is_empty())
+        {
+            Some(region) => vec![region],
             None => {
                 return Err(Error::Usage(
                     "no AWS region: pass --region or set AWS_REGION".into(),

@@ -193,3 +193,28 @@ async fn migrate_applies_the_schema_and_sync_no_migrate_needs_it() {
     .assert_code(0);
     assert_eq!(count_jobs(&db.pool).await, 5);
 }
+
+#[tokio::test]
+async fn no_region_anywhere_is_a_usage_error_before_the_database_is_touched() {
+    let db = TestDb::empty().await;
+    let sim = simulator(5, 25, &["us-east-1"]).await;
+    let url = sim.endpoint_url();
+    let out = run_bin(
+        &["sync", "--database-url", &db.url, "--endpoint-url", &url],
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(2);
+    assert_eq!(
+        out.error_line(),
+        "snowball-sync: no AWS region: pass --region or set AWS_REGION"
+    );
+    let schema = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM pg_namespace WHERE nspname = 'snowball'"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("query");
+    assert_eq!(schema, 0, "the schema was created before the usage error");
+}

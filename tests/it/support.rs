@@ -253,7 +253,9 @@ pub async fn run_bin<S: AsRef<str>>(args: &[S], env: &[(&str, String)]) -> BinOu
         .args(&args)
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
-        .env_remove("AWS_PROFILE");
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
     for (key, value) in env {
         command.env(key, value);
     }
