@@ -69,10 +69,19 @@ impl RunLock {
             return Ok(());
         }
         tracing::warn!("the database session holding the run lock is gone; taking the lock again");
-        let mut conn = crate::db::connect_one(&self.database)
-            .await
-            .map_err(|err| anyhow::anyhow!("{}", err.chain()))
-            .context("reconnecting to take the run lock again")?;
+        // A restarting server refuses connections for a moment: keep trying
+        // for as long as a first connection may take.
+        let deadline = tokio::time::Instant::now() + self.database.connect_timeout;
+        let mut conn = loop {
+            match crate::db::connect_one(&self.database).await {
+                Ok(conn) => break conn,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    return Err(anyhow::anyhow!("{}", err.chain()))
+                        .context("reconnecting to take the run lock again");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         if !try_lock(&mut conn).await? {
             bail!(
                 "lost the run lock when the database session ended, and another run has taken it; stopping"

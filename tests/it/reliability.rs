@@ -581,3 +581,67 @@ async fn a_database_error_mid_run_fails_the_run_and_records_why() {
     assert_eq!(stored % 50, 0, "{stored} jobs: a page was half-written");
     assert_each_job_first_seen_once(&db, stored).await;
 }
+
+/// Restarts the machine's PostgreSQL under a running sync. Ignored by plain
+/// `cargo test` because it disturbs every other test's connections; .ci/run
+/// runs it alone afterwards (`cargo test -- --ignored`).
+#[tokio::test]
+#[ignore = "restarts the PostgreSQL server; run alone with --ignored"]
+async fn postgres_restarted_mid_run_loses_and_duplicates_nothing() {
+    let Some(version) = std::fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|mut dir| dir.next())
+        .and_then(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    else {
+        eprintln!(
+            "SKIPPED postgres_restarted_mid_run_loses_and_duplicates_nothing: no /etc/postgresql cluster to restart"
+        );
+        return;
+    };
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(100),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(2000, 53, &["us-east-1"], faults).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let status = tokio::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+            .status()
+            .await
+            .expect("pg_ctlcluster runs");
+        assert!(status.success(), "pg_ctlcluster restart failed");
+    };
+    let (first, ()) = tokio::join!(sync(&config), restart);
+
+    if let Err(err) = &first {
+        eprintln!("the run under the restart failed cleanly: {}", err.chain());
+        sync_ok(&config).await;
+    }
+    let pool = sqlx::PgPool::connect(&db.url)
+        .await
+        .expect("PostgreSQL is back");
+    let firsts = sqlx::query!(
+        r#"SELECT count(*) AS "rows!", count(DISTINCT job_id) AS "jobs!"
+             FROM snowball.job_state_history"#
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!((firsts.rows, firsts.jobs), (2000, 2000));
+    let statuses: Vec<String> =
+        sqlx::query_scalar!("SELECT status FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("runs");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("succeeded"),
+        "{statuses:?}"
+    );
+    assert!(!statuses.contains(&"running".to_owned()), "{statuses:?}");
+}
