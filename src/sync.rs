@@ -6,12 +6,13 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -130,30 +131,42 @@ impl RunSummary {
     }
 }
 
-/// Where pages go: committed one transaction per page, or, for a dry run,
+/// Where pages go: committed a batch per transaction, or, for a dry run,
 /// into one transaction that is rolled back at the end.
 enum Sink {
     Live(PgPool),
-    DryRun(Transaction<'static, Postgres>),
+    DryRun(Mutex<Transaction<'static, Postgres>>),
 }
 
 impl Sink {
-    async fn start_run(&mut self, regions: &[String]) -> anyhow::Result<i64> {
+    /// Batches written at once: two on their own connections (PostgreSQL
+    /// does the work of a write, so the second core is used), one in a dry run.
+    fn writers(&self) -> usize {
+        match self {
+            Sink::Live(_) => 2,
+            Sink::DryRun(_) => 1,
+        }
+    }
+
+    async fn start_run(&self, regions: &[String]) -> anyhow::Result<i64> {
         let host = hostname();
         match self {
-            Sink::Live(pool) => db::runs::start(&*pool, regions, host.as_deref()).await,
-            Sink::DryRun(tx) => db::runs::start(&mut **tx, regions, host.as_deref()).await,
+            Sink::Live(pool) => db::runs::start(pool, regions, host.as_deref()).await,
+            Sink::DryRun(tx) => {
+                db::runs::start(&mut **tx.lock().await, regions, host.as_deref()).await
+            }
         }
     }
 
     async fn write(
-        &mut self,
-        lock: &mut RunLock,
+        &self,
+        lock: &Mutex<RunLock>,
         run_id: i64,
         pages: &[Page],
     ) -> anyhow::Result<Vec<Transition>> {
         match self {
             Sink::DryRun(tx) => {
+                let mut tx = tx.lock().await;
                 let mut transitions = Vec::new();
                 for statement in statements(pages) {
                     transitions.extend(db::jobs::write_jobs(&mut **tx, run_id, &statement).await?);
@@ -180,37 +193,41 @@ impl Sink {
         }
     }
 
-    async fn mark_missing(&mut self, run_id: i64, regions: &[String]) -> anyhow::Result<u64> {
+    async fn mark_missing(&self, run_id: i64, regions: &[String]) -> anyhow::Result<u64> {
         match self {
-            Sink::Live(pool) => db::jobs::mark_missing(&*pool, run_id, regions).await,
-            Sink::DryRun(tx) => db::jobs::mark_missing(&mut **tx, run_id, regions).await,
+            Sink::Live(pool) => db::jobs::mark_missing(pool, run_id, regions).await,
+            Sink::DryRun(tx) => {
+                db::jobs::mark_missing(&mut **tx.lock().await, run_id, regions).await
+            }
         }
     }
 
-    async fn count_seen(&mut self, run_id: i64) -> anyhow::Result<i64> {
+    async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
         match self {
-            Sink::Live(pool) => db::jobs::count_seen_by_run(&*pool, run_id).await,
-            Sink::DryRun(tx) => db::jobs::count_seen_by_run(&mut **tx, run_id).await,
+            Sink::Live(pool) => db::jobs::count_seen_by_run(pool, run_id).await,
+            Sink::DryRun(tx) => db::jobs::count_seen_by_run(&mut **tx.lock().await, run_id).await,
         }
     }
 
     async fn finish(
-        &mut self,
+        &self,
         run_id: i64,
         status: RunStatus,
         totals: &RunTotals,
         error: Option<&str>,
     ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         match self {
-            Sink::Live(pool) => db::runs::finish(&*pool, run_id, status, totals, error).await,
-            Sink::DryRun(tx) => db::runs::finish(&mut **tx, run_id, status, totals, error).await,
+            Sink::Live(pool) => db::runs::finish(pool, run_id, status, totals, error).await,
+            Sink::DryRun(tx) => {
+                db::runs::finish(&mut **tx.lock().await, run_id, status, totals, error).await
+            }
         }
     }
 }
 
 async fn write_committed(
     pool: &PgPool,
-    lock: &mut RunLock,
+    lock: &Mutex<RunLock>,
     run_id: i64,
     pages: &[Page],
 ) -> anyhow::Result<Vec<Transition>> {
@@ -224,7 +241,7 @@ async fn write_committed(
     };
     // The lock check runs beside the write, on its own connection, so it adds
     // no round trip to the batch's path.
-    let (written, held) = tokio::join!(write, lock.ensure_held());
+    let (written, held) = tokio::join!(write, async { lock.lock().await.ensure_held().await });
     held?;
     let transitions = written?;
     tx.commit().await.context("committing a page")?;
@@ -329,13 +346,13 @@ pub async fn run(
         }
     }
 
-    let pool = db::pool(&config.database, 2).await?;
-    let mut sink = if config.dry_run {
-        Sink::DryRun(
+    let pool = db::pool(&config.database, 3).await?;
+    let sink = if config.dry_run {
+        Sink::DryRun(Mutex::new(
             pool.begin()
                 .await
                 .context("starting the dry run's transaction")?,
-        )
+        ))
     } else {
         Sink::Live(pool.clone())
     };
@@ -343,9 +360,10 @@ pub async fn run(
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
     let counter = snowball::ApiCounter::default();
+    let lock = Mutex::new(lock);
     let writer = PageWriter {
-        sink: &mut sink,
-        lock: &mut lock,
+        sink: &sink,
+        lock: &lock,
         run_id,
     };
     let outcome = pipeline(config, &sdk, &regions, &counter, writer, out, shutdown)
@@ -371,7 +389,7 @@ pub async fn run(
                 .await;
             (RunStatus::Failed, Some(Error::Failed(err)), finished)
         }
-        (None, None) => match complete(&mut sink, run_id, &regions, &mut totals).await {
+        (None, None) => match complete(&sink, run_id, &regions, &mut totals).await {
             Ok(marked) => {
                 missing = marked;
                 let finished = sink
@@ -400,11 +418,11 @@ pub async fn run(
         (started_at, Utc::now())
     });
     if let Sink::DryRun(tx) = sink
-        && let Err(err) = tx.rollback().await
+        && let Err(err) = tx.into_inner().rollback().await
     {
         tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
     }
-    lock.release().await.ok();
+    lock.into_inner().release().await.ok();
     pool.close().await;
     let summary = RunSummary {
         run_id,
@@ -433,7 +451,7 @@ pub async fn run(
 /// After every listing ended well: count what the run saw and mark what it no
 /// longer sees. Returns the jobs marked missing.
 async fn complete(
-    sink: &mut Sink,
+    sink: &Sink,
     run_id: i64,
     regions: &[String],
     totals: &mut RunTotals,
@@ -471,9 +489,10 @@ fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<V
 }
 
 /// What the pipeline writes pages through.
+#[derive(Clone, Copy)]
 struct PageWriter<'a> {
-    sink: &'a mut Sink,
-    lock: &'a mut RunLock,
+    sink: &'a Sink,
+    lock: &'a Mutex<RunLock>,
     run_id: i64,
 }
 
@@ -522,14 +541,53 @@ async fn pipeline(
         interrupted: None,
     };
     tokio::pin!(shutdown);
+    let writers = writer.sink.writers();
+    // Up to two batches are written at once, each in its own transaction.
+    let mut slot_a: Option<Slot> = None;
+    let mut slot_b: Option<Slot> = None;
+    // A batch received but not yet started: it shares a job with a batch
+    // being written, or every writer is busy.
+    let mut pending: Option<Vec<Page>> = None;
+    // The channel may still hold pages.
+    let mut receiving = true;
+    // A write failed or a signal came: start nothing more, finish what runs.
+    let mut stopping = false;
     loop {
+        if let Some(batch) = pending.take() {
+            let ids = job_ids(&batch);
+            // A batch sharing a job with one being written waits for it, so
+            // the writes of each job keep the order the listings gave them.
+            let clear = [&slot_a, &slot_b]
+                .iter()
+                .all(|slot| slot.as_ref().is_none_or(|s| s.ids.is_disjoint(&ids)));
+            let free = if slot_a.is_none() {
+                Some(&mut slot_a)
+            } else if slot_b.is_none() && writers > 1 {
+                Some(&mut slot_b)
+            } else {
+                None
+            };
+            match free {
+                Some(free) if clear => *free = Some(start(writer, batch, ids)),
+                _ => pending = Some(batch),
+            }
+        }
+        let idle = slot_a.is_none() && slot_b.is_none() && pending.is_none();
+        if idle && (stopping || !receiving) {
+            break;
+        }
+        let can_receive = receiving
+            && !stopping
+            && pending.is_none()
+            && (slot_a.is_none() || (writers > 1 && slot_b.is_none()));
         tokio::select! {
             biased;
-            signal = &mut shutdown => {
-                tracing::warn!(?signal, "stopping: the page in flight was finished, the rest is not fetched");
+            signal = &mut shutdown, if outcome.interrupted.is_none() => {
+                tracing::warn!(?signal, "stopping: the pages being written are finished, nothing more is fetched");
                 outcome.interrupted = Some(signal);
                 fetchers.abort_all();
-                break;
+                stopping = true;
+                pending = None;
             }
             Some(joined) = fetchers.join_next() => match joined {
                 Ok(Ok(_pages)) => {}
@@ -544,32 +602,42 @@ async fn pipeline(
                     fetchers.abort_all();
                 }
             },
-            page = rx.recv() => {
-                let Some(page) = page else { break };
-                // When the writer falls behind, the pages waiting for it go
-                // into one transaction: fewer round trips and commits.
-                let mut batch = vec![page];
-                while batch.len() < MAX_BATCH_PAGES {
-                    match rx.try_recv() {
-                        Ok(page) => batch.push(page),
-                        Err(_) => break,
-                    }
+            (batch, result) = drive(&mut slot_a), if slot_a.is_some() => {
+                slot_a = None;
+                if !written(config, &mut outcome, out, &batch, result) {
+                    fetchers.abort_all();
+                    stopping = true;
+                    pending = None;
                 }
-                match writer.sink.write(writer.lock, writer.run_id, &batch).await {
-                    Ok(transitions) => {
-                        outcome.totals.pages += batch.len() as i32;
-                        count(&mut outcome.totals, &transitions);
-                        tracing::debug!(pages = batch.len(), transitions = transitions.len(), "batch written");
-                        if config.dry_run {
-                            report_changes(out, &transitions);
+            }
+            (batch, result) = drive(&mut slot_b), if slot_b.is_some() => {
+                slot_b = None;
+                if !written(config, &mut outcome, out, &batch, result) {
+                    fetchers.abort_all();
+                    stopping = true;
+                    pending = None;
+                }
+            }
+            page = rx.recv(), if can_receive => match page {
+                None => receiving = false,
+                Some(page) => {
+                    // The pages waiting go into one transaction: fewer round
+                    // trips and commits when the writers fall behind.
+                    let mut batch = vec![page];
+                    while batch.len() < MAX_BATCH_PAGES {
+                        match rx.try_recv() {
+                            Ok(page) => batch.push(page),
+                            Err(_) => break,
                         }
                     }
-                    Err(err) => {
-                        outcome.failure = Some(err);
-                        fetchers.abort_all();
-                        break;
-                    }
+                    pending = Some(batch);
                 }
+            },
+            else => {
+                // Unreachable by construction; never let pages go unwritten quietly.
+                outcome.failure.get_or_insert(anyhow!("internal error: the sync pipeline stalled"));
+                fetchers.abort_all();
+                break;
             }
         }
     }
@@ -590,6 +658,70 @@ async fn pipeline(
         }
     }
     outcome
+}
+
+/// A finished write: the batch and what became of it.
+type Written = (Vec<Page>, anyhow::Result<Vec<Transition>>);
+
+/// A batch being written.
+struct Slot<'a> {
+    ids: HashSet<String>,
+    write: Pin<Box<dyn Future<Output = Written> + 'a>>,
+}
+
+fn start<'a>(writer: PageWriter<'a>, batch: Vec<Page>, ids: HashSet<String>) -> Slot<'a> {
+    let write = async move {
+        let result = writer.sink.write(writer.lock, writer.run_id, &batch).await;
+        (batch, result)
+    };
+    Slot {
+        ids,
+        write: Box::pin(write),
+    }
+}
+
+/// Runs a slot's write to its end; never resolves for an empty slot.
+async fn drive(slot: &mut Option<Slot<'_>>) -> Written {
+    match slot {
+        Some(slot) => slot.write.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn job_ids(batch: &[Page]) -> HashSet<String> {
+    batch
+        .iter()
+        .flat_map(|page| page.jobs.iter().map(|job| job.job_id.clone()))
+        .collect()
+}
+
+/// Accounts for a finished write; false when it failed.
+fn written(
+    config: &SyncConfig,
+    outcome: &mut Outcome,
+    out: &mut (dyn Write + Send),
+    batch: &[Page],
+    result: anyhow::Result<Vec<Transition>>,
+) -> bool {
+    match result {
+        Ok(transitions) => {
+            outcome.totals.pages += batch.len() as i32;
+            count(&mut outcome.totals, &transitions);
+            tracing::debug!(
+                pages = batch.len(),
+                transitions = transitions.len(),
+                "batch written"
+            );
+            if config.dry_run {
+                report_changes(out, &transitions);
+            }
+            true
+        }
+        Err(err) => {
+            outcome.failure.get_or_insert(err);
+            false
+        }
+    }
 }
 
 fn count(totals: &mut RunTotals, transitions: &[Transition]) {

@@ -545,7 +545,7 @@ async fn four_syncs_started_together_run_one_at_a_time_and_equal_sequential_runs
 async fn a_database_error_mid_run_fails_the_run_and_records_why() {
     let db = TestDb::migrated().await;
     let sim = simulator(0, 52, &["us-east-1"]).await;
-    let mut jobs: Vec<_> = (0..150)
+    let mut jobs: Vec<_> = (0..149)
         .map(|i| entry(&format!("JID{i:03}"), "New"))
         .collect();
     jobs.insert(10, entry("JIDpoison", "New"));
@@ -575,8 +575,8 @@ async fn a_database_error_mid_run_fails_the_run_and_records_why() {
             .is_some_and(|e| e.contains("no_poison")),
         "{runs:?}"
     );
-    // Pages of 50, JIDpoison on the third: the pages committed before its
-    // transaction stay, whole; its own transaction rolls back whole.
+    // Three full pages of 50, JIDpoison on the third: the batches committed
+    // (before it or beside it) stay, whole; its own rolls back whole.
     let stored = count_jobs(&db.pool).await;
     assert_eq!(stored % 50, 0, "{stored} jobs: a page was half-written");
     assert_each_job_first_seen_once(&db, stored).await;
@@ -644,4 +644,43 @@ async fn postgres_restarted_mid_run_loses_and_duplicates_nothing() {
         "{statuses:?}"
     );
     assert!(!statuses.contains(&"running".to_owned()), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_job_on_many_pages_is_written_in_listing_order_by_concurrent_writers() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 54, &["us-east-1"]).await;
+    // 12 stints of JIDhot among 600 other jobs; listed newest first, so the
+    // last entry here is the first one the listing returns.
+    let states: Vec<String> = (0..12).map(|i| format!("State{i:02}")).collect();
+    let mut entries = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        entries.extend((0..50).map(|j| entry(&format!("JID{i:02}{j:02}"), "New")));
+        entries.push(entry("JIDhot", state));
+    }
+    sim.sim.replace_jobs("us-east-1", entries);
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.page_size = 10;
+
+    sync_ok(&config).await;
+
+    let hot: Vec<(Option<String>, String)> = history(&db.pool)
+        .await
+        .into_iter()
+        .filter(|h| h.0 == "JIDhot")
+        .map(|(_, from, to, _)| (from, to))
+        .collect();
+    let listed: Vec<&String> = states.iter().rev().collect();
+    let expected: Vec<(Option<String>, String)> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, to)| {
+            (
+                i.checked_sub(1).map(|p| listed[p].to_string()),
+                to.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(hot, expected);
+    assert_each_job_first_seen_once(&db, 601).await;
 }
