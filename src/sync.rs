@@ -323,20 +323,22 @@ pub async fn run(
 ) -> Result<RunSummary, Failure> {
     let started = Instant::now();
     let started_at = Utc::now();
-    // Settle the regions first: a usage error must not touch the database.
-    let sdk = snowball::load_sdk_config(&config.aws).await;
+    let (sdk, conn) = tokio::join!(
+        snowball::load_sdk_config(&config.aws),
+        db::connect_one(&config.database)
+    );
+    // Settle the regions before anything is written: a usage error changes nothing.
     let regions = resolve_regions(config, &sdk)?;
-    let mut conn = db::connect_one(&config.database).await?;
-    if config.dry_run {
-        db::ensure_migrated(&mut conn).await?;
-    } else if config.migrate {
-        db::migrate(&mut conn).await?;
-    }
-    let mut lock = db::lock::acquire(conn, config.wait_lock, &config.database)
+    let mut lock = db::lock::acquire(conn?, config.wait_lock, &config.database)
         .await?
         .ok_or(Error::LockHeld)?;
 
-    if !config.dry_run {
+    if config.dry_run {
+        db::ensure_migrated(lock.connection()).await?;
+    } else {
+        if config.migrate {
+            db::migrate(lock.connection()).await?;
+        }
         let abandoned = db::runs::abandon_running(lock.connection()).await?;
         if abandoned > 0 {
             tracing::warn!(
@@ -360,13 +362,14 @@ pub async fn run(
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
     let counter = snowball::ApiCounter::default();
+    let listing = start_listing(config, &sdk, &regions, &counter, &span);
     let lock = Mutex::new(lock);
     let writer = PageWriter {
         sink: &sink,
         lock: &lock,
         run_id,
     };
-    let outcome = pipeline(config, &sdk, &regions, &counter, writer, out, shutdown)
+    let outcome = pipeline(config, listing, writer, out, shutdown)
         .instrument(span.clone())
         .await;
     let mut totals = outcome.totals;
@@ -502,24 +505,27 @@ struct Outcome {
     interrupted: Option<Signal>,
 }
 
-async fn pipeline(
+/// The regions' fetchers and the channel their pages arrive on.
+struct Listing {
+    fetchers: JoinSet<anyhow::Result<u32>>,
+    pages: mpsc::Receiver<Page>,
+}
+
+/// Starts one fetcher per region; each waits once the channel is full.
+fn start_listing(
     config: &SyncConfig,
     sdk: &aws_config::SdkConfig,
     regions: &[String],
     counter: &snowball::ApiCounter,
-    writer: PageWriter<'_>,
-    out: &mut (dyn Write + Send),
-    shutdown: impl Future<Output = Signal>,
-) -> Outcome {
-    let (tx, mut rx) = mpsc::channel::<Page>(PAGE_BUFFER);
+    span: &tracing::Span,
+) -> Listing {
+    let (tx, pages) = mpsc::channel::<Page>(PAGE_BUFFER);
     let mut fetchers = JoinSet::new();
     for region in regions {
         let client = snowball::client(sdk, region, counter);
         let region = region.clone();
         let tx = tx.clone();
         let (page_size, max_pages) = (config.page_size, config.max_pages);
-        // A spawned task leaves the run's span behind unless given it: its
-        // log lines must carry the run id too.
         let fetch = async move {
             snowball::list_region(&client, &region, page_size, max_pages, |page| {
                 let tx = tx.clone();
@@ -531,10 +537,24 @@ async fn pipeline(
             })
             .await
         };
-        fetchers.spawn(fetch.instrument(tracing::Span::current()));
+        // A spawned task leaves the run's span behind unless given it: its
+        // log lines must carry the run id too.
+        fetchers.spawn(fetch.instrument(span.clone()));
     }
-    drop(tx);
+    Listing { fetchers, pages }
+}
 
+async fn pipeline(
+    config: &SyncConfig,
+    listing: Listing,
+    writer: PageWriter<'_>,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
+) -> Outcome {
+    let Listing {
+        mut fetchers,
+        pages: mut rx,
+    } = listing;
     let mut outcome = Outcome {
         totals: RunTotals::default(),
         failure: None,
