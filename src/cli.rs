@@ -115,11 +115,11 @@ pub struct SyncArgs {
     pub aws: AwsArgs,
 
     /// Jobs per ListJobs request (MaxResults), 1 to 100.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = crate::config::MAX_PAGE_SIZE, value_name = "N")]
     pub page_size: i64,
 
     /// Fail the run when one region's listing exceeds this many pages.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_PAGES, value_name = "N")]
     pub max_pages: u32,
 
     /// Do not apply pending migrations first.

@@ -91,7 +91,9 @@ pub struct DemoConfig {
     pub pause: Duration,
 }
 
+/// The API's MaxResults limit, and the default page size.
 pub const MAX_PAGE_SIZE: i64 = 100;
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, Error> {
@@ -194,7 +196,39 @@ impl AwsConfig {
     }
 }
 
+impl AwsConfig {
+    /// For the project's own simulator (demo, tests): credentials it accepts
+    /// and retries with short delays.
+    pub fn simulated(endpoint_url: String, regions: Vec<String>) -> AwsConfig {
+        AwsConfig {
+            profile: None,
+            regions,
+            endpoint_url: Some(endpoint_url),
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(50),
+            static_credentials: Some(("AKIDSNOWBALLSIMULATOR".into(), "simulator-secret".into())),
+        }
+    }
+}
+
 impl SyncConfig {
+    /// The command line's defaults for everything but where to read and write.
+    pub fn new(database: DatabaseConfig, aws: AwsConfig) -> SyncConfig {
+        SyncConfig {
+            database,
+            aws,
+            page_size: MAX_PAGE_SIZE as i32,
+            max_pages: DEFAULT_MAX_PAGES,
+            migrate: true,
+            wait_lock: false,
+            dry_run: false,
+            output: cli::OutputFormat::Text,
+            metrics_file: None,
+        }
+    }
+
     fn from_args(args: cli::SyncArgs) -> Result<Self, Error> {
         if !(1..=MAX_PAGE_SIZE).contains(&args.page_size) {
             return Err(Error::Usage(format!(

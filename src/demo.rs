@@ -54,25 +54,10 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     )
     .ok();
 
+    let aws = AwsConfig::simulated(running.endpoint_url(), vec![REGION.to_owned()]);
     let sync = SyncConfig {
-        database: database.clone(),
-        aws: AwsConfig {
-            profile: None,
-            regions: vec![REGION.to_owned()],
-            endpoint_url: Some(running.endpoint_url()),
-            max_attempts: 3,
-            attempt_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
-            initial_backoff: Duration::from_millis(50),
-            static_credentials: Some(("AKIDSNOWBALLDEMO".into(), "demo-secret".into())),
-        },
-        page_size: 100,
-        max_pages: 10_000,
         migrate: false,
-        wait_lock: false,
-        dry_run: false,
-        output: crate::cli::OutputFormat::Text,
-        metrics_file: None,
+        ..SyncConfig::new(database.clone(), aws)
     };
     for run in 1..=config.runs {
         if run > 1 {

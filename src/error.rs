@@ -43,17 +43,23 @@ impl Error {
 
     /// The whole cause chain on one line, `outer: inner: root`.
     pub fn chain(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            // anyhow repeats a context's own text as the source of a transparent wrapper.
-            if !line.ends_with(&text) {
-                line.push_str(": ");
-                line.push_str(&text);
-            }
-            source = cause.source();
-        }
-        line.replace('\n', " ")
+        one_line(self)
     }
+}
+
+/// An error and its causes on one line, `outer: inner: root`. A cause whose
+/// text the line already ends with is left out: anyhow repeats a context as
+/// the source of a transparent wrapper, and the SDK repeats its causes.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace('\n', " ")
 }

@@ -205,19 +205,7 @@ fn describe(err: &SdkError<ListJobsError>) -> String {
         SdkError::TimeoutError(_) => {
             "timeout: no answer within --timeout or --operation-timeout".to_owned()
         }
-        other => {
-            let mut line = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                let text = cause.to_string();
-                if !line.contains(&text) {
-                    line.push_str(": ");
-                    line.push_str(&text);
-                }
-                source = cause.source();
-            }
-            line
-        }
+        other => crate::error::one_line(other),
     }
 }
 

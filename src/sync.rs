@@ -374,52 +374,35 @@ pub async fn run(
         .await;
     let mut totals = outcome.totals;
     let mut missing = 0;
-    let (status, error, finished) = match (outcome.interrupted, outcome.failure) {
-        (Some(signal), _) => {
-            let finished = sink
-                .finish(run_id, RunStatus::Failed, &totals, Some("interrupted"))
-                .await;
-            (
-                RunStatus::Failed,
-                Some(Error::Interrupted(signal)),
-                finished,
-            )
-        }
-        (None, Some(err)) => {
-            let message = format!("{err:#}");
-            let finished = sink
-                .finish(run_id, RunStatus::Failed, &totals, Some(&message))
-                .await;
-            (RunStatus::Failed, Some(Error::Failed(err)), finished)
-        }
+    let failure = match (outcome.interrupted, outcome.failure) {
+        (Some(signal), _) => Some(Error::Interrupted(signal)),
+        (None, Some(err)) => Some(Error::Failed(err)),
         (None, None) => match complete(&sink, run_id, &regions, &mut totals).await {
             Ok(marked) => {
                 missing = marked;
-                let finished = sink
-                    .finish(run_id, RunStatus::Succeeded, &totals, None)
-                    .await;
-                match finished {
-                    Ok(times) => (RunStatus::Succeeded, None, Ok(times)),
-                    Err(err) => (
-                        RunStatus::Failed,
-                        Some(Error::Failed(err)),
-                        Err(anyhow!("not recorded")),
-                    ),
-                }
+                None
             }
-            Err(err) => {
-                let message = format!("{err:#}");
-                let finished = sink
-                    .finish(run_id, RunStatus::Failed, &totals, Some(&message))
-                    .await;
-                (RunStatus::Failed, Some(Error::Failed(err)), finished)
-            }
+            Err(err) => Some(Error::Failed(err)),
         },
     };
-    let (started_at, finished_at) = finished.unwrap_or_else(|err| {
-        tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
-        (started_at, Utc::now())
-    });
+    let (status, message) = match &failure {
+        None => (RunStatus::Succeeded, None),
+        Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
+        Some(Error::Interrupted(_)) => (RunStatus::Failed, Some("interrupted".to_owned())),
+        Some(other) => (RunStatus::Failed, Some(other.chain())),
+    };
+    let (status, error, started_at, finished_at) = match sink
+        .finish(run_id, status, &totals, message.as_deref())
+        .await
+    {
+        Ok((started_at, finished_at)) => (status, failure, started_at, finished_at),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
+            // A run whose success cannot be recorded has not succeeded.
+            let error = failure.unwrap_or(Error::Failed(err));
+            (RunStatus::Failed, Some(error), started_at, Utc::now())
+        }
+    };
     if let Sink::DryRun(tx) = sink
         && let Err(err) = tx.into_inner().rollback().await
     {
@@ -609,19 +592,12 @@ async fn pipeline(
                 stopping = true;
                 pending = None;
             }
-            Some(joined) = fetchers.join_next() => match joined {
-                Ok(Ok(_pages)) => {}
-                Ok(Err(err)) => {
-                    // Pages already received are true observations: write them, then fail.
-                    outcome.failure.get_or_insert(err);
+            Some(joined) = fetchers.join_next() => {
+                // Pages already received are true observations: write them, then fail.
+                if !fetched(&mut outcome, joined) {
                     fetchers.abort_all();
                 }
-                Err(err) if err.is_cancelled() => {}
-                Err(err) => {
-                    outcome.failure.get_or_insert(anyhow!("a listing task failed: {err}"));
-                    fetchers.abort_all();
-                }
-            },
+            }
             (batch, result) = drive(&mut slot_a), if slot_a.is_some() => {
                 slot_a = None;
                 if !written(config, &mut outcome, out, &batch, result) {
@@ -664,20 +640,24 @@ async fn pipeline(
     // A listing's end closes its channel before the JoinSet reports it: collect
     // every fetcher's result here, or a failed listing would look complete.
     while let Some(joined) = fetchers.join_next().await {
-        match joined {
-            Ok(Ok(_pages)) => {}
-            Ok(Err(err)) => {
-                outcome.failure.get_or_insert(err);
-            }
-            Err(err) if err.is_cancelled() => {}
-            Err(err) => {
-                outcome
-                    .failure
-                    .get_or_insert(anyhow!("a listing task failed: {err}"));
-            }
-        }
+        fetched(&mut outcome, joined);
     }
     outcome
+}
+
+/// Accounts for a finished fetcher; false when its listing failed.
+fn fetched(
+    outcome: &mut Outcome,
+    joined: Result<anyhow::Result<u32>, tokio::task::JoinError>,
+) -> bool {
+    let failure = match joined {
+        Ok(Ok(_pages)) => return true,
+        Err(err) if err.is_cancelled() => return true,
+        Ok(Err(err)) => err,
+        Err(err) => anyhow!("a listing task failed: {err}"),
+    };
+    outcome.failure.get_or_insert(failure);
+    false
 }
 
 /// A finished write: the batch and what became of it.

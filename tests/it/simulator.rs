@@ -33,14 +33,11 @@ fn sync_config_without_db(
     region: &str,
 ) -> snowball_sync::config::AwsConfig {
     snowball_sync::config::AwsConfig {
-        profile: None,
-        regions: vec![region.to_owned()],
-        endpoint_url: Some(sim.endpoint_url()),
         max_attempts: 1,
         attempt_timeout: Duration::from_secs(5),
         operation_timeout: Duration::from_secs(10),
         initial_backoff: Duration::from_millis(5),
-        static_credentials: Some(("AKIDSNOWBALLTEST".into(), "test-secret".into())),
+        ..snowball_sync::config::AwsConfig::simulated(sim.endpoint_url(), vec![region.to_owned()])
     }
 }
 
@@ -75,6 +72,28 @@ async fn assert_every_change_follows_a_lifecycle(db: &TestDb) -> Vec<String> {
         );
     }
     steps.into_iter().map(|step| step.to_state).collect()
+}
+
+/// `snowball-sync simulate` on a free port, and the endpoint it printed.
+async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
+        .args(["simulate", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("simulate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("an address within 20 s")
+        .expect("read stdout")
+        .expect("a line");
+    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+    (child, endpoint)
 }
 
 #[test]
@@ -328,30 +347,7 @@ async fn boto3_pages_the_same_fleet_as_the_rust_sdk() {
 
 #[tokio::test]
 async fn simulate_serves_until_sigterm() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--jobs",
-            "120",
-            "--seed",
-            "3",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("simulate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("an address within 20 s")
-        .expect("read stdout")
-        .expect("a line");
-    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+    let (mut child, endpoint) = spawn_simulate(&["--jobs", "120", "--seed", "3"]).await;
 
     let db = TestDb::empty().await;
     let args = [
@@ -380,26 +376,8 @@ async fn simulate_serves_until_sigterm() {
 
 #[tokio::test]
 async fn simulate_takes_faults_from_flags_and_the_control_route_and_ticks_by_the_clock() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--jobs",
-            "150",
-            "--tick",
-            "0.2",
-            "--throttle-every",
-            "2",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("simulate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let first = lines.next_line().await.expect("read").expect("a line");
-    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    let (_child, endpoint) =
+        spawn_simulate(&["--jobs", "150", "--tick", "0.2", "--throttle-every", "2"]).await;
     let db = TestDb::empty().await;
     let args = [
         "sync",

@@ -143,26 +143,15 @@ pub async fn simulator_with_faults(
 /// A sync of `regions` from `sim` into `db`, with test credentials and short
 /// retry delays.
 pub fn sync_config(db: &TestDb, sim: &RunningSimulator, regions: &[&str]) -> SyncConfig {
-    SyncConfig {
-        database: db.config(),
-        aws: AwsConfig {
-            profile: None,
-            regions: regions.iter().map(|r| r.to_string()).collect(),
-            endpoint_url: Some(sim.endpoint_url()),
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(5),
-            operation_timeout: Duration::from_secs(60),
-            initial_backoff: Duration::from_millis(5),
-            static_credentials: Some(("AKIDSNOWBALLTEST".into(), "test-secret".into())),
-        },
-        page_size: 100,
-        max_pages: 10_000,
-        migrate: true,
-        wait_lock: false,
-        dry_run: false,
-        output: snowball_sync::cli::OutputFormat::Text,
-        metrics_file: None,
-    }
+    let regions = regions.iter().map(|r| r.to_string()).collect();
+    let aws = AwsConfig {
+        max_attempts: 5,
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(60),
+        initial_backoff: Duration::from_millis(5),
+        ..AwsConfig::simulated(sim.endpoint_url(), regions)
+    };
+    SyncConfig::new(db.config(), aws)
 }
 
 /// Runs a sync in-process; its dry-run output is returned beside the summary.
