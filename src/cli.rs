@@ -56,6 +56,9 @@ pub enum Command {
     /// Report on the fleet: jobs by state and type, transitions, stuck jobs,
     /// sync health; as text, JSON, CSV or a self-contained HTML page.
     Report(ReportArgs),
+    /// Print every sync run as it ends, and its transitions, one line each
+    /// (LISTEN on the `snowball_sync` channel), until SIGINT or SIGTERM.
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -142,6 +145,23 @@ pub struct SyncArgs {
     /// (atomically: the node_exporter textfile-collector convention).
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LineFormat {
+    /// Human lines.
+    Text,
+    /// One JSON object per line (see the README for the fields).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

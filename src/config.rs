@@ -18,6 +18,7 @@ pub enum Config {
     Demo(DemoConfig),
     History(HistoryConfig),
     Report(ReportConfig),
+    Watch(WatchConfig),
     Completions(clap_complete::Shell),
     Man,
 }
@@ -27,6 +28,12 @@ pub struct HistoryConfig {
     pub database: DatabaseConfig,
     pub job_id: String,
     pub format: cli::TableFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub database: DatabaseConfig,
+    pub format: cli::LineFormat,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +122,10 @@ impl Config {
                     .map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?,
                 format: args.format,
                 output: args.output,
+            }),
+            cli::Command::Watch(args) => Config::Watch(WatchConfig {
+                database: DatabaseConfig::from_args(args.database)?,
+                format: args.format,
             }),
             cli::Command::Completions { shell } => Config::Completions(shell),
             cli::Command::Man => Config::Man,

@@ -14,6 +14,7 @@ pub mod simulator;
 pub mod snowball;
 pub mod sync;
 pub mod telemetry;
+pub mod watch;
 
 use std::io::Write;
 
@@ -60,6 +61,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         Config::Demo(demo) => demo::run(&demo, out).await?,
         Config::History(history) => report::history_command(&history, out).await?,
         Config::Report(config) => report::report_command(&config, out).await?,
+        Config::Watch(watch) => watch::run(&watch, out, shutdown_signal()).await?,
         Config::Completions(shell) => {
             clap_complete::generate(shell, &mut cli::Cli::command(), "snowball-sync", out);
         }

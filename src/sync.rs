@@ -214,12 +214,16 @@ impl Sink {
         run_id: i64,
         status: RunStatus,
         totals: &RunTotals,
+        missing: u64,
         error: Option<&str>,
     ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         match self {
-            Sink::Live(pool) => db::runs::finish(pool, run_id, status, totals, error).await,
+            Sink::Live(pool) => {
+                db::runs::finish(pool, run_id, status, totals, missing, error).await
+            }
             Sink::DryRun(tx) => {
-                db::runs::finish(&mut **tx.lock().await, run_id, status, totals, error).await
+                let tx = &mut **tx.lock().await;
+                db::runs::finish(tx, run_id, status, totals, missing, error).await
             }
         }
     }
@@ -392,7 +396,7 @@ pub async fn run(
         Some(other) => (RunStatus::Failed, Some(other.chain())),
     };
     let (status, error, started_at, finished_at) = match sink
-        .finish(run_id, status, &totals, message.as_deref())
+        .finish(run_id, status, &totals, missing, message.as_deref())
         .await
     {
         Ok((started_at, finished_at)) => (status, failure, started_at, finished_at),
@@ -424,7 +428,12 @@ pub async fn run(
         elapsed: started.elapsed(),
         dry_run: config.dry_run,
     };
-    span.in_scope(|| tracing::info!(%summary, "sync finished"));
+    // Log levels are what journald, Loki and -q key on: a run that did not
+    // succeed ends on an ERROR line carrying the error.
+    span.in_scope(|| match &summary.error {
+        None => tracing::info!(run_id, %summary, "sync finished"),
+        Some(error) => tracing::error!(run_id, error, %summary, "sync finished"),
+    });
     match error {
         None => Ok(summary),
         Some(error) => Err(Failure {

@@ -3,6 +3,7 @@
 
 pub mod jobs;
 pub mod lock;
+pub mod notices;
 pub mod report;
 pub mod runs;
 

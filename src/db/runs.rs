@@ -30,19 +30,25 @@ pub struct RunTotals {
     pub transitions: i32,
 }
 
-/// Marks runs left 'running' by a killed process. Call only while holding the
-/// run lock: then no other run can be live.
+/// Marks runs left 'running' by a killed process, announcing each end like
+/// `finish` does. Call only while holding the run lock: then no other run can
+/// be live.
 pub async fn abandon_running(db: impl PgExecutor<'_>) -> anyhow::Result<u64> {
-    let done = sqlx::query!(
-        "UPDATE snowball.sync_runs
-            SET status = 'abandoned', finished_at = now(),
-                error = coalesce(error, 'the process ended without recording a result')
-          WHERE status = 'running'"
+    let abandoned = sqlx::query_scalar!(
+        r#"WITH abandoned AS (
+               UPDATE snowball.sync_runs
+                  SET status = 'abandoned', finished_at = now(),
+                      error = coalesce(error, 'the process ended without recording a result')
+                WHERE status = 'running'
+            RETURNING *
+           )
+           SELECT pg_notify('snowball_sync', snowball.run_notification(abandoned)) AS "notified!"
+             FROM abandoned"#
     )
-    .execute(db)
+    .fetch_all(db)
     .await
     .context("marking abandoned runs")?;
-    Ok(done.rows_affected())
+    Ok(abandoned.len() as u64)
 }
 
 pub async fn start(
@@ -63,19 +69,30 @@ pub async fn start(
     .context("recording the start of the run")
 }
 
+/// Records a run's end and, in the same statement (so in the same
+/// transaction), sends its one notification on the `snowball_sync` channel:
+/// listeners hear of a run exactly when its end is committed, and never of a
+/// dry run, whose transaction is rolled back.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     run_id: i64,
     status: RunStatus,
     totals: &RunTotals,
+    missing: u64,
     error: Option<&str>,
 ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
     let row = sqlx::query!(
-        r#"UPDATE snowball.sync_runs
-              SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
-                  jobs_new = $5, jobs_changed = $6, transitions = $7, error = $8
-            WHERE id = $1
-        RETURNING started_at, finished_at AS "finished_at!""#,
+        r#"WITH finished AS (
+               UPDATE snowball.sync_runs
+                  SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
+                      jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
+                      error = $9
+                WHERE id = $1
+            RETURNING *
+           )
+           SELECT started_at, finished_at AS "finished_at!",
+                  pg_notify('snowball_sync', snowball.run_notification(finished)) AS "notified!"
+             FROM finished"#,
         run_id,
         status.as_str(),
         totals.pages,
@@ -83,6 +100,7 @@ pub async fn finish(
         totals.jobs_new,
         totals.jobs_changed,
         totals.transitions,
+        i32::try_from(missing).unwrap_or(i32::MAX),
         error,
     )
     .fetch_one(db)

@@ -6,6 +6,7 @@ mod binary;
 mod operations;
 mod reliability;
 mod reporting;
+mod signals;
 mod simulator;
 mod support;
 mod sync;

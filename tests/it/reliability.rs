@@ -344,21 +344,6 @@ async fn postgres_sessions_killed_mid_run_lose_and_duplicate_nothing() {
     assert!(!statuses.contains(&"running".to_owned()), "{statuses:?}");
 }
 
-fn spawn_bin(args: &[String]) -> tokio::process::Child {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .kill_on_drop(true);
-    command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (key, value) in aws_test_env() {
-        command.env(key, value);
-    }
-    command.spawn().expect("the binary starts")
-}
-
 async fn wait_for_pages(db: &TestDb, at_least: i64) {
     for _ in 0..200 {
         if count_jobs(&db.pool).await >= at_least {

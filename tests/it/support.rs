@@ -321,3 +321,20 @@ pub async fn control(endpoint: &str, method: &str, path: &str) -> serde_json::Va
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
 }
+
+/// The built binary, started with piped stdout and stderr and the test AWS
+/// environment; killed when dropped.
+pub fn spawn_bin(args: &[String]) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .kill_on_drop(true);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in aws_test_env() {
+        command.env(key, value);
+    }
+    command.spawn().expect("the binary starts")
+}

@@ -1,0 +1,85 @@
+//! The `snowball_sync` notification channel: what listeners read. The payload
+//! is built by the database (snowball.run_notification) when a run's end is
+//! recorded (db::runs); this module reads it back and the transitions it names.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+
+/// The channel every run's end is announced on.
+pub const CHANNEL: &str = "snowball_sync";
+
+/// A notification's payload, as documented in the README.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunNotice {
+    pub run_id: i64,
+    pub status: String,
+    pub transitions: i32,
+    pub jobs_new: i32,
+    pub jobs_changed: i32,
+    pub jobs_missing: Option<i32>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunNotice {
+    pub fn parse(payload: &str) -> anyhow::Result<RunNotice> {
+        serde_json::from_str(payload)
+            .with_context(|| format!("reading a {CHANNEL} notification: {payload}"))
+    }
+}
+
+/// Runs whose end was recorded at or after `since`, as their notifications
+/// said: for catching up on what a lost connection did not hear.
+pub async fn finished_since(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<RunNotice>> {
+    let payloads = sqlx::query_scalar!(
+        r#"SELECT snowball.run_notification(r) AS "payload!"
+             FROM snowball.sync_runs r
+            WHERE r.status <> 'running' AND r.finished_at >= $1
+            ORDER BY r.finished_at, r.id"#,
+        since
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the runs that ended while the connection was lost")?;
+    payloads.iter().map(|p| RunNotice::parse(p)).collect()
+}
+
+/// One history row of a run, in write order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTransition {
+    pub id: i64,
+    pub job_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Up to `limit` of a run's transitions after history row `after_id`: a run
+/// can have 100 000 of them, so they are read a slice at a time.
+pub async fn run_transitions(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<RunTransition>> {
+    sqlx::query_as!(
+        RunTransition,
+        "SELECT id, job_id, from_state, to_state, observed_at
+           FROM snowball.job_state_history
+          WHERE sync_run_id = $1 AND id > $2
+          ORDER BY id
+          LIMIT $3",
+        run_id,
+        after_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the transitions of run {run_id}"))
+}
