@@ -96,6 +96,29 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// Assume this role and sync its account (repeatable); the base
+    /// credentials' own account is then not synced unless named too.
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arns: Vec<String>,
+
+    /// Session name for the roles assumed.
+    #[arg(long, default_value = "snowball-sync", value_name = "NAME")]
+    pub role_session_name: String,
+
+    /// External id to present when assuming roles.
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+
+    /// Sync every ACTIVE account of the AWS Organization (Organizations
+    /// ListAccounts), assuming the role of this name in each; the caller's
+    /// own account with the base credentials.
+    #[arg(long, value_name = "NAME")]
+    pub organization_role: Option<String>,
+
+    /// Leave this account out (repeatable).
+    #[arg(long = "skip-account", value_name = "ID")]
+    pub skip_accounts: Vec<String>,
+
     /// Attempts per API request, the first included, before giving up.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_attempts: u32,
@@ -124,6 +147,10 @@ pub struct SyncArgs {
     /// Fail the run when one region's listing exceeds this many pages.
     #[arg(long, default_value_t = crate::config::DEFAULT_MAX_PAGES, value_name = "N")]
     pub max_pages: u32,
+
+    /// Listings (account and region) in flight at once, 1 to 64.
+    #[arg(long, default_value_t = crate::config::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
 
     /// Do not apply pending migrations first.
     #[arg(long)]
@@ -236,6 +263,11 @@ pub struct SimulateArgs {
     )]
     pub regions: Vec<String>,
 
+    /// Accounts in the simulated organization, each with its own fleets;
+    /// requests are answered for the account of their access key id.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub accounts: usize,
+
     /// Advance the fleet one tick every this many seconds (otherwise only
     /// through POST /_sim/advance).
     #[arg(long, value_name = "SECONDS")]
@@ -244,6 +276,10 @@ pub struct SimulateArgs {
     /// Extra latency for every ListJobs response.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub page_latency_ms: u64,
+
+    /// Extra latency for every STS and Organizations response.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub identity_latency_ms: u64,
 
     /// Answer every K-th ListJobs request with a ThrottlingException.
     #[arg(long, value_name = "K")]

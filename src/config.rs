@@ -12,7 +12,7 @@ use crate::error::Error;
 /// What to do, with everything it needs already checked.
 #[derive(Debug, Clone)]
 pub enum Config {
-    Sync(SyncConfig),
+    Sync(Box<SyncConfig>),
     Migrate(DatabaseConfig),
     Simulate(SimulatorConfig),
     Demo(DemoConfig),
@@ -64,6 +64,53 @@ pub struct AwsConfig {
     pub initial_backoff: Duration,
     /// Fixed credentials instead of the provider chain (the simulator's demo and tests).
     pub static_credentials: Option<(String, String)>,
+    /// Where the accounts to sync come from.
+    pub accounts: AccountSources,
+}
+
+/// The accounts a run syncs: with no role and no organization, the base
+/// credentials' own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSources {
+    pub role_arns: Vec<String>,
+    pub session_name: String,
+    pub external_id: Option<String>,
+    pub organization_role: Option<String>,
+    pub skip_accounts: Vec<String>,
+}
+
+impl Default for AccountSources {
+    fn default() -> Self {
+        AccountSources {
+            role_arns: Vec::new(),
+            session_name: "snowball-sync".to_owned(),
+            external_id: None,
+            organization_role: None,
+            skip_accounts: Vec::new(),
+        }
+    }
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account of a role ARN, `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+pub fn role_account(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && is_account_id(account)
+                && resource
+                    .strip_prefix("role/")
+                    .is_some_and(|n| !n.is_empty()) =>
+        {
+            Some(account)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +119,8 @@ pub struct SyncConfig {
     pub aws: AwsConfig,
     pub page_size: i32,
     pub max_pages: u32,
+    /// Listings in flight at once, across accounts and regions.
+    pub concurrency: usize,
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
@@ -101,11 +150,13 @@ pub struct DemoConfig {
 /// The API's MaxResults limit, and the default page size.
 pub const MAX_PAGE_SIZE: i64 = 100;
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const MAX_CONCURRENCY: usize = 64;
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, Error> {
         Ok(match cli.command {
-            cli::Command::Sync(args) => Config::Sync(SyncConfig::from_args(args)?),
+            cli::Command::Sync(args) => Config::Sync(Box::new(SyncConfig::from_args(args)?)),
             cli::Command::Migrate(args) => Config::Migrate(DatabaseConfig::from_args(args)?),
             cli::Command::Simulate(args) => Config::Simulate(SimulatorConfig::from_args(args)?),
             cli::Command::Demo(args) => Config::Demo(DemoConfig::from_args(args)?),
@@ -192,7 +243,40 @@ impl AwsConfig {
                 )));
             }
         }
+        for arn in &args.role_arns {
+            if role_account(arn).is_none() {
+                return Err(Error::Usage(format!(
+                    "--role-arn {arn:?} is not a role ARN like arn:aws:iam::123456789012:role/NAME"
+                )));
+            }
+        }
+        for account in &args.skip_accounts {
+            if !is_account_id(account) {
+                return Err(Error::Usage(format!(
+                    "--skip-account {account:?} is not a 12-digit account id"
+                )));
+            }
+        }
+        if args.role_session_name.is_empty() {
+            return Err(Error::Usage("--role-session-name must not be empty".into()));
+        }
+        if args
+            .organization_role
+            .as_deref()
+            .is_some_and(|name| name.is_empty() || name.contains(':'))
+        {
+            return Err(Error::Usage(
+                "--organization-role takes a role name, not an ARN".into(),
+            ));
+        }
         Ok(AwsConfig {
+            accounts: AccountSources {
+                role_arns: args.role_arns,
+                session_name: args.role_session_name,
+                external_id: args.external_id,
+                organization_role: args.organization_role,
+                skip_accounts: args.skip_accounts,
+            },
             profile: args.profile,
             regions: args.regions,
             endpoint_url: args.endpoint_url,
@@ -220,6 +304,7 @@ impl AwsConfig {
             operation_timeout: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(50),
             static_credentials: Some(("AKIDSNOWBALLSIMULATOR".into(), "simulator-secret".into())),
+            accounts: AccountSources::default(),
         }
     }
 }
@@ -232,6 +317,7 @@ impl SyncConfig {
             aws,
             page_size: MAX_PAGE_SIZE as i32,
             max_pages: DEFAULT_MAX_PAGES,
+            concurrency: DEFAULT_CONCURRENCY,
             migrate: true,
             wait_lock: false,
             dry_run: false,
@@ -247,6 +333,12 @@ impl SyncConfig {
                 args.page_size
             )));
         }
+        if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
+            return Err(Error::Usage(format!(
+                "--concurrency must be between 1 and {MAX_CONCURRENCY}, got {}",
+                args.concurrency
+            )));
+        }
         if args.max_pages == 0 {
             return Err(Error::Usage("--max-pages must be at least 1".into()));
         }
@@ -255,6 +347,7 @@ impl SyncConfig {
             aws: AwsConfig::from_args(args.aws)?,
             page_size: args.page_size as i32,
             max_pages: args.max_pages,
+            concurrency: args.concurrency,
             migrate: !args.no_migrate,
             wait_lock: args.wait_lock,
             dry_run: args.dry_run,
@@ -290,12 +383,15 @@ impl SimulatorConfig {
         if args.regions.iter().any(|r| r.is_empty()) {
             return Err(Error::Usage("--regions has an empty region name".into()));
         }
+        if args.accounts == 0 {
+            return Err(Error::Usage("--accounts must be at least 1".into()));
+        }
         Ok(SimulatorConfig {
             listen,
             fleet: crate::simulator::FleetConfig {
-                jobs: args.jobs,
-                seed: args.seed,
-                regions: args.regions,
+                accounts: args.accounts,
+                suspended: Vec::new(),
+                ..crate::simulator::FleetConfig::new(args.jobs, args.seed, args.regions)
             },
             tick,
             faults: crate::simulator::Faults {
@@ -303,6 +399,7 @@ impl SimulatorConfig {
                 error_every: every("--error-every", args.error_every)?,
                 drop_every: every("--drop-every", args.drop_every)?,
                 page_latency: Duration::from_millis(args.page_latency_ms),
+                identity_latency: Duration::from_millis(args.identity_latency_ms),
                 ..Default::default()
             },
         })
@@ -373,6 +470,21 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn role_arns_name_their_account() {
+        assert_eq!(
+            role_account("arn:aws:iam::012345678901:role/snowball-reader"),
+            Some("012345678901")
+        );
+        assert_eq!(
+            role_account("arn:aws-us-gov:iam::012345678901:role/path/r"),
+            Some("012345678901")
+        );
+        assert_eq!(role_account("arn:aws:iam::12345:role/r"), None);
+        assert_eq!(role_account("arn:aws:iam::012345678901:user/u"), None);
+        assert_eq!(role_account("snowball-reader"), None);
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     let mut conn = db::connect_one(&database).await?;
     db::migrate(&mut conn).await?;
     let earlier = db::report::succeeded_runs(&mut conn).await?;
-    let fleet = FleetConfig {
-        jobs: config.jobs,
-        seed: config.seed,
-        regions: vec![REGION.to_owned()],
-    };
+    let fleet = FleetConfig::new(config.jobs, config.seed, vec![REGION.to_owned()]);
     let sim = Simulator::new(&fleet, Faults::default());
     sim.advance(earlier.max(0) as u64);
     let running = RunningSimulator::start(sim)

@@ -110,6 +110,7 @@ impl Intercept for ApiCounter {
 /// One ListJobs response, converted.
 #[derive(Debug)]
 pub struct Page {
+    pub account_id: String,
     pub region: String,
     /// 1-based, counting every request of this region's listing.
     pub number: u32,
@@ -124,6 +125,7 @@ pub struct Page {
 /// from the first page once (writes are idempotent), then fails.
 pub async fn list_region<F, Fut>(
     client: &Client,
+    account_id: &str,
     region: &str,
     page_size: i32,
     max_pages: u32,
@@ -160,7 +162,7 @@ where
                 continue;
             }
             Err(err) => {
-                return Err(anyhow::anyhow!("{}", describe(&err)))
+                return Err(anyhow::anyhow!("{}", describe_error(&err)))
                     .with_context(|| format!("{region}: ListJobs request {} failed", pages + 1));
             }
         };
@@ -173,6 +175,7 @@ where
             .filter_map(|entry| JobRecord::from_entry(entry, region))
             .collect();
         deliver(Page {
+            account_id: account_id.to_owned(),
             region: region.to_owned(),
             number: pages,
             jobs,
@@ -192,14 +195,19 @@ where
     }
 }
 
-/// One line for a failed request: the service's error code and message, or
-/// the causes of a transport failure (the SDK's own rendering adds Debug dumps).
-fn describe(err: &SdkError<ListJobsError>) -> String {
+/// One line for a failed request to any AWS API: the service's error code
+/// and message, or the causes of a transport or credentials failure (the
+/// SDK's own rendering adds Debug dumps).
+pub fn describe_error<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus + 'static,
+{
     match err {
         SdkError::ServiceError(service) => format!(
             "{} (HTTP {}): {}",
             service.err().code().unwrap_or("unknown error"),
-            service.raw().status().as_u16(),
+            service.raw().http_status(),
             service.err().message().unwrap_or("no message")
         ),
         SdkError::TimeoutError(_) => {
@@ -212,4 +220,15 @@ fn describe(err: &SdkError<ListJobsError>) -> String {
 fn is_invalid_next_token(err: &aws_sdk_snowball::error::SdkError<ListJobsError>) -> bool {
     err.as_service_error()
         .is_some_and(ListJobsError::is_invalid_next_token_exception)
+}
+
+/// The HTTP status of a raw response, for error lines.
+pub trait HttpStatus {
+    fn http_status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
 }

@@ -16,7 +16,14 @@ pub struct Transition {
     pub to_state: String,
 }
 
-/// Upserts a batch of jobs, each with the region whose listing returned it,
+/// Where a job was listed: the account and the region whose listing returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+}
+
+/// Upserts a batch of jobs, each with the account and region that listed it,
 /// and records their transitions, in one statement (one round trip) whatever
 /// the batch size. A job listed twice in the batch is written once, with its
 /// last entry. Run it inside a transaction so a batch is written whole or not
@@ -24,8 +31,9 @@ pub struct Transition {
 pub async fn write_jobs(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    jobs: &[(&str, &JobRecord)],
+    jobs: &[(Listed<'_>, &JobRecord)],
 ) -> anyhow::Result<Vec<Transition>> {
+    let mut accounts = Vec::with_capacity(jobs.len());
     let mut regions = Vec::with_capacity(jobs.len());
     let mut ids = Vec::with_capacity(jobs.len());
     let mut states = Vec::with_capacity(jobs.len());
@@ -34,8 +42,9 @@ pub async fn write_jobs(
     let mut masters = Vec::with_capacity(jobs.len());
     let mut created: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
     let mut descriptions = Vec::with_capacity(jobs.len());
-    for (region, job) in jobs {
-        regions.push(region.to_string());
+    for (listed, job) in jobs {
+        accounts.push(listed.account_id.to_owned());
+        regions.push(listed.region.to_owned());
         ids.push(job.job_id.clone());
         states.push(job.job_state.clone());
         types.push(job.job_type.clone());
@@ -50,12 +59,13 @@ pub async fn write_jobs(
             -- ON CONFLICT cannot touch one row twice in a statement, and the
             -- service may list a job twice: keep its last entry in the batch.
             SELECT DISTINCT ON (job_id)
-                   region, job_id, job_state, job_type, snowball_type, is_master, creation_date, description
+                   region, job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
+                   account_id
               FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
-                          $8::timestamptz[], $9::text[])
+                          $8::timestamptz[], $9::text[], $10::text[])
                    WITH ORDINALITY
                    AS e (region, job_id, job_state, job_type, snowball_type, is_master, creation_date,
-                         description, ord)
+                         description, account_id, ord)
              ORDER BY job_id, ord DESC
         ),
         before AS (
@@ -68,9 +78,9 @@ pub async fn write_jobs(
         upserted AS (
             INSERT INTO snowball.jobs AS j
                    (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
-                    region, first_seen_at, last_seen_at, state_since, last_sync_run_id)
+                    region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
             SELECT job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
-                   region, now(), now(), now(), $1
+                   region, now(), now(), now(), $1, account_id
               FROM page
             ON CONFLICT (job_id) DO UPDATE
                SET job_state        = EXCLUDED.job_state,
@@ -88,7 +98,10 @@ pub async fn write_jobs(
                    missing_since    = NULL,
                    state_since      = CASE WHEN j.job_state = EXCLUDED.job_state
                                            THEN j.state_since ELSE now() END,
-                   last_sync_run_id = $1
+                   last_sync_run_id = $1,
+                   -- A job written before accounts were recorded takes the
+                   -- account of the first identified run that lists it.
+                   account_id       = EXCLUDED.account_id
             RETURNING j.job_id, j.job_state
         ),
         transitions AS (
@@ -114,6 +127,7 @@ pub async fn write_jobs(
         &masters as &[Option<bool>],
         &created as &[Option<DateTime<Utc>>],
         &descriptions as &[Option<String>],
+        &accounts,
     )
     .fetch_all(db)
     .await
@@ -128,21 +142,28 @@ pub async fn write_jobs(
         .collect())
 }
 
-/// After complete, successful listings of `regions`: marks the jobs those
-/// regions listed before but not in this run. Returns how many were marked.
+/// After complete, successful listings: for each (account, region) listed,
+/// marks the jobs of that account and region that earlier runs listed and
+/// this one did not. Jobs of other accounts, of failed listings, and of no
+/// known account (NULL) are never touched. Returns how many were marked.
 pub async fn mark_missing(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    regions: &[String],
+    listings: &[Listed<'_>],
 ) -> anyhow::Result<u64> {
+    let accounts: Vec<&str> = listings.iter().map(|l| l.account_id).collect();
+    let regions: Vec<&str> = listings.iter().map(|l| l.region).collect();
     let done = sqlx::query!(
-        "UPDATE snowball.jobs
+        "UPDATE snowball.jobs j
             SET missing_since = now()
-          WHERE region = ANY($2)
-            AND last_sync_run_id IS DISTINCT FROM $1
-            AND missing_since IS NULL",
+           FROM UNNEST($2::text[], $3::text[]) AS l (account_id, region)
+          WHERE j.account_id = l.account_id
+            AND j.region = l.region
+            AND j.last_sync_run_id IS DISTINCT FROM $1
+            AND j.missing_since IS NULL",
         run_id,
-        regions,
+        &accounts as &[&str],
+        &regions as &[&str],
     )
     .execute(db)
     .await

@@ -1,6 +1,8 @@
-//! The run lock: a session-level advisory lock held on its own connection for
-//! the whole run, so two syncs never write the same database at once. A
-//! killed process loses its connection and with it the lock.
+//! The run locks: one session-level advisory lock per account, held on one
+//! connection for the whole run, so two syncs never write one account's jobs
+//! at once while runs over disjoint accounts go side by side. A killed
+//! process loses its connection and with it its locks. (Migrations take
+//! sqlx's own lock.)
 
 use std::time::Duration;
 
@@ -10,44 +12,106 @@ use sqlx::postgres::PgConnection;
 
 use crate::config::DatabaseConfig;
 
-/// Arbitrary, fixed: b"snowsync" as a big-endian integer.
-const LOCK_KEY: i64 = 0x736e_6f77_7379_6e63;
+/// The high bits of every account's key: b"snow" big-endian. Account ids
+/// are below 10^12 < 2^40, so each account has a key of its own, apart from
+/// the previous release's single database-wide key (b"snowsync").
+const LOCK_SPACE: i64 = 0x736e_6f77 << 40;
+/// The previous release's one lock, held exclusively by its runs. Every run
+/// of this release holds it shared: runs of this release go side by side,
+/// while a run of the old release (during an upgrade, say) excludes them all.
+const LEGACY_KEY: i64 = 0x736e_6f77_7379_6e63;
 
-/// Holds the lock until dropped (closing the connection) or released.
+/// The advisory lock key of an account.
+pub fn key(account_id: &str) -> i64 {
+    // Account ids are validated 12-digit strings; anything else (a test
+    // double, say) still gets a stable key within the space.
+    let number = account_id.parse::<i64>().unwrap_or_else(|_| {
+        account_id
+            .bytes()
+            .fold(0i64, |h, b| h.wrapping_mul(31).wrapping_add(i64::from(b)))
+    });
+    LOCK_SPACE | (number & ((1 << 40) - 1))
+}
+
+/// Holds the locks until dropped (closing the connection) or released.
 pub struct RunLock {
     conn: PgConnection,
+    keys: Vec<i64>,
     database: DatabaseConfig,
 }
 
-/// Takes the lock, waiting for it when `wait`; `None` when another run holds it.
+/// Takes the locks of `accounts`, in sorted order (so two waiting runs can
+/// never deadlock), waiting for each when `wait`; `None` when another run
+/// holds one of them, with none left taken.
 pub async fn acquire(
     mut conn: PgConnection,
+    accounts: &[String],
     wait: bool,
     database: &DatabaseConfig,
 ) -> anyhow::Result<Option<RunLock>> {
-    let acquired = if wait {
-        sqlx::query!("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    let mut keys: Vec<i64> = accounts.iter().map(|a| key(a)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if wait {
+        sqlx::query!("SELECT pg_advisory_lock_shared($1)", LEGACY_KEY)
             .execute(&mut conn)
             .await
             .context("waiting for the run lock")?;
-        true
-    } else {
-        try_lock(&mut conn).await?
-    };
-    Ok(acquired.then(|| RunLock {
+        for key in &keys {
+            sqlx::query!("SELECT pg_advisory_lock($1)", key)
+                .execute(&mut conn)
+                .await
+                .context("waiting for the run lock")?;
+        }
+    } else if !try_lock_all(&mut conn, &keys).await? {
+        return Ok(None);
+    }
+    Ok(Some(RunLock {
         conn,
+        keys,
         database: database.clone(),
     }))
 }
 
-async fn try_lock(conn: &mut PgConnection) -> anyhow::Result<bool> {
-    sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_lock($1) AS "acquired!""#,
-        LOCK_KEY
+/// Takes every key (and the legacy key, shared) or none.
+async fn try_lock_all(conn: &mut PgConnection, keys: &[i64]) -> anyhow::Result<bool> {
+    let shared = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock_shared($1) AS "acquired!""#,
+        LEGACY_KEY
     )
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await
-    .context("taking the run lock")
+    .context("taking the run lock")?;
+    if !shared {
+        return Ok(false);
+    }
+    for (taken, key) in keys.iter().enumerate() {
+        let acquired =
+            sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "acquired!""#, key)
+                .fetch_one(&mut *conn)
+                .await
+                .context("taking the run lock")?;
+        if !acquired {
+            unlock(conn, &keys[..taken]).await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Releases `keys` and the shared legacy key.
+async fn unlock(conn: &mut PgConnection, keys: &[i64]) -> anyhow::Result<()> {
+    sqlx::query_scalar!("SELECT pg_advisory_unlock_shared($1)", LEGACY_KEY)
+        .fetch_one(&mut *conn)
+        .await
+        .context("releasing the run lock")?;
+    for key in keys {
+        sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", key)
+            .fetch_one(&mut *conn)
+            .await
+            .context("releasing the run lock")?;
+    }
+    Ok(())
 }
 
 impl RunLock {
@@ -56,10 +120,10 @@ impl RunLock {
         &mut self.conn
     }
 
-    /// Makes sure the lock is still ours before a page commits. A server
-    /// restart ends the session that held it; then it is taken again on a new
-    /// connection, and if another run got it first, this run must stop: two
-    /// runs writing at once could record one transition twice.
+    /// Makes sure the locks are still ours before a page commits. A server
+    /// restart ends the session that held them; then they are taken again on
+    /// a new connection, and if another run got one first, this run must
+    /// stop: two runs writing at once could record one transition twice.
     pub async fn ensure_held(&mut self) -> anyhow::Result<()> {
         let alive = matches!(
             tokio::time::timeout(Duration::from_secs(5), self.conn.ping()).await,
@@ -82,7 +146,7 @@ impl RunLock {
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         };
-        if !try_lock(&mut conn).await? {
+        if !try_lock_all(&mut conn, &self.keys).await? {
             bail!(
                 "lost the run lock when the database session ended, and another run has taken it; stopping"
             );
@@ -92,10 +156,20 @@ impl RunLock {
     }
 
     pub async fn release(mut self) -> anyhow::Result<()> {
-        sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-            .fetch_one(&mut self.conn)
-            .await
-            .context("releasing the run lock")?;
-        Ok(())
+        unlock(&mut self.conn, &self.keys).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_account_has_its_own_key_apart_from_the_old_database_lock() {
+        let a = key("012345678900");
+        let b = key("012345678901");
+        assert_ne!(a, b);
+        assert_ne!(a, LEGACY_KEY);
+        assert_eq!(a & ((1 << 40) - 1), 12_345_678_900);
     }
 }

@@ -2,6 +2,7 @@
 //! migrations here; one module per table.
 
 pub mod jobs;
+pub mod listings;
 pub mod lock;
 pub mod notices;
 pub mod report;

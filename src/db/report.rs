@@ -127,8 +127,9 @@ pub struct StateTypeCount {
 pub async fn state_type_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateTypeCount>> {
     sqlx::query_as!(
         StateTypeCount,
-        r#"SELECT job_state AS "job_state!", job_type, snowball_type, jobs AS "jobs!"
+        r#"SELECT job_state AS "job_state!", job_type, snowball_type, sum(jobs)::bigint AS "jobs!"
              FROM snowball.state_counts
+            GROUP BY job_state, job_type, snowball_type
             ORDER BY job_state, job_type NULLS LAST, snowball_type NULLS LAST"#
     )
     .fetch_all(db)

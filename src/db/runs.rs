@@ -8,6 +8,8 @@ use sqlx::PgExecutor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Succeeded,
+    /// Some listings failed; the others were written.
+    Partial,
     Failed,
 }
 
@@ -15,6 +17,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
         }
     }
@@ -31,19 +34,22 @@ pub struct RunTotals {
 }
 
 /// Marks runs left 'running' by a killed process, announcing each end like
-/// `finish` does. Call only while holding the run lock: then no other run can
-/// be live.
-pub async fn abandon_running(db: impl PgExecutor<'_>) -> anyhow::Result<u64> {
+/// `finish` does. Call only while holding the locks of `accounts`: a live run
+/// holds the locks of all its accounts, so a 'running' run sharing one of
+/// them is dead. Runs from before accounts were recorded held the one
+/// database-wide lock of that release and are dead too.
+pub async fn abandon_running(db: impl PgExecutor<'_>, accounts: &[String]) -> anyhow::Result<u64> {
     let abandoned = sqlx::query_scalar!(
         r#"WITH abandoned AS (
                UPDATE snowball.sync_runs
                   SET status = 'abandoned', finished_at = now(),
                       error = coalesce(error, 'the process ended without recording a result')
-                WHERE status = 'running'
+                WHERE status = 'running' AND (accounts IS NULL OR accounts && $1)
             RETURNING *
            )
            SELECT pg_notify('snowball_sync', snowball.run_notification(abandoned)) AS "notified!"
-             FROM abandoned"#
+             FROM abandoned"#,
+        accounts
     )
     .fetch_all(db)
     .await
@@ -54,13 +60,15 @@ pub async fn abandon_running(db: impl PgExecutor<'_>) -> anyhow::Result<u64> {
 pub async fn start(
     db: impl PgExecutor<'_>,
     regions: &[String],
+    accounts: &[String],
     host: Option<&str>,
 ) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO snowball.sync_runs (regions, tool_version, host)
-         VALUES ($1, $2, $3)
+        "INSERT INTO snowball.sync_runs (regions, accounts, tool_version, host)
+         VALUES ($1, $2, $3, $4)
          RETURNING id",
         regions,
+        accounts,
         env!("CARGO_PKG_VERSION"),
         host,
     )

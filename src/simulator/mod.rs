@@ -4,7 +4,10 @@
 //! service and network produce.
 
 pub mod fleet;
+pub mod organization;
+mod organizations;
 mod server;
+mod sts;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use fleet::{Fleet, JobEntry};
+pub use organization::{Organization, account_id};
 pub use server::{RunningSimulator, serve_until};
 use wire::ApiError;
 
@@ -25,6 +29,23 @@ pub struct FleetConfig {
     pub jobs: usize,
     pub seed: u64,
     pub regions: Vec<String>,
+    /// Accounts in the organization, each with fleets of its own (at least 1).
+    pub accounts: usize,
+    /// Indexes of SUSPENDED accounts.
+    pub suspended: Vec<usize>,
+}
+
+impl FleetConfig {
+    /// One account's fleets of `jobs` jobs in each of `regions`.
+    pub fn new(jobs: usize, seed: u64, regions: Vec<String>) -> FleetConfig {
+        FleetConfig {
+            jobs,
+            seed,
+            regions,
+            accounts: 1,
+            suspended: Vec::new(),
+        }
+    }
 }
 
 /// Faults injected into ListJobs requests, counted over all of them.
@@ -45,6 +66,13 @@ pub struct Faults {
     /// A page asked for with a token answers with that same token again: a
     /// service bug that would loop, or truncate a paginator that stops on it.
     pub repeat_tokens: bool,
+    /// Added before every STS and Organizations answer.
+    #[serde(serialize_with = "as_millis")]
+    pub identity_latency: Duration,
+    /// Accounts whose roles refuse AssumeRole (AccessDenied).
+    pub deny_assume_role: Vec<String>,
+    /// Accounts whose ListJobs answers AccessDeniedException.
+    pub deny_list_jobs: Vec<String>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -61,6 +89,15 @@ pub fn fleet_key(region: &str) -> String {
     }
 }
 
+/// The fleet of an account's region: the management account's fleets keep
+/// their region keys (and so their seeds) from before accounts existed.
+fn account_fleet_key(org: &Organization, account: usize, region: &str) -> String {
+    match account {
+        0 => fleet_key(region),
+        _ => format!("{}/{}", org.accounts[account].id, fleet_key(region)),
+    }
+}
+
 /// A handle on the simulator's state, shared with its server.
 #[derive(Debug, Clone)]
 pub struct Simulator {
@@ -70,6 +107,7 @@ pub struct Simulator {
 #[derive(Debug)]
 struct State {
     fleets: BTreeMap<String, Fleet>,
+    org: Organization,
     faults: Faults,
     list_requests: u64,
     token_key: u64,
@@ -87,17 +125,21 @@ pub(crate) enum Answer {
 
 impl Simulator {
     pub fn new(config: &FleetConfig, faults: Faults) -> Simulator {
+        let org = Organization::new(config.accounts, &config.suspended);
         let mut fleets = BTreeMap::new();
-        for region in &config.regions {
-            let key = fleet_key(region);
-            let seed = config.seed ^ fnv1a(key.as_bytes());
-            fleets
-                .entry(key)
-                .or_insert_with(|| Fleet::generate(seed, config.jobs));
+        for account in 0..org.accounts.len() {
+            for region in &config.regions {
+                let key = account_fleet_key(&org, account, region);
+                let seed = config.seed ^ fnv1a(key.as_bytes());
+                fleets
+                    .entry(key)
+                    .or_insert_with(|| Fleet::generate(seed, config.jobs));
+            }
         }
         Simulator {
             state: Arc::new(Mutex::new(State {
                 fleets,
+                org,
                 faults,
                 list_requests: 0,
                 token_key: random_key(),
@@ -192,6 +234,7 @@ impl Simulator {
     /// keyed check so a forged or stale token is refused.
     pub(crate) fn list_jobs(
         &self,
+        access_key: &str,
         region: &str,
         input: &wire::ListJobsInput,
     ) -> (Answer, Duration) {
@@ -199,6 +242,23 @@ impl Simulator {
         state.list_requests += 1;
         let n = state.list_requests;
         let latency = state.faults.page_latency;
+        let account = match state.org.account_of_key(access_key) {
+            Some(account)
+                if !state
+                    .faults
+                    .deny_list_jobs
+                    .contains(&state.org.accounts[account].id) =>
+            {
+                account
+            }
+            _ => {
+                let error = ApiError::client(
+                    "AccessDeniedException",
+                    "User is not authorized to perform: snowball:ListJobs",
+                );
+                return (Answer::Error(error), latency);
+            }
+        };
         let hits = |every: Option<u64>| every.is_some_and(|k| n.is_multiple_of(k));
         if hits(state.faults.drop_every) {
             return (Answer::Drop, latency);
@@ -243,7 +303,7 @@ impl Simulator {
             .repeat_tokens
             .then(|| input.next_token.clone())
             .flatten();
-        let key = fleet_key(region);
+        let key = account_fleet_key(&state.org, account, region);
         let token_key = state.token_key;
         let Some(fleet) = state.fleets.get(&key) else {
             return (
@@ -281,6 +341,68 @@ impl Simulator {
             },
             latency,
         )
+    }
+}
+
+impl Simulator {
+    /// An STS request (awsQuery): GetCallerIdentity or AssumeRole, as the
+    /// HTTP status and XML body, and the latency to wait first.
+    pub(crate) fn sts(&self, access_key: &str, body: &[u8]) -> (u16, String, Duration) {
+        let state = self.state();
+        let latency = state.faults.identity_latency;
+        let params = sts::form(body);
+        let action = params
+            .iter()
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.as_str());
+        let (status, xml) = match (action, state.org.account_of_key(access_key)) {
+            (_, None) => sts::error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ),
+            (Some("GetCallerIdentity"), Some(account)) => {
+                sts::get_caller_identity(&state.org, account)
+            }
+            (Some("AssumeRole"), Some(_)) => {
+                sts::assume_role(&state.org, &params, &state.faults.deny_assume_role)
+            }
+            (other, Some(_)) => sts::error(
+                400,
+                "InvalidAction",
+                &format!("the simulator serves GetCallerIdentity and AssumeRole, not {other:?}"),
+            ),
+        };
+        (status, xml, latency)
+    }
+
+    /// An Organizations request (awsJson1_1): ListAccounts, from the
+    /// management account only.
+    pub(crate) fn organizations(
+        &self,
+        access_key: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> (Result<serde_json::Value, ApiError>, Duration) {
+        let state = self.state();
+        let latency = state.faults.identity_latency;
+        let answer = match (operation, state.org.account_of_key(access_key)) {
+            ("ListAccounts", Some(0)) => organizations::list_accounts(&state.org, body),
+            ("ListAccounts", _) => Err(ApiError::client(
+                "AccessDeniedException",
+                "You don't have permissions to access this resource.",
+            )),
+            (other, _) => Err(ApiError::client(
+                "UnknownOperationException",
+                format!("the simulator serves ListAccounts only, not {other}"),
+            )),
+        };
+        (answer, latency)
+    }
+
+    /// The organization's accounts.
+    pub fn accounts(&self) -> Vec<organization::Account> {
+        self.state().org.accounts.clone()
     }
 }
 

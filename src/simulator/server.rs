@@ -120,14 +120,53 @@ async fn handle(
     let query = request.uri().query().unwrap_or("").to_owned();
     let method = request.method().clone();
     let target = header(&request, "x-amz-target");
-    let region = region_of(header(&request, "authorization").as_deref());
+    let authorization = header(&request, "authorization");
+    let region = region_of(authorization.as_deref());
+    let access_key = super::organization::access_key_of(authorization.as_deref()).to_owned();
+    let form = header(&request, "content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Err(DropConnection),
     };
     if method == Method::POST {
         if let Some(operation) = path.strip_prefix(CBOR_PATH) {
-            return list_jobs(&sim, Protocol::RpcV2Cbor, operation, &region, &body).await;
+            return list_jobs(
+                &sim,
+                Protocol::RpcV2Cbor,
+                operation,
+                &access_key,
+                &region,
+                &body,
+            )
+            .await;
+        }
+        if path == "/" && form {
+            let (status, xml, latency) = sim.sts(&access_key, &body);
+            wait_precisely(latency).await;
+            let mut response = Response::new(Full::new(Bytes::from(xml)));
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/xml"),
+            );
+            return Ok(response);
+        }
+        if let Some(operation) = target
+            .as_deref()
+            .and_then(|t| t.strip_prefix(super::organizations::TARGET_PREFIX))
+        {
+            let (answer, latency) = sim.organizations(&access_key, operation, &body);
+            wait_precisely(latency).await;
+            return Ok(match answer {
+                Ok(page) => api_response(
+                    Protocol::AwsJson11,
+                    StatusCode::OK,
+                    page.to_string().into_bytes(),
+                ),
+                Err(error) => api_error(Protocol::AwsJson11, &error),
+            });
         }
         if path == "/" {
             let operation = target
@@ -136,7 +175,15 @@ async fn handle(
                 .and_then(|t| t.strip_prefix('.'));
             return match operation {
                 Some(operation) => {
-                    list_jobs(&sim, Protocol::AwsJson11, operation, &region, &body).await
+                    list_jobs(
+                        &sim,
+                        Protocol::AwsJson11,
+                        operation,
+                        &access_key,
+                        &region,
+                        &body,
+                    )
+                    .await
                 }
                 None => Ok(plain(
                     StatusCode::BAD_REQUEST,
@@ -152,6 +199,7 @@ async fn list_jobs(
     sim: &Simulator,
     protocol: Protocol,
     operation: &str,
+    access_key: &str,
     region: &str,
     body: &[u8],
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
@@ -166,7 +214,7 @@ async fn list_jobs(
         Ok(input) => input,
         Err(error) => return Ok(api_error(protocol, &error)),
     };
-    let (answer, latency) = sim.list_jobs(region, &input);
+    let (answer, latency) = sim.list_jobs(access_key, region, &input);
     if !latency.is_zero() {
         wait_precisely(latency).await;
     }
@@ -191,6 +239,9 @@ async fn list_jobs(
 /// whole milliseconds, which at 20 ms a page would add up to 5 % to every
 /// benchmark's "API time"; the last millisecond is spent yielding instead.
 async fn wait_precisely(latency: std::time::Duration) {
+    if latency.is_zero() {
+        return;
+    }
     let deadline = std::time::Instant::now() + latency;
     if let Some(coarse) = latency.checked_sub(std::time::Duration::from_millis(2)) {
         tokio::time::sleep(coarse).await;

@@ -2,6 +2,7 @@
 //! (a database per test) and the real aws-sdk-snowball client over HTTP,
 //! pointed at the project's simulator.
 
+mod accounts;
 mod binary;
 mod operations;
 mod reliability;

@@ -69,6 +69,8 @@ async fn json_output_is_one_object_with_every_documented_field() {
         "error",
         "dry_run",
         "regions",
+        "accounts",
+        "listings",
         "pages",
         "jobs_seen",
         "jobs_new",
@@ -89,17 +91,29 @@ async fn json_output_is_one_object_with_every_documented_field() {
         (summary["pages"].as_i64(), summary["jobs_new"].as_i64()),
         (Some(3), Some(250))
     );
-    // Every 2nd request throttled: requests 2 and 4 are retried; 3 pages take 5 requests.
+    // Every 2nd ListJobs request throttled: requests 2 and 4 are retried; 3
+    // pages take 5 requests, after one STS GetCallerIdentity.
     assert_eq!(
         (
             summary["api_requests"].as_u64(),
             summary["api_retries"].as_u64()
         ),
-        (Some(5), Some(2))
+        (Some(6), Some(2))
     );
     assert_eq!(
         summary["api_requests"].as_u64(),
-        Some(sim.sim.list_requests())
+        Some(sim.sim.list_requests() + 1)
+    );
+    assert_eq!(
+        summary["accounts"],
+        serde_json::json!([snowball_sync::simulator::account_id(0)])
+    );
+    assert_eq!(
+        summary["listings"],
+        serde_json::json!([{
+            "account_id": snowball_sync::simulator::account_id(0), "region": "us-east-1",
+            "status": "succeeded", "pages": 3, "jobs_seen": 250, "error": null,
+        }])
     );
     let started =
         chrono::DateTime::parse_from_rfc3339(summary["started_at"].as_str().expect("a string"))
@@ -185,7 +199,8 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
     assert_eq!(first["snowball_sync_last_run_success"], 1.0);
     assert_eq!(first["snowball_sync_last_run_pages"], 3.0);
     assert_eq!(first["snowball_sync_last_run_transitions"], 250.0);
-    assert_eq!(first["snowball_sync_last_run_api_requests"], 3.0);
+    // One STS GetCallerIdentity, three ListJobs pages.
+    assert_eq!(first["snowball_sync_last_run_api_requests"], 4.0);
     assert_eq!(first["snowball_sync_last_run_api_retries"], 0.0);
     let by_state: f64 = first
         .iter()

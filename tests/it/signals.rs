@@ -173,6 +173,7 @@ async fn each_run_sends_one_notification_and_a_dry_run_sends_none() {
         serde_json::json!({
             "run_id": first.run_id, "status": "succeeded", "transitions": 120,
             "jobs_new": 120, "jobs_changed": 0, "jobs_missing": 0, "error": null,
+            "accounts": [snowball_sync::simulator::account_id(0)],
         })
     );
     // The dry run was run 2, rolled back: the next notification is run 3's.

@@ -19,7 +19,7 @@ async fn rust_sdk_listing(
     let sdk = snowball::load_sdk_config(&db_less).await;
     let client = snowball::client(&sdk, region, &snowball::ApiCounter::default());
     let mut all = Vec::new();
-    snowball::list_region(&client, region, page_size, 10_000, |page| {
+    snowball::list_region(&client, "012345678900", region, page_size, 10_000, |page| {
         all.extend(page.jobs);
         async { Ok(()) }
     })
@@ -98,11 +98,7 @@ async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
 
 #[test]
 fn same_seed_and_ticks_give_the_same_fleet_byte_for_byte() {
-    let config = FleetConfig {
-        jobs: 500,
-        seed: 42,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-    };
+    let config = FleetConfig::new(500, 42, vec!["us-east-1".into(), "eu-west-1".into()]);
     let a = Simulator::new(&config, Faults::default());
     let b = Simulator::new(&config, Faults::default());
     a.advance(7);

@@ -130,11 +130,7 @@ pub async fn simulator_with_faults(
     regions: &[&str],
     faults: Faults,
 ) -> RunningSimulator {
-    let fleet = FleetConfig {
-        jobs,
-        seed,
-        regions: regions.iter().map(|r| r.to_string()).collect(),
-    };
+    let fleet = FleetConfig::new(jobs, seed, regions.iter().map(|r| r.to_string()).collect());
     RunningSimulator::start(Simulator::new(&fleet, faults))
         .await
         .expect("simulator binds a loopback port")
@@ -337,4 +333,46 @@ pub fn spawn_bin(args: &[String]) -> tokio::process::Child {
         command.env(key, value);
     }
     command.spawn().expect("the binary starts")
+}
+
+/// The simulator with an organization of `accounts` accounts (the
+/// `suspended` indexes SUSPENDED), each with its own fleets.
+pub async fn organization(
+    jobs: usize,
+    seed: u64,
+    regions: &[&str],
+    accounts: usize,
+    suspended: &[usize],
+    faults: Faults,
+) -> RunningSimulator {
+    let fleet = FleetConfig {
+        accounts,
+        suspended: suspended.to_vec(),
+        ..FleetConfig::new(jobs, seed, regions.iter().map(|r| r.to_string()).collect())
+    };
+    RunningSimulator::start(Simulator::new(&fleet, faults))
+        .await
+        .expect("simulator binds a loopback port")
+}
+
+/// The role the tests assume in a simulated account.
+pub fn role_arn(account_index: usize) -> String {
+    format!(
+        "arn:aws:iam::{}:role/SnowballSyncReader",
+        snowball_sync::simulator::account_id(account_index)
+    )
+}
+
+/// Jobs per account, as (account_id, jobs), NULL accounts as "".
+pub async fn jobs_by_account(pool: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query!(
+        r#"SELECT coalesce(account_id, '') AS "account!", count(*) AS "n!"
+             FROM snowball.jobs GROUP BY 1 ORDER BY 1"#
+    )
+    .fetch_all(pool)
+    .await
+    .expect("count jobs by account")
+    .into_iter()
+    .map(|r| (r.account, r.n))
+    .collect()
 }

@@ -1,31 +1,28 @@
-//! The sync pipeline: one fetcher per region pages through ListJobs and hands
-//! pages over a bounded channel to one writer, which writes each page in its
-//! own transaction. Fetching page k+1 overlaps writing page k; memory holds
-//! at most a few pages, whatever the fleet size.
+//! Writing: the pages that arrive become batches, each written whole in one
+//! transaction, two batches at once on two connections (PostgreSQL does the
+//! work of a write, so the second core is used). Fetching overlaps writing;
+//! memory holds at most a few pages, whatever the fleet size.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{Mutex, mpsc};
-use tokio::task::JoinSet;
-use tracing::Instrument;
+use tokio::sync::Mutex;
 
+use super::listing::{Listing, PAGE_BUFFER};
 use crate::config::SyncConfig;
-use crate::db::{self, jobs::Transition, lock::RunLock, runs::RunStatus, runs::RunTotals};
-use crate::error::Error;
+use crate::db::jobs::{Listed, Transition};
+use crate::db::listings::ListingRecord;
+use crate::db::{self, lock::RunLock, runs::RunStatus, runs::RunTotals};
 use crate::exit_code::Signal;
 use crate::job::JobRecord;
-use crate::snowball::{self, Page};
+use crate::snowball::Page;
 
-/// Pages waiting between the fetchers and the writer: memory stays bounded
-/// (a page is at most 100 jobs) whatever the fleet size.
-const PAGE_BUFFER: usize = 8;
 /// Most pages written in one transaction when the writer falls behind.
 const MAX_BATCH_PAGES: usize = PAGE_BUFFER + 1;
 /// A statement's parameters stay under about this size (two or three pages).
@@ -36,104 +33,9 @@ const STATEMENT_BYTES: usize = 32 * 1024;
 /// Attempts at writing one page when the database connection fails under it.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// What a run reports, succeeded or failed: the summary line, `--output
-/// json` and the metrics file are all made from it.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    pub run_id: i64,
-    pub status: RunStatus,
-    pub error: Option<String>,
-    pub regions: Vec<String>,
-    pub totals: RunTotals,
-    /// Jobs this run found no longer listed (their `missing_since` was set).
-    pub missing: u64,
-    /// HTTP requests to the API, retries included, and the retries alone.
-    pub api_requests: u64,
-    pub api_retries: u64,
-    /// From the database clock when the run row could be written.
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub elapsed: Duration,
-    pub dry_run: bool,
-}
-
-/// A run that failed; `summary` is there when the run got as far as its
-/// row in snowball.sync_runs.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: Error,
-    pub summary: Option<RunSummary>,
-}
-
-impl<E: Into<Error>> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure {
-            error: error.into(),
-            summary: None,
-        }
-    }
-}
-
-impl std::fmt::Display for RunSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = &self.totals;
-        write!(
-            f,
-            "{}{} {}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
-            if self.dry_run { "dry run: " } else { "" },
-            match self.status {
-                RunStatus::Succeeded => "synced",
-                RunStatus::Failed => "failed to sync",
-            },
-            self.regions.join(", "),
-            t.pages,
-            t.jobs_seen,
-            t.jobs_new,
-            t.jobs_changed,
-            t.transitions,
-            if self.missing > 0 {
-                format!(", {} no longer listed", self.missing)
-            } else {
-                String::new()
-            },
-            self.elapsed.as_secs_f64(),
-            if self.dry_run {
-                " (nothing committed)"
-            } else {
-                ""
-            },
-        )
-    }
-}
-
-impl RunSummary {
-    /// The `--output json` object; its fields are documented in the README.
-    pub fn to_json(&self) -> serde_json::Value {
-        let t = &self.totals;
-        serde_json::json!({
-            "run_id": self.run_id,
-            "status": self.status.as_str(),
-            "error": self.error,
-            "dry_run": self.dry_run,
-            "regions": self.regions,
-            "pages": t.pages,
-            "jobs_seen": t.jobs_seen,
-            "jobs_new": t.jobs_new,
-            "jobs_changed": t.jobs_changed,
-            "transitions": t.transitions,
-            "jobs_missing": self.missing,
-            "api_requests": self.api_requests,
-            "api_retries": self.api_retries,
-            "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            "started_at": self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            "finished_at": self.finished_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        })
-    }
-}
-
 /// Where pages go: committed a batch per transaction, or, for a dry run,
 /// into one transaction that is rolled back at the end.
-enum Sink {
+pub enum Sink {
     Live(PgPool),
     DryRun(Mutex<Transaction<'static, Postgres>>),
 }
@@ -141,19 +43,23 @@ enum Sink {
 impl Sink {
     /// Batches written at once: two on their own connections (PostgreSQL
     /// does the work of a write, so the second core is used), one in a dry run.
-    fn writers(&self) -> usize {
+    pub fn writers(&self) -> usize {
         match self {
             Sink::Live(_) => 2,
             Sink::DryRun(_) => 1,
         }
     }
 
-    async fn start_run(&self, regions: &[String]) -> anyhow::Result<i64> {
-        let host = hostname();
+    pub async fn start_run(
+        &self,
+        regions: &[String],
+        accounts: &[String],
+        host: Option<&str>,
+    ) -> anyhow::Result<i64> {
         match self {
-            Sink::Live(pool) => db::runs::start(pool, regions, host.as_deref()).await,
+            Sink::Live(pool) => db::runs::start(pool, regions, accounts, host).await,
             Sink::DryRun(tx) => {
-                db::runs::start(&mut **tx.lock().await, regions, host.as_deref()).await
+                db::runs::start(&mut **tx.lock().await, regions, accounts, host).await
             }
         }
     }
@@ -193,23 +99,36 @@ impl Sink {
         }
     }
 
-    async fn mark_missing(&self, run_id: i64, regions: &[String]) -> anyhow::Result<u64> {
+    pub async fn mark_missing(&self, run_id: i64, listed: &[Listed<'_>]) -> anyhow::Result<u64> {
         match self {
-            Sink::Live(pool) => db::jobs::mark_missing(pool, run_id, regions).await,
+            Sink::Live(pool) => db::jobs::mark_missing(pool, run_id, listed).await,
             Sink::DryRun(tx) => {
-                db::jobs::mark_missing(&mut **tx.lock().await, run_id, regions).await
+                db::jobs::mark_missing(&mut **tx.lock().await, run_id, listed).await
             }
         }
     }
 
-    async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
+    pub async fn record_listings(
+        &self,
+        run_id: i64,
+        listings: &[ListingRecord],
+    ) -> anyhow::Result<()> {
+        match self {
+            Sink::Live(pool) => db::listings::record(pool, run_id, listings).await,
+            Sink::DryRun(tx) => {
+                db::listings::record(&mut **tx.lock().await, run_id, listings).await
+            }
+        }
+    }
+
+    pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
         match self {
             Sink::Live(pool) => db::jobs::count_seen_by_run(pool, run_id).await,
             Sink::DryRun(tx) => db::jobs::count_seen_by_run(&mut **tx.lock().await, run_id).await,
         }
     }
 
-    async fn finish(
+    pub async fn finish(
         &self,
         run_id: i64,
         status: RunStatus,
@@ -256,9 +175,9 @@ async fn write_committed(
 /// before a job it already holds, so a job listed twice is written twice, in
 /// the order received, each listing an observation of its own; and before it
 /// would exceed `STATEMENT_BYTES`.
-fn statements(pages: &[Page]) -> Vec<Vec<(&str, &JobRecord)>> {
+fn statements(pages: &[Page]) -> Vec<Vec<(Listed<'_>, &JobRecord)>> {
     let mut statements = Vec::new();
-    let mut current: Vec<(&str, &JobRecord)> = Vec::new();
+    let mut current: Vec<(Listed<'_>, &JobRecord)> = Vec::new();
     let mut ids = HashSet::new();
     let mut bytes = 0;
     for page in pages {
@@ -273,7 +192,11 @@ fn statements(pages: &[Page]) -> Vec<Vec<(&str, &JobRecord)>> {
             }
             ids.insert(job.job_id.as_str());
             bytes += size;
-            current.push((page.region.as_str(), job));
+            let listed = Listed {
+                account_id: &page.account_id,
+                region: &page.region,
+            };
+            current.push((listed, job));
         }
     }
     if !current.is_empty() {
@@ -311,232 +234,24 @@ fn is_connection_error(err: &anyhow::Error) -> bool {
     })
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-}
-
-/// Runs one sync. `out` receives the dry run's list of changes; `shutdown`
-/// resolving stops the run between pages.
-pub async fn run(
-    config: &SyncConfig,
-    out: &mut (dyn Write + Send),
-    shutdown: impl Future<Output = Signal>,
-) -> Result<RunSummary, Failure> {
-    let started = Instant::now();
-    let started_at = Utc::now();
-    let (sdk, conn) = tokio::join!(
-        snowball::load_sdk_config(&config.aws),
-        db::connect_one(&config.database)
-    );
-    // Settle the regions before anything is written: a usage error changes nothing.
-    let regions = resolve_regions(config, &sdk)?;
-    let mut lock = db::lock::acquire(conn?, config.wait_lock, &config.database)
-        .await?
-        .ok_or(Error::LockHeld)?;
-
-    if config.dry_run {
-        db::ensure_migrated(lock.connection()).await?;
-    } else {
-        if config.migrate {
-            db::migrate(lock.connection()).await?;
-        }
-        let abandoned = db::runs::abandon_running(lock.connection()).await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "marked runs left 'running' by a killed process as 'abandoned'"
-            );
-        }
-    }
-
-    let pool = db::pool(&config.database, 3).await?;
-    let sink = if config.dry_run {
-        Sink::DryRun(Mutex::new(
-            pool.begin()
-                .await
-                .context("starting the dry run's transaction")?,
-        ))
-    } else {
-        Sink::Live(pool.clone())
-    };
-    let run_id = sink.start_run(&regions).await?;
-    let span = tracing::info_span!("sync", run_id);
-    span.in_scope(|| tracing::info!(?regions, dry_run = config.dry_run, "sync started"));
-    let counter = snowball::ApiCounter::default();
-    let listing = start_listing(config, &sdk, &regions, &counter, &span);
-    let lock = Mutex::new(lock);
-    let writer = PageWriter {
-        sink: &sink,
-        lock: &lock,
-        run_id,
-    };
-    let outcome = pipeline(config, listing, writer, out, shutdown)
-        .instrument(span.clone())
-        .await;
-    let mut totals = outcome.totals;
-    let mut missing = 0;
-    let failure = match (outcome.interrupted, outcome.failure) {
-        (Some(signal), _) => Some(Error::Interrupted(signal)),
-        (None, Some(err)) => Some(Error::Failed(err)),
-        (None, None) => match complete(&sink, run_id, &regions, &mut totals).await {
-            Ok(marked) => {
-                missing = marked;
-                None
-            }
-            Err(err) => Some(Error::Failed(err)),
-        },
-    };
-    let (status, message) = match &failure {
-        None => (RunStatus::Succeeded, None),
-        Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
-        Some(Error::Interrupted(_)) => (RunStatus::Failed, Some("interrupted".to_owned())),
-        Some(other) => (RunStatus::Failed, Some(other.chain())),
-    };
-    let (status, error, started_at, finished_at) = match sink
-        .finish(run_id, status, &totals, missing, message.as_deref())
-        .await
-    {
-        Ok((started_at, finished_at)) => (status, failure, started_at, finished_at),
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
-            // A run whose success cannot be recorded has not succeeded.
-            let error = failure.unwrap_or(Error::Failed(err));
-            (RunStatus::Failed, Some(error), started_at, Utc::now())
-        }
-    };
-    if let Sink::DryRun(tx) = sink
-        && let Err(err) = tx.into_inner().rollback().await
-    {
-        tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
-    }
-    lock.into_inner().release().await.ok();
-    pool.close().await;
-    let summary = RunSummary {
-        run_id,
-        status,
-        error: error.as_ref().map(Error::chain),
-        regions,
-        totals,
-        missing,
-        api_requests: counter.requests(),
-        api_retries: counter.retries(),
-        started_at,
-        finished_at,
-        elapsed: started.elapsed(),
-        dry_run: config.dry_run,
-    };
-    // Log levels are what journald, Loki and -q key on: a run that did not
-    // succeed ends on an ERROR line carrying the error.
-    span.in_scope(|| match &summary.error {
-        None => tracing::info!(run_id, %summary, "sync finished"),
-        Some(error) => tracing::error!(run_id, error, %summary, "sync finished"),
-    });
-    match error {
-        None => Ok(summary),
-        Some(error) => Err(Failure {
-            error,
-            summary: Some(summary),
-        }),
-    }
-}
-
-/// After every listing ended well: count what the run saw and mark what it no
-/// longer sees. Returns the jobs marked missing.
-async fn complete(
-    sink: &Sink,
-    run_id: i64,
-    regions: &[String],
-    totals: &mut RunTotals,
-) -> anyhow::Result<u64> {
-    totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
-    let missing = sink.mark_missing(run_id, regions).await?;
-    if missing > 0 {
-        tracing::warn!(
-            missing,
-            "jobs listed before are no longer listed; missing_since is set"
-        );
-    }
-    Ok(missing)
-}
-
-fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
-    let mut regions = if config.aws.regions.is_empty() {
-        match sdk
-            .region()
-            .map(ToString::to_string)
-            .filter(|r| !r.is_empty())
-        {
-            Some(region) => vec![region],
-            None => {
-                return Err(Error::Usage(
-                    "no AWS region: pass --region or set AWS_REGION".into(),
-                ));
-            }
-        }
-    } else {
-        config.aws.regions.clone()
-    };
-    regions.dedup();
-    Ok(regions)
-}
-
 /// What the pipeline writes pages through.
 #[derive(Clone, Copy)]
-struct PageWriter<'a> {
-    sink: &'a Sink,
-    lock: &'a Mutex<RunLock>,
-    run_id: i64,
+pub struct PageWriter<'a> {
+    pub sink: &'a Sink,
+    pub lock: &'a Mutex<RunLock>,
+    pub run_id: i64,
 }
 
-struct Outcome {
-    totals: RunTotals,
-    failure: Option<anyhow::Error>,
-    interrupted: Option<Signal>,
+/// What the pipeline did: its totals, each listing's end, and what stopped
+/// it early (a failed write, or a signal).
+pub struct Outcome {
+    pub totals: RunTotals,
+    pub listings: Vec<ListingRecord>,
+    pub failure: Option<anyhow::Error>,
+    pub interrupted: Option<Signal>,
 }
 
-/// The regions' fetchers and the channel their pages arrive on.
-struct Listing {
-    fetchers: JoinSet<anyhow::Result<u32>>,
-    pages: mpsc::Receiver<Page>,
-}
-
-/// Starts one fetcher per region; each waits once the channel is full.
-fn start_listing(
-    config: &SyncConfig,
-    sdk: &aws_config::SdkConfig,
-    regions: &[String],
-    counter: &snowball::ApiCounter,
-    span: &tracing::Span,
-) -> Listing {
-    let (tx, pages) = mpsc::channel::<Page>(PAGE_BUFFER);
-    let mut fetchers = JoinSet::new();
-    for region in regions {
-        let client = snowball::client(sdk, region, counter);
-        let region = region.clone();
-        let tx = tx.clone();
-        let (page_size, max_pages) = (config.page_size, config.max_pages);
-        let fetch = async move {
-            snowball::list_region(&client, &region, page_size, max_pages, |page| {
-                let tx = tx.clone();
-                async move {
-                    tx.send(page)
-                        .await
-                        .map_err(|_| anyhow!("the writer stopped"))
-                }
-            })
-            .await
-        };
-        // A spawned task leaves the run's span behind unless given it: its
-        // log lines must carry the run id too.
-        fetchers.spawn(fetch.instrument(span.clone()));
-    }
-    Listing { fetchers, pages }
-}
-
-async fn pipeline(
+pub async fn pipeline(
     config: &SyncConfig,
     listing: Listing,
     writer: PageWriter<'_>,
@@ -549,6 +264,7 @@ async fn pipeline(
     } = listing;
     let mut outcome = Outcome {
         totals: RunTotals::default(),
+        listings: Vec::new(),
         failure: None,
         interrupted: None,
     };
@@ -602,7 +318,8 @@ async fn pipeline(
                 pending = None;
             }
             Some(joined) = fetchers.join_next() => {
-                // Pages already received are true observations: write them, then fail.
+                // A failed listing stops nothing: the other listings go on,
+                // and the pages it delivered are true observations.
                 if !fetched(&mut outcome, joined) {
                     fetchers.abort_all();
                 }
@@ -654,19 +371,22 @@ async fn pipeline(
     outcome
 }
 
-/// Accounts for a finished fetcher; false when its listing failed.
-fn fetched(
-    outcome: &mut Outcome,
-    joined: Result<anyhow::Result<u32>, tokio::task::JoinError>,
-) -> bool {
-    let failure = match joined {
-        Ok(Ok(_pages)) => return true,
-        Err(err) if err.is_cancelled() => return true,
-        Ok(Err(err)) => err,
-        Err(err) => anyhow!("a listing task failed: {err}"),
-    };
-    outcome.failure.get_or_insert(failure);
-    false
+/// Accounts for a finished fetcher; false when its task itself failed
+/// (a panic: the run stops), true for any listing that ended, well or not.
+fn fetched(outcome: &mut Outcome, joined: Result<ListingRecord, tokio::task::JoinError>) -> bool {
+    match joined {
+        Ok(listing) => {
+            outcome.listings.push(listing);
+            true
+        }
+        Err(err) if err.is_cancelled() => true,
+        Err(err) => {
+            outcome
+                .failure
+                .get_or_insert(anyhow!("a listing task failed: {err}"));
+            false
+        }
+    }
 }
 
 /// A finished write: the batch and what became of it.
@@ -775,18 +495,19 @@ mod tests {
             })
             .collect();
         Page {
+            account_id: "012345678900".into(),
             region: region.into(),
             number: 1,
             jobs,
         }
     }
 
-    fn shape(statements: Vec<Vec<(&str, &JobRecord)>>) -> Vec<Vec<String>> {
+    fn shape(statements: Vec<Vec<(Listed<'_>, &JobRecord)>>) -> Vec<Vec<String>> {
         statements
             .into_iter()
             .map(|s| {
                 s.into_iter()
-                    .map(|(region, job)| format!("{region}:{}", job.job_id))
+                    .map(|(listed, job)| format!("{}:{}", listed.region, job.job_id))
                     .collect()
             })
             .collect()

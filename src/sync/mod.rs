@@ -1,0 +1,414 @@
+//! The sync: who the credentials are (sources), the listings of every
+//! account and region (listing), the writer that turns their pages into
+//! committed batches (writing), and the run's record, told here from start to
+//! end: identities, locks, run row, pipeline, missing jobs, the run's end.
+
+mod listing;
+pub mod sources;
+mod writing;
+
+use std::future::Future;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::config::SyncConfig;
+use crate::db::jobs::Listed;
+use crate::db::listings::ListingRecord;
+use crate::db::{self, runs::RunStatus, runs::RunTotals};
+use crate::error::Error;
+use crate::exit_code::Signal;
+use crate::snowball;
+use sources::{Accounts, Unreachable};
+use writing::{PageWriter, Sink, pipeline};
+
+/// What a run reports, succeeded or failed: the summary line, `--output
+/// json` and the metrics file are all made from it.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub regions: Vec<String>,
+    /// The accounts the run was to list, sorted.
+    pub accounts: Vec<String>,
+    /// How each (account, region) listing ended, sorted.
+    pub listings: Vec<ListingRecord>,
+    pub totals: RunTotals,
+    /// Jobs this run found no longer listed (their `missing_since` was set).
+    pub missing: u64,
+    /// HTTP requests to the API, retries included, and the retries alone.
+    pub api_requests: u64,
+    pub api_retries: u64,
+    /// From the database clock when the run row could be written.
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub elapsed: Duration,
+    pub dry_run: bool,
+}
+
+/// A run that failed; `summary` is there when the run got as far as its
+/// row in snowball.sync_runs.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub summary: Option<RunSummary>,
+}
+
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            error: error.into(),
+            summary: None,
+        }
+    }
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.totals;
+        write!(
+            f,
+            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
+            if self.dry_run { "dry run: " } else { "" },
+            match self.status {
+                RunStatus::Succeeded => "synced",
+                RunStatus::Partial => "partially synced",
+                RunStatus::Failed => "failed to sync",
+            },
+            match self.accounts.len() {
+                0 | 1 => String::new(),
+                n => format!("{n} accounts in "),
+            },
+            self.regions.join(", "),
+            t.pages,
+            t.jobs_seen,
+            t.jobs_new,
+            t.jobs_changed,
+            t.transitions,
+            if self.missing > 0 {
+                format!(", {} no longer listed", self.missing)
+            } else {
+                String::new()
+            },
+            self.elapsed.as_secs_f64(),
+            if self.dry_run {
+                " (nothing committed)"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
+impl RunSummary {
+    /// The `--output json` object; its fields are documented in the README.
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = &self.totals;
+        serde_json::json!({
+            "run_id": self.run_id,
+            "status": self.status.as_str(),
+            "error": self.error,
+            "dry_run": self.dry_run,
+            "regions": self.regions,
+            "accounts": self.accounts,
+            "listings": self.listings.iter().map(|l| serde_json::json!({
+                "account_id": l.account_id,
+                "region": l.region,
+                "status": l.status(),
+                "pages": l.pages,
+                "jobs_seen": l.jobs_seen,
+                "error": l.error,
+            })).collect::<Vec<_>>(),
+            "pages": t.pages,
+            "jobs_seen": t.jobs_seen,
+            "jobs_new": t.jobs_new,
+            "jobs_changed": t.jobs_changed,
+            "transitions": t.transitions,
+            "jobs_missing": self.missing,
+            "api_requests": self.api_requests,
+            "api_retries": self.api_retries,
+            "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "started_at": self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "finished_at": self.finished_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        })
+    }
+}
+
+/// Runs one sync. `out` receives the dry run's list of changes; `shutdown`
+/// resolving stops the run between pages.
+pub async fn run(
+    config: &SyncConfig,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
+) -> Result<RunSummary, Failure> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let counter = snowball::ApiCounter::default();
+    // Who the credentials are is settled while PostgreSQL connects; a usage
+    // error (no region, no account left) changes nothing.
+    let (identified, conn) = tokio::join!(
+        identify(config, &counter),
+        db::connect_one(&config.database)
+    );
+    let (regions, accounts) = identified?;
+    let account_ids = accounts.ids();
+    let reachable: Vec<String> = accounts
+        .sources
+        .iter()
+        .map(|s| s.account_id.clone())
+        .collect();
+    let mut lock = db::lock::acquire(conn?, &reachable, config.wait_lock, &config.database)
+        .await?
+        .ok_or(Error::LockHeld)?;
+
+    if config.dry_run {
+        db::ensure_migrated(lock.connection()).await?;
+    } else {
+        if config.migrate {
+            db::migrate(lock.connection()).await?;
+        }
+        let abandoned = db::runs::abandon_running(lock.connection(), &reachable).await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "marked runs left 'running' by a killed process as 'abandoned'"
+            );
+        }
+    }
+
+    let pool = db::pool(&config.database, 3).await?;
+    let sink = if config.dry_run {
+        Sink::DryRun(Mutex::new(
+            pool.begin()
+                .await
+                .context("starting the dry run's transaction")?,
+        ))
+    } else {
+        Sink::Live(pool.clone())
+    };
+    let run_id = sink
+        .start_run(&regions, &account_ids, hostname().as_deref())
+        .await?;
+    let span = tracing::info_span!("sync", run_id);
+    span.in_scope(|| tracing::info!(?regions, accounts = ?account_ids, dry_run = config.dry_run, "sync started"));
+    let listing = listing::start(config, &accounts.sources, &regions, &counter, &span);
+    let lock = Mutex::new(lock);
+    let writer = PageWriter {
+        sink: &sink,
+        lock: &lock,
+        run_id,
+    };
+    let outcome = pipeline(config, listing, writer, out, shutdown)
+        .instrument(span.clone())
+        .await;
+    let mut totals = outcome.totals;
+    let listings = all_listings(outcome.listings, &accounts.unreachable, &regions);
+    let mut missing = 0;
+    let mut failure = match (outcome.interrupted, outcome.failure) {
+        (Some(signal), _) => Some(Error::Interrupted(signal)),
+        (None, Some(err)) => Some(Error::Failed(err)),
+        (None, None) => match complete(&sink, run_id, &listings, &mut totals).await {
+            Ok(marked) => {
+                missing = marked;
+                None
+            }
+            Err(err) => Some(Error::Failed(err)),
+        },
+    };
+    if let Err(err) = sink.record_listings(run_id, &listings).await {
+        failure.get_or_insert(Error::Failed(err));
+    }
+    let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
+    let only_listings_failed = failure.is_none() && !failed.is_empty();
+    if only_listings_failed {
+        failure = Some(Error::Failed(anyhow!(listing_failures(
+            &failed,
+            listings.len()
+        ))));
+    }
+    let (status, message) = match &failure {
+        None => (RunStatus::Succeeded, None),
+        // Only listings failed, and some did not: what they listed is written.
+        Some(Error::Failed(err)) if only_listings_failed && failed.len() < listings.len() => {
+            (RunStatus::Partial, Some(format!("{err:#}")))
+        }
+        Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
+        Some(Error::Interrupted(_)) => (RunStatus::Failed, Some("interrupted".to_owned())),
+        Some(other) => (RunStatus::Failed, Some(other.chain())),
+    };
+    let (status, error, started_at, finished_at) = match sink
+        .finish(run_id, status, &totals, missing, message.as_deref())
+        .await
+    {
+        Ok((started_at, finished_at)) => (status, failure, started_at, finished_at),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
+            // A run whose success cannot be recorded has not succeeded.
+            let error = failure.unwrap_or(Error::Failed(err));
+            (RunStatus::Failed, Some(error), started_at, Utc::now())
+        }
+    };
+    if let Sink::DryRun(tx) = sink
+        && let Err(err) = tx.into_inner().rollback().await
+    {
+        tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
+    }
+    lock.into_inner().release().await.ok();
+    pool.close().await;
+    let summary = RunSummary {
+        run_id,
+        status,
+        error: error.as_ref().map(Error::chain),
+        regions,
+        accounts: account_ids,
+        listings,
+        totals,
+        missing,
+        api_requests: counter.requests(),
+        api_retries: counter.retries(),
+        started_at,
+        finished_at,
+        elapsed: started.elapsed(),
+        dry_run: config.dry_run,
+    };
+    // Log levels are what journald, Loki and -q key on: a run that did not
+    // succeed ends on an ERROR line carrying the error.
+    span.in_scope(|| match &summary.error {
+        None => tracing::info!(run_id, %summary, "sync finished"),
+        Some(error) => tracing::error!(run_id, error, %summary, "sync finished"),
+    });
+    match error {
+        None => Ok(summary),
+        Some(error) => Err(Failure {
+            error,
+            summary: Some(summary),
+        }),
+    }
+}
+
+/// After every write went through: count what the run saw and, for each
+/// listing that completed, mark what it no longer lists. Returns the jobs
+/// marked missing.
+async fn complete(
+    sink: &Sink,
+    run_id: i64,
+    listings: &[ListingRecord],
+    totals: &mut RunTotals,
+) -> anyhow::Result<u64> {
+    totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
+    let complete: Vec<Listed<'_>> = listings
+        .iter()
+        .filter(|l| l.succeeded)
+        .map(|l| Listed {
+            account_id: &l.account_id,
+            region: &l.region,
+        })
+        .collect();
+    let missing = sink.mark_missing(run_id, &complete).await?;
+    if missing > 0 {
+        tracing::warn!(
+            missing,
+            "jobs listed before are no longer listed; missing_since is set"
+        );
+    }
+    Ok(missing)
+}
+
+fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
+    let mut regions = if config.aws.regions.is_empty() {
+        match sdk
+            .region()
+            .map(ToString::to_string)
+            .filter(|r| !r.is_empty())
+        {
+            Some(region) => vec![region],
+            None => {
+                return Err(Error::Usage(
+                    "no AWS region: pass --region or set AWS_REGION".into(),
+                ));
+            }
+        }
+    } else {
+        config.aws.regions.clone()
+    };
+    regions.dedup();
+    Ok(regions)
+}
+
+/// The regions and the accounts of a run. No region, or no account left
+/// after --skip-account, is a usage error.
+async fn identify(
+    config: &SyncConfig,
+    counter: &snowball::ApiCounter,
+) -> Result<(Vec<String>, Accounts), Error> {
+    let sdk = snowball::load_sdk_config(&config.aws).await;
+    let regions = resolve_regions(config, &sdk)?;
+    let accounts =
+        sources::resolve(&config.aws.accounts, &sdk, config.concurrency, counter).await?;
+    if accounts.sources.is_empty() && accounts.unreachable.is_empty() {
+        return Err(Error::Usage(
+            "no account left to sync: --skip-account leaves out every account".into(),
+        ));
+    }
+    Ok((regions, accounts))
+}
+
+/// The listings that ran, and one failed listing per region of each account
+/// whose credentials failed, sorted by account and region.
+fn all_listings(
+    mut listings: Vec<ListingRecord>,
+    unreachable: &[Unreachable],
+    regions: &[String],
+) -> Vec<ListingRecord> {
+    let now = Utc::now();
+    for account in unreachable {
+        for region in regions {
+            listings.push(ListingRecord {
+                account_id: account.account_id.clone(),
+                region: region.clone(),
+                succeeded: false,
+                pages: 0,
+                jobs_seen: 0,
+                error: Some(format!("{region}: {}", account.error)),
+                started_at: now,
+                finished_at: now,
+            });
+        }
+    }
+    listings.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    listings
+}
+
+/// The failed listings on one line, each naming its account and region.
+fn listing_failures(failed: &[&ListingRecord], total: usize) -> String {
+    let each: Vec<String> = failed
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l.account_id,
+                l.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    match total {
+        1 => each.join("; "),
+        _ => format!(
+            "{} of {total} listings failed: {}",
+            failed.len(),
+            each.join("; ")
+        ),
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
