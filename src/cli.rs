@@ -4,6 +4,12 @@
 
 use clap::{Args, Parser, Subcommand};
 
+/// The API's MaxResults limit, and the default page size.
+pub const MAX_PAGE_SIZE: i64 = 100;
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const MAX_CONCURRENCY: usize = 64;
+
 #[derive(Debug, Parser)]
 #[command(name = "snowball-sync", version, about, long_about = None)]
 pub struct Cli {
@@ -91,8 +97,9 @@ pub struct AwsArgs {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
-    /// Send API requests here instead of the AWS endpoint (AWS_ENDPOINT_URL and
-    /// AWS_ENDPOINT_URL_SNOWBALL work too).
+    /// Send every AWS API request (Snowball, STS, Organizations) here instead
+    /// of the AWS endpoints. AWS_ENDPOINT_URL, and per service
+    /// AWS_ENDPOINT_URL_SNOWBALL, _STS and _ORGANIZATIONS, work too.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
@@ -141,15 +148,15 @@ pub struct SyncArgs {
     pub aws: AwsArgs,
 
     /// Jobs per ListJobs request (MaxResults), 1 to 100.
-    #[arg(long, default_value_t = crate::config::MAX_PAGE_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = MAX_PAGE_SIZE, value_name = "N")]
     pub page_size: i64,
 
     /// Fail the run when one region's listing exceeds this many pages.
-    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_PAGES, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_MAX_PAGES, value_name = "N")]
     pub max_pages: u32,
 
     /// Listings (account and region) in flight at once, 1 to 64.
-    #[arg(long, default_value_t = crate::config::DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
 
     /// Do not apply pending migrations first.
@@ -232,6 +239,11 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 
+    /// Report on this account only (repeatable); sync health stays the
+    /// database's, since a run can span accounts.
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
     /// Write the report here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
@@ -305,9 +317,14 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub runs: u32,
 
-    /// Jobs in the simulated fleet.
+    /// Jobs in each simulated account's fleet.
     #[arg(long, default_value_t = 300, value_name = "N")]
     pub jobs: usize,
+
+    /// Accounts in the simulated AWS Organization, all synced by one run
+    /// (--organization-role).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub accounts: usize,
 
     /// Seed for the simulated fleet.
     #[arg(long, default_value_t = 7, value_name = "S")]

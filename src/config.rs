@@ -43,6 +43,8 @@ pub struct ReportConfig {
     pub stuck_after: Duration,
     pub format: cli::ReportFormat,
     pub output: Option<std::path::PathBuf>,
+    /// Report on these accounts only; empty for all.
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,13 +131,8 @@ pub struct SyncConfig {
     pub metrics_file: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SimulatorConfig {
-    pub listen: std::net::SocketAddr,
-    pub fleet: crate::simulator::FleetConfig,
-    pub tick: Option<Duration>,
-    pub faults: crate::simulator::Faults,
-}
+/// What `simulate` serves: the simulator's own settings type.
+pub use crate::simulator::ServeConfig as SimulatorConfig;
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -143,15 +140,12 @@ pub struct DemoConfig {
     pub database: Option<DatabaseConfig>,
     pub runs: u32,
     pub jobs: usize,
+    pub accounts: usize,
     pub seed: u64,
     pub pause: Duration,
 }
 
-/// The API's MaxResults limit, and the default page size.
-pub const MAX_PAGE_SIZE: i64 = 100;
-pub const DEFAULT_MAX_PAGES: u32 = 10_000;
-pub const DEFAULT_CONCURRENCY: usize = 8;
-pub const MAX_CONCURRENCY: usize = 64;
+pub use cli::{DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_CONCURRENCY, MAX_PAGE_SIZE};
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, Error> {
@@ -173,6 +167,14 @@ impl Config {
                     .map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?,
                 format: args.format,
                 output: args.output,
+                accounts: match args.accounts.iter().find(|a| !is_account_id(a)) {
+                    Some(bad) => {
+                        return Err(Error::Usage(format!(
+                            "--account {bad:?} is not a 12-digit account id"
+                        )));
+                    }
+                    None => args.accounts,
+                },
             }),
             cli::Command::Watch(args) => Config::Watch(WatchConfig {
                 database: DatabaseConfig::from_args(args.database)?,
@@ -358,7 +360,7 @@ impl SyncConfig {
 }
 
 impl SimulatorConfig {
-    fn from_args(args: cli::SimulateArgs) -> Result<Self, Error> {
+    fn from_args(args: cli::SimulateArgs) -> Result<SimulatorConfig, Error> {
         let listen = args.listen.parse().map_err(|_| {
             Error::Usage(format!(
                 "--listen {:?} is not an address like 127.0.0.1:4566",
@@ -408,6 +410,9 @@ impl SimulatorConfig {
 
 impl DemoConfig {
     fn from_args(args: cli::DemoArgs) -> Result<Self, Error> {
+        if args.accounts == 0 {
+            return Err(Error::Usage("--accounts must be at least 1".into()));
+        }
         if args.runs == 0 {
             return Err(Error::Usage("--runs must be at least 1".into()));
         }
@@ -424,6 +429,7 @@ impl DemoConfig {
             database,
             runs: args.runs,
             jobs: args.jobs,
+            accounts: args.accounts,
             seed: args.seed,
             pause,
         })

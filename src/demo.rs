@@ -16,6 +16,8 @@ use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 const DEMO_DATABASE: &str = "snowball_demo";
 const CREATE_DEMO_DATABASE: &str = "CREATE DATABASE snowball_demo";
 const REGION: &str = "us-east-1";
+/// The role the demo assumes in each member account of the simulated organization.
+const DEMO_ROLE: &str = "SnowballSyncReader";
 
 pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let database = match &config.database {
@@ -35,7 +37,10 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     let mut conn = db::connect_one(&database).await?;
     db::migrate(&mut conn).await?;
     let earlier = db::report::succeeded_runs(&mut conn).await?;
-    let fleet = FleetConfig::new(config.jobs, config.seed, vec![REGION.to_owned()]);
+    let fleet = FleetConfig {
+        accounts: config.accounts,
+        ..FleetConfig::new(config.jobs, config.seed, vec![REGION.to_owned()])
+    };
     let sim = Simulator::new(&fleet, Faults::default());
     sim.advance(earlier.max(0) as u64);
     let running = RunningSimulator::start(sim)
@@ -43,14 +48,19 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
         .context("starting the simulator")?;
     writeln!(
         out,
-        "simulator: {} jobs, seed {}, serving {}\n",
+        "simulator: {} account(s) of {} jobs, seed {}, serving {}\n",
+        config.accounts,
         config.jobs,
         config.seed,
         running.endpoint_url()
     )
     .ok();
 
-    let aws = AwsConfig::simulated(running.endpoint_url(), vec![REGION.to_owned()]);
+    let mut aws = AwsConfig::simulated(running.endpoint_url(), vec![REGION.to_owned()]);
+    // One run for the whole organization, as in production.
+    if config.accounts > 1 {
+        aws.accounts.organization_role = Some(DEMO_ROLE.to_owned());
+    }
     let sync = SyncConfig {
         migrate: false,
         ..SyncConfig::new(database.clone(), aws)
@@ -88,14 +98,38 @@ const SUGGESTED_QUERIES: &[&str] = &[
 ];
 
 async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Result<(), Error> {
-    let counts = db::report::state_counts(&mut *conn).await?;
-    let rows: Vec<Vec<String>> = counts
+    let accounts = db::report::account_counts(&mut *conn, &[]).await?;
+    let rows: Vec<Vec<String>> = accounts
         .iter()
-        .map(|c| vec![c.job_state.clone(), c.jobs.to_string()])
+        .map(|a| {
+            vec![
+                a.account_id.clone().unwrap_or_default(),
+                a.jobs.to_string(),
+                a.active.to_string(),
+                a.missing.to_string(),
+            ]
+        })
         .collect();
     writeln!(
         out,
-        "\nJobs by state now:\n{}",
+        "\nJobs by account now:\n{}",
+        text_table(&["account_id", "jobs", "active", "missing"], &rows)
+    )
+    .ok();
+
+    let mut by_state = std::collections::BTreeMap::<String, i64>::new();
+    for count in db::report::state_counts(&mut *conn).await? {
+        *by_state.entry(count.job_state).or_default() += count.jobs;
+    }
+    let mut by_state: Vec<(String, i64)> = by_state.into_iter().collect();
+    by_state.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rows: Vec<Vec<String>> = by_state
+        .into_iter()
+        .map(|(state, jobs)| vec![state, jobs.to_string()])
+        .collect();
+    writeln!(
+        out,
+        "Jobs by state now:\n{}",
         text_table(&["job_state", "jobs"], &rows)
     )
     .ok();
@@ -125,6 +159,9 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
 
     if let Some(job_id) = db::report::busiest_job(&mut *conn).await? {
         let history = crate::report::History {
+            account_id: db::report::job_account(&mut *conn, &job_id)
+                .await?
+                .flatten(),
             as_of: db::report::now(&mut *conn).await?,
             stints: db::report::job_intervals(&mut *conn, &job_id).await?,
             job_id,

@@ -116,14 +116,31 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
         let name = "snowball_sync_jobs";
         let _ = writeln!(
             out,
-            "# HELP {name} Jobs in snowball.jobs by job_state.\n# TYPE {name} gauge"
+            "# HELP {name} Jobs in snowball.jobs by account_id (empty: not yet known) and job_state.\n# TYPE {name} gauge"
         );
         for state in states {
             let _ = writeln!(
                 out,
-                "{name}{{job_state=\"{}\"}} {}",
+                "{name}{{account_id=\"{}\",job_state=\"{}\"}} {}",
+                escape_label(state.account_id.as_deref().unwrap_or_default()),
                 escape_label(&state.job_state),
                 state.jobs
+            );
+        }
+    }
+    if let Some(s) = report.summary.filter(|s| !s.listings.is_empty()) {
+        let name = "snowball_sync_listing_success";
+        let _ = writeln!(
+            out,
+            "# HELP {name} 1 if the last run's listing of the account and region succeeded, 0 if it failed.\n# TYPE {name} gauge"
+        );
+        for listing in &s.listings {
+            let _ = writeln!(
+                out,
+                "{name}{{account_id=\"{}\",region=\"{}\"}} {}",
+                escape_label(&listing.account_id),
+                escape_label(&listing.region),
+                u8::from(listing.succeeded)
             );
         }
     }

@@ -5,17 +5,20 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 pub struct StateCount {
+    /// None for jobs no identified run has listed yet.
+    pub account_id: Option<String>,
     pub job_state: String,
     pub jobs: i64,
 }
 
+/// Jobs per account and state, each account's largest state first.
 pub async fn state_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateCount>> {
     sqlx::query_as!(
         StateCount,
-        r#"SELECT job_state, count(*) AS "jobs!"
+        r#"SELECT account_id, job_state, count(*) AS "jobs!"
              FROM snowball.jobs
-            GROUP BY job_state
-            ORDER BY count(*) DESC, job_state"#
+            GROUP BY account_id, job_state
+            ORDER BY account_id NULLS LAST, count(*) DESC, job_state"#
     )
     .fetch_all(db)
     .await
@@ -81,14 +84,20 @@ pub async fn now(db: impl PgExecutor<'_>) -> anyhow::Result<DateTime<Utc>> {
         .context("reading the database clock")
 }
 
-pub async fn job_exists(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<bool> {
-    sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM snowball.jobs WHERE job_id = $1) AS "exists!""#,
+/// A job's account: None when there is no such job, Some(None) when no
+/// identified run has listed it yet.
+pub async fn job_account(
+    db: impl PgExecutor<'_>,
+    job_id: &str,
+) -> anyhow::Result<Option<Option<String>>> {
+    let row = sqlx::query!(
+        "SELECT account_id FROM snowball.jobs WHERE job_id = $1",
         job_id
     )
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
-    .context("looking the job up")
+    .context("looking the job up")?;
+    Ok(row.map(|r| r.account_id))
 }
 
 /// A stint of a job in a state, as `snowball.job_state_intervals` has it.
@@ -124,17 +133,54 @@ pub struct StateTypeCount {
     pub jobs: i64,
 }
 
-pub async fn state_type_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateTypeCount>> {
+/// `accounts` empty: every account. The same filter, `cardinality($n) = 0
+/// OR account_id = ANY($n)`, is in every query below that takes it.
+pub async fn state_type_counts(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<StateTypeCount>> {
     sqlx::query_as!(
         StateTypeCount,
         r#"SELECT job_state AS "job_state!", job_type, snowball_type, sum(jobs)::bigint AS "jobs!"
              FROM snowball.state_counts
+            WHERE cardinality($1::text[]) = 0 OR account_id = ANY($1)
             GROUP BY job_state, job_type, snowball_type
-            ORDER BY job_state, job_type NULLS LAST, snowball_type NULLS LAST"#
+            ORDER BY job_state, job_type NULLS LAST, snowball_type NULLS LAST"#,
+        accounts
     )
     .fetch_all(db)
     .await
     .context("counting jobs by state and type")
+}
+
+pub struct AccountCount {
+    /// None for jobs no identified run has listed yet.
+    pub account_id: Option<String>,
+    pub jobs: i64,
+    /// Jobs in a state that is not final.
+    pub active: i64,
+    pub missing: i64,
+}
+
+/// Jobs per account.
+pub async fn account_counts(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<AccountCount>> {
+    sqlx::query_as!(
+        AccountCount,
+        r#"SELECT account_id, count(*) AS "jobs!",
+                  count(*) FILTER (WHERE job_state NOT IN ('Complete', 'Cancelled')) AS "active!",
+                  count(missing_since) AS "missing!"
+             FROM snowball.jobs
+            WHERE cardinality($1::text[]) = 0 OR account_id = ANY($1)
+            GROUP BY account_id
+            ORDER BY account_id NULLS LAST"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("counting jobs by account")
 }
 
 pub struct TransitionCount {
@@ -148,15 +194,19 @@ pub struct TransitionCount {
 pub async fn transitions_since(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
+    accounts: &[String],
 ) -> anyhow::Result<Vec<TransitionCount>> {
     sqlx::query_as!(
         TransitionCount,
-        r#"SELECT from_state, to_state, count(*) AS "count!"
-             FROM snowball.job_state_history
-            WHERE observed_at >= $1
-            GROUP BY from_state, to_state
-            ORDER BY count(*) DESC, from_state NULLS FIRST, to_state"#,
-        since
+        r#"SELECT h.from_state, h.to_state, count(*) AS "count!"
+             FROM snowball.job_state_history h
+             JOIN snowball.jobs j USING (job_id)
+            WHERE h.observed_at >= $1
+              AND (cardinality($2::text[]) = 0 OR j.account_id = ANY($2))
+            GROUP BY h.from_state, h.to_state
+            ORDER BY count(*) DESC, h.from_state NULLS FIRST, h.to_state"#,
+        since,
+        accounts
     )
     .fetch_all(db)
     .await
@@ -170,21 +220,25 @@ pub struct StuckJob {
     pub snowball_type: Option<String>,
     pub region: String,
     pub state_since: DateTime<Utc>,
+    pub account_id: Option<String>,
 }
 
 /// Jobs in a non-final state since `before` or earlier, oldest first.
 pub async fn stuck_jobs(
     db: impl PgExecutor<'_>,
     before: DateTime<Utc>,
+    accounts: &[String],
 ) -> anyhow::Result<Vec<StuckJob>> {
     sqlx::query_as!(
         StuckJob,
         r#"SELECT job_id AS "job_id!", job_state AS "job_state!", job_type, snowball_type,
-                  region AS "region!", state_since AS "state_since!"
+                  region AS "region!", state_since AS "state_since!", account_id
              FROM snowball.stuck_jobs
             WHERE state_since <= $1
+              AND (cardinality($2::text[]) = 0 OR account_id = ANY($2))
             ORDER BY state_since, job_id"#,
-        before
+        before,
+        accounts
     )
     .fetch_all(db)
     .await
@@ -235,6 +289,7 @@ pub async fn daily_states(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
+    accounts: &[String],
 ) -> anyhow::Result<Vec<DailyState>> {
     sqlx::query_as!(
         DailyState,
@@ -246,10 +301,12 @@ pub async fn daily_states(
                -- The state a job was in at the day's end, or at $2 for the last day.
                ON i.entered_at <= least((d + interval '1 day') AT TIME ZONE 'UTC', $2)
               AND (i.left_at IS NULL OR i.left_at > least((d + interval '1 day') AT TIME ZONE 'UTC', $2))
+            WHERE cardinality($3::text[]) = 0 OR i.account_id = ANY($3)
             GROUP BY 1, 2
             ORDER BY 1, 2"#,
         since,
-        until
+        until,
+        accounts
     )
     .fetch_all(db)
     .await
@@ -261,13 +318,16 @@ pub async fn timeline(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
     lanes: i64,
+    accounts: &[String],
 ) -> anyhow::Result<Vec<Interval>> {
     sqlx::query_as!(
         Interval,
         r#"WITH active AS (
                SELECT job_id, max(observed_at) AS last_change
                  FROM snowball.job_state_history
+                 JOIN snowball.jobs j USING (job_id)
                 WHERE observed_at >= $1
+                  AND (cardinality($3::text[]) = 0 OR j.account_id = ANY($3))
                 GROUP BY job_id
                 ORDER BY max(observed_at) DESC, job_id
                 LIMIT $2
@@ -279,7 +339,8 @@ pub async fn timeline(
             WHERE i.left_at IS NULL OR i.left_at >= $1
             ORDER BY i.job_id, i.entered_at"#,
         since,
-        lanes
+        lanes,
+        accounts
     )
     .fetch_all(db)
     .await

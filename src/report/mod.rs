@@ -16,7 +16,7 @@ use crate::cli::{ReportFormat, TableFormat};
 use crate::config::{HistoryConfig, ReportConfig};
 use crate::db;
 use crate::db::report::{
-    DailyState, Interval, StateTypeCount, StuckJob, SyncHealth, TransitionCount,
+    AccountCount, DailyState, Interval, StateTypeCount, StuckJob, SyncHealth, TransitionCount,
 };
 use crate::error::Error;
 
@@ -55,6 +55,8 @@ pub fn csv_line(fields: &[String]) -> String {
 /// One job's history, as of a moment (the current stint lasts until then).
 pub struct History {
     pub job_id: String,
+    /// None until an identified run lists the job.
+    pub account_id: Option<String>,
     pub as_of: DateTime<Utc>,
     pub stints: Vec<Interval>,
 }
@@ -79,8 +81,9 @@ impl History {
                     })
                     .collect();
                 format!(
-                    "{} (times UTC, as of {})\n{}",
+                    "{} (account {}, times UTC, as of {})\n{}",
                     self.job_id,
+                    self.account_id.as_deref().unwrap_or("unknown"),
                     text_time(self.as_of),
                     text_table(
                         &[
@@ -111,7 +114,7 @@ impl History {
                         })
                     })
                     .collect();
-                json!({ "job_id": self.job_id, "as_of": rfc3339(self.as_of), "stints": stints })
+                json!({ "job_id": self.job_id, "account_id": self.account_id, "as_of": rfc3339(self.as_of), "stints": stints })
                     .to_string()
                     + "\n"
             }
@@ -125,6 +128,7 @@ impl History {
                     "duration_seconds",
                     "is_current",
                     "sync_run_id",
+                    "account_id",
                 ];
                 let mut out = csv_line(&header.map(String::from));
                 for s in &self.stints {
@@ -137,6 +141,7 @@ impl History {
                         seconds(duration(s)).to_string(),
                         s.left_at.is_none().to_string(),
                         s.sync_run_id.to_string(),
+                        self.account_id.clone().unwrap_or_default(),
                     ]);
                 }
                 out
@@ -150,6 +155,9 @@ pub struct Report {
     pub as_of: DateTime<Utc>,
     pub since: DateTime<Utc>,
     pub stuck_after: Duration,
+    /// `--account`: the accounts reported on; empty for all.
+    pub accounts: Vec<String>,
+    pub jobs_by_account: Vec<AccountCount>,
     pub jobs_by_state: Vec<StateTypeCount>,
     pub transitions: Vec<TransitionCount>,
     pub stuck: Vec<StuckJob>,
@@ -164,6 +172,7 @@ impl Report {
         as_of: DateTime<Utc>,
         period: Duration,
         stuck_after: Duration,
+        accounts: &[String],
     ) -> anyhow::Result<Report> {
         let since = as_of - chrono::TimeDelta::from_std(period).context("--since is too long")?;
         let stuck_before = as_of
@@ -172,12 +181,15 @@ impl Report {
             as_of,
             since,
             stuck_after,
-            jobs_by_state: db::report::state_type_counts(&mut *conn).await?,
-            transitions: db::report::transitions_since(&mut *conn, since).await?,
-            stuck: db::report::stuck_jobs(&mut *conn, stuck_before).await?,
+            accounts: accounts.to_vec(),
+            jobs_by_account: db::report::account_counts(&mut *conn, accounts).await?,
+            jobs_by_state: db::report::state_type_counts(&mut *conn, accounts).await?,
+            transitions: db::report::transitions_since(&mut *conn, since, accounts).await?,
+            stuck: db::report::stuck_jobs(&mut *conn, stuck_before, accounts).await?,
+            // Runs span accounts: their health is the database's, unfiltered.
             health: db::report::sync_health(&mut *conn, since).await?,
-            daily: db::report::daily_states(&mut *conn, since, as_of).await?,
-            timeline: db::report::timeline(&mut *conn, since, TIMELINE_LANES).await?,
+            daily: db::report::daily_states(&mut *conn, since, as_of, accounts).await?,
+            timeline: db::report::timeline(&mut *conn, since, TIMELINE_LANES, accounts).await?,
         })
     }
 
@@ -185,10 +197,14 @@ impl Report {
         match format {
             ReportFormat::Text => {
                 let mut out = format!(
-                    "Snowball fleet report, {} to {} UTC (stuck after {})\n",
+                    "Snowball fleet report, {} to {} UTC (stuck after {}{})\n",
                     text_time(self.since),
                     text_time(self.as_of),
-                    human_duration(self.stuck_after.as_secs() as i64)
+                    human_duration(self.stuck_after.as_secs() as i64),
+                    match self.accounts.is_empty() {
+                        true => String::new(),
+                        false => format!("; accounts {}", self.accounts.join(", ")),
+                    }
                 );
                 for (title, table) in sections(self) {
                     let headers: Vec<&str> = table.headers.iter().map(String::as_str).collect();
@@ -207,6 +223,10 @@ impl Report {
             "as_of": rfc3339(self.as_of),
             "since": rfc3339(self.since),
             "stuck_after_seconds": self.stuck_after.as_secs(),
+            "accounts": self.accounts,
+            "jobs_by_account": self.jobs_by_account.iter().map(|a| json!({
+                "account_id": a.account_id, "jobs": a.jobs, "active": a.active, "missing": a.missing,
+            })).collect::<Vec<_>>(),
             "jobs_by_state": self.jobs_by_state.iter().map(|c| json!({
                 "job_state": c.job_state, "job_type": c.job_type, "snowball_type": c.snowball_type, "jobs": c.jobs,
             })).collect::<Vec<_>>(),
@@ -216,6 +236,7 @@ impl Report {
             "stuck_jobs": self.stuck.iter().map(|j| json!({
                 "job_id": j.job_id, "job_state": j.job_state, "job_type": j.job_type, "snowball_type": j.snowball_type,
                 "region": j.region, "state_since": rfc3339(j.state_since), "age_seconds": seconds(self.as_of - j.state_since),
+                "account_id": j.account_id,
             })).collect::<Vec<_>>(),
             "sync_health": self.health.iter().map(|h| json!({
                 "day": h.day.to_string(), "runs": h.runs, "succeeded": h.succeeded, "failed": h.failed,
@@ -228,7 +249,7 @@ impl Report {
     /// One table for all sections: `section` says which, and each section
     /// fills its own columns.
     fn to_csv(&self) -> String {
-        const COLUMNS: [&str; 18] = [
+        const COLUMNS: [&str; 21] = [
             "section",
             "job_id",
             "job_state",
@@ -247,6 +268,9 @@ impl Report {
             "abandoned",
             "mean_duration_seconds",
             "last_success",
+            "account_id",
+            "active",
+            "missing",
         ];
         let mut out = csv_line(&COLUMNS.map(String::from));
         let row = |cells: &[(&str, String)]| {
@@ -263,6 +287,15 @@ impl Report {
             csv_line(&fields)
         };
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        for a in &self.jobs_by_account {
+            out += &row(&[
+                ("section", "jobs_by_account".into()),
+                ("account_id", text(&a.account_id)),
+                ("count", a.jobs.to_string()),
+                ("active", a.active.to_string()),
+                ("missing", a.missing.to_string()),
+            ]);
+        }
         for c in &self.jobs_by_state {
             out += &row(&[
                 ("section", "jobs_by_state".into()),
@@ -288,6 +321,7 @@ impl Report {
                 ("job_type", text(&j.job_type)),
                 ("snowball_type", text(&j.snowball_type)),
                 ("region", j.region.clone()),
+                ("account_id", text(&j.account_id)),
                 ("state_since", rfc3339(j.state_since)),
                 (
                     "age_seconds",
@@ -334,6 +368,29 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
+        (
+            "Jobs by account (account_id empty: not yet listed by an identified run)".to_owned(),
+            table(
+                &[
+                    ("account_id", false),
+                    ("jobs", true),
+                    ("active", true),
+                    ("missing", true),
+                ],
+                report
+                    .jobs_by_account
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            text(&a.account_id),
+                            a.jobs.to_string(),
+                            a.active.to_string(),
+                            a.missing.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        ),
         (
             "Jobs by state and type".to_owned(),
             table(
@@ -383,6 +440,7 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
                     ("job_type", false),
                     ("snowball_type", false),
                     ("region", false),
+                    ("account_id", false),
                     ("state_since", false),
                     ("age", true),
                 ],
@@ -396,6 +454,7 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
                             text(&j.job_type),
                             text(&j.snowball_type),
                             j.region.clone(),
+                            text(&j.account_id),
                             text_time(j.state_since),
                             human_duration((report.as_of - j.state_since).num_seconds()),
                         ]
@@ -446,14 +505,15 @@ pub async fn history_command(
 ) -> Result<(), Error> {
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
-    if !db::report::job_exists(&mut conn, &config.job_id).await? {
+    let Some(account_id) = db::report::job_account(&mut conn, &config.job_id).await? else {
         return Err(Error::Failed(anyhow::anyhow!(
             "no such job: {}",
             config.job_id
         )));
-    }
+    };
     let history = History {
         job_id: config.job_id.clone(),
+        account_id,
         as_of: db::report::now(&mut conn).await?,
         stints: db::report::job_intervals(&mut conn, &config.job_id).await?,
     };
@@ -470,7 +530,14 @@ pub async fn report_command(
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
     let as_of = db::report::now(&mut conn).await?;
-    let report = Report::load(&mut conn, as_of, config.since, config.stuck_after).await?;
+    let report = Report::load(
+        &mut conn,
+        as_of,
+        config.since,
+        config.stuck_after,
+        &config.accounts,
+    )
+    .await?;
     let text = report.render(config.format);
     match &config.output {
         Some(path) => {

@@ -48,6 +48,15 @@ impl FleetConfig {
     }
 }
 
+/// What `simulate` serves, settled from the command line by `config`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub fleet: FleetConfig,
+    pub tick: Option<Duration>,
+    pub faults: Faults,
+}
+
 /// Faults injected into ListJobs requests, counted over all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Faults {
@@ -437,7 +446,7 @@ fn random_key() -> u64 {
 
 /// The `simulate` command: serve until SIGINT or SIGTERM.
 pub async fn run(
-    config: &crate::config::SimulatorConfig,
+    config: &ServeConfig,
     out: &mut (dyn std::io::Write + Send),
     shutdown: impl std::future::Future<Output = crate::exit_code::Signal>,
 ) -> anyhow::Result<()> {

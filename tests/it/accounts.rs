@@ -352,3 +352,93 @@ async fn a_database_of_the_previous_release_takes_accounts_without_losing_or_add
         ]
     );
 }
+
+#[tokio::test]
+async fn views_and_report_are_per_account_and_report_account_filters() {
+    let db = TestDb::migrated().await;
+    let sim = organization(
+        40,
+        85,
+        &["us-east-1", "us-west-2"],
+        2,
+        &[],
+        Faults::default(),
+    )
+    .await;
+    let mut config = sync_config(&db, &sim, &["us-east-1", "us-west-2"]);
+    config.aws.accounts.organization_role = Some("SnowballSyncReader".into());
+    let summary = sync_ok(&config).await;
+    let (a0, a1) = (account_id(0), account_id(1));
+
+    // Two US regions list the same jobs: each account's jobs are stored once.
+    assert_eq!(summary.totals.jobs_seen, 80);
+    assert_eq!(summary.listings.len(), 4);
+    let counts = sqlx::query!(
+        r#"SELECT account_id AS "account_id!", sum(jobs)::bigint AS "jobs!"
+             FROM snowball.state_counts GROUP BY 1 ORDER BY 1"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("state counts");
+    let counts: Vec<(String, i64)> = counts.into_iter().map(|r| (r.account_id, r.jobs)).collect();
+    assert_eq!(counts, [(a0.clone(), 40), (a1.clone(), 40)]);
+    let unattributed = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.job_state_intervals i JOIN snowball.jobs j USING (job_id)
+            WHERE i.account_id IS DISTINCT FROM j.account_id"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("intervals");
+    assert_eq!(unattributed, 0);
+    let stuck_accounts = sqlx::query_scalar!(
+        r#"SELECT DISTINCT account_id AS "a!" FROM snowball.stuck_jobs ORDER BY 1"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("stuck jobs");
+    assert_eq!(stuck_accounts, [a0.clone(), a1.clone()]);
+
+    let report = run_bin(
+        &[
+            "report",
+            "--database-url",
+            &db.url,
+            "--format",
+            "json",
+            "--stuck-after",
+            "0s",
+            "--account",
+            &a1,
+        ],
+        &[],
+    )
+    .await;
+
+    report.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&report.stdout()).expect("JSON");
+    assert_eq!(json["accounts"], serde_json::json!([a1]));
+    assert_eq!(json["jobs_by_account"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["jobs_by_account"][0]["account_id"], a1);
+    assert_eq!(json["jobs_by_account"][0]["jobs"], 40);
+    let by_state: i64 = json["jobs_by_state"]
+        .as_array()
+        .expect("jobs_by_state")
+        .iter()
+        .filter_map(|c| c["jobs"].as_i64())
+        .sum();
+    assert_eq!(by_state, 40);
+    let stuck = json["stuck_jobs"].as_array().expect("stuck_jobs");
+    assert!(!stuck.is_empty());
+    assert!(stuck.iter().all(|j| j["account_id"] == a1), "{stuck:?}");
+
+    let bad = run_bin(
+        &["report", "--database-url", &db.url, "--account", "12345"],
+        &[],
+    )
+    .await;
+    bad.assert_code(2);
+    assert!(
+        bad.error_line()
+            .contains("--account \"12345\" is not a 12-digit account id")
+    );
+}

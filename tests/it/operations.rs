@@ -24,9 +24,16 @@ fn metrics(path: &std::path::Path) -> HashMap<String, f64> {
                 | prometheus_parse::Value::Untyped(v) => v,
                 other => panic!("unexpected sample type {other:?}"),
             };
-            let key = match sample.labels.get("job_state") {
-                Some(state) => format!("{}{{{state}}}", sample.metric),
-                None => sample.metric,
+            // metric{label=value,...}, labels sorted; the bare name without labels.
+            let mut labels: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            labels.sort();
+            let key = match labels.is_empty() {
+                true => sample.metric,
+                false => format!("{}{{{}}}", sample.metric, labels.join(",")),
             };
             (key, value)
         })
@@ -208,6 +215,20 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
         .map(|(_, v)| v)
         .sum();
     assert_eq!(by_state, 250.0);
+    let account = snowball_sync::simulator::account_id(0);
+    assert!(
+        first
+            .keys()
+            .filter(|k| k.starts_with("snowball_sync_jobs{"))
+            .all(|k| k.starts_with(&format!(
+                "snowball_sync_jobs{{account_id={account},job_state="
+            ))),
+        "{first:?}"
+    );
+    assert_eq!(
+        first[&format!("snowball_sync_listing_success{{account_id={account},region=us-east-1}}")],
+        1.0
+    );
     let last_success = first["snowball_sync_last_success_timestamp_seconds"];
     assert_eq!(
         last_success,

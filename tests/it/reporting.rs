@@ -197,8 +197,10 @@ async fn history_is_exact_in_text_json_and_csv() {
     let db = TestDb::migrated().await;
     let [t1, t2, t3] = known_history(&db).await;
     let as_of = t3 + TimeDelta::hours(1);
+    let account = snowball_sync::simulator::account_id(0);
     let history = History {
         job_id: "JIDmany".into(),
+        account_id: Some(account.clone()),
         as_of,
         stints: queries::job_intervals(&db.pool, "JIDmany")
             .await
@@ -233,7 +235,7 @@ async fn history_is_exact_in_text_json_and_csv() {
         ],
     ];
     let expected_text = format!(
-        "JIDmany (times UTC, as of {})\n{}",
+        "JIDmany (account {account}, times UTC, as of {})\n{}",
         text_time(as_of),
         text_table(
             &[
@@ -259,6 +261,7 @@ async fn history_is_exact_in_text_json_and_csv() {
         json,
         json!({
             "job_id": "JIDmany",
+            "account_id": account,
             "as_of": rfc3339(as_of),
             "stints": [
                 {"state": "New", "entered_at": rfc3339(t1), "entered_after": null, "left_at": rfc3339(t2),
@@ -272,10 +275,10 @@ async fn history_is_exact_in_text_json_and_csv() {
     );
 
     let expected_csv = format!(
-        "job_id,state,entered_at,entered_after,left_at,duration_seconds,is_current,sync_run_id\n\
-         JIDmany,New,{},,{},{},false,1\n\
-         JIDmany,PreparingAppliance,{},{},{},{},false,2\n\
-         JIDmany,PreparingShipment,{},{},,3600,true,3\n",
+        "job_id,state,entered_at,entered_after,left_at,duration_seconds,is_current,sync_run_id,account_id\n\
+         JIDmany,New,{},,{},{},false,1,{account}\n\
+         JIDmany,PreparingAppliance,{},{},{},{},false,2,{account}\n\
+         JIDmany,PreparingShipment,{},{},,3600,true,3,{account}\n",
         rfc3339(t1),
         rfc3339(t2),
         secs(t2 - t1),
@@ -316,7 +319,11 @@ async fn the_history_command_knows_the_job_or_says_no_such_job() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", once.stdout());
     assert!(
-        lines[1].starts_with("JIDonce,WithCustomer,") && lines[1].ends_with(",true,1"),
+        lines[1].starts_with("JIDonce,WithCustomer,")
+            && lines[1].ends_with(&format!(
+                ",true,1,{}",
+                snowball_sync::simulator::account_id(0)
+            )),
         "{}",
         lines[1]
     );
@@ -331,6 +338,7 @@ async fn known_report(db: &TestDb) -> (Report, [DateTime<Utc>; 3]) {
         as_of,
         Duration::from_secs(7 * 86_400),
         Duration::from_secs(20 * 3600),
+        &[],
     )
     .await
     .expect("the report loads");
@@ -352,6 +360,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
     .expect("runs");
     let age = |t: DateTime<Utc>| (as_of - t).num_microseconds().expect("small") as f64 / 1e6;
     let day = t1.date_naive().to_string();
+    let account = snowball_sync::simulator::account_id(0);
 
     let json: serde_json::Value =
         serde_json::from_str(&report.render(ReportFormat::Json)).expect("JSON");
@@ -361,6 +370,8 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             "as_of": rfc3339(as_of),
             "since": rfc3339(since),
             "stuck_after_seconds": 72_000,
+            "accounts": [],
+            "jobs_by_account": [{"account_id": account, "jobs": 3, "active": 2, "missing": 0}],
             "jobs_by_state": [
                 {"job_state": "Cancelled", "job_type": "IMPORT", "snowball_type": "EDGE", "jobs": 1},
                 {"job_state": "PreparingShipment", "job_type": "IMPORT", "snowball_type": "EDGE", "jobs": 1},
@@ -375,9 +386,9 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             ],
             "stuck_jobs": [
                 {"job_id": "JIDonce", "job_state": "WithCustomer", "job_type": "IMPORT", "snowball_type": "EDGE",
-                 "region": "us-east-1", "state_since": rfc3339(t1), "age_seconds": age(t1)},
+                 "region": "us-east-1", "state_since": rfc3339(t1), "age_seconds": age(t1), "account_id": account},
                 {"job_id": "JIDmany", "job_state": "PreparingShipment", "job_type": "IMPORT", "snowball_type": "EDGE",
-                 "region": "us-east-1", "state_since": rfc3339(t3), "age_seconds": age(t3)},
+                 "region": "us-east-1", "state_since": rfc3339(t3), "age_seconds": age(t3), "account_id": account},
             ],
             "sync_health": [
                 {"day": day, "runs": 4, "succeeded": 4, "failed": 0, "abandoned": 0, "running": 0,
@@ -386,29 +397,30 @@ async fn the_report_is_exact_in_json_csv_and_text() {
         })
     );
 
-    let header = "section,job_id,job_state,job_type,snowball_type,region,from_state,to_state,count,state_since,age_seconds,day,runs,succeeded,failed,abandoned,mean_duration_seconds,last_success";
+    let header = "section,job_id,job_state,job_type,snowball_type,region,from_state,to_state,count,state_since,age_seconds,day,runs,succeeded,failed,abandoned,mean_duration_seconds,last_success,account_id,active,missing";
     let expected_csv = [
         header.to_owned(),
-        "jobs_by_state,,Cancelled,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
-        "jobs_by_state,,PreparingShipment,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
-        "jobs_by_state,,WithCustomer,IMPORT,EDGE,,,,1,,,,,,,,,".into(),
-        "transitions,,,,,,,New,2,,,,,,,,,".into(),
-        "transitions,,,,,,,WithCustomer,1,,,,,,,,,".into(),
-        "transitions,,,,,,New,Cancelled,1,,,,,,,,,".into(),
-        "transitions,,,,,,New,PreparingAppliance,1,,,,,,,,,".into(),
-        "transitions,,,,,,PreparingAppliance,PreparingShipment,1,,,,,,,,,".into(),
+        format!("jobs_by_account,,,,,,,,3,,,,,,,,,,{account},2,0"),
+        "jobs_by_state,,Cancelled,IMPORT,EDGE,,,,1,,,,,,,,,,,,".into(),
+        "jobs_by_state,,PreparingShipment,IMPORT,EDGE,,,,1,,,,,,,,,,,,".into(),
+        "jobs_by_state,,WithCustomer,IMPORT,EDGE,,,,1,,,,,,,,,,,,".into(),
+        "transitions,,,,,,,New,2,,,,,,,,,,,,".into(),
+        "transitions,,,,,,,WithCustomer,1,,,,,,,,,,,,".into(),
+        "transitions,,,,,,New,Cancelled,1,,,,,,,,,,,,".into(),
+        "transitions,,,,,,New,PreparingAppliance,1,,,,,,,,,,,,".into(),
+        "transitions,,,,,,PreparingAppliance,PreparingShipment,1,,,,,,,,,,,,".into(),
         format!(
-            "stuck_jobs,JIDonce,WithCustomer,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,",
+            "stuck_jobs,JIDonce,WithCustomer,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,,{account},,",
             rfc3339(t1),
             age(t1)
         ),
         format!(
-            "stuck_jobs,JIDmany,PreparingShipment,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,",
+            "stuck_jobs,JIDmany,PreparingShipment,IMPORT,EDGE,us-east-1,,,,{},{},,,,,,,,{account},,",
             rfc3339(t3),
             age(t3)
         ),
         format!(
-            "sync_health,,,,,,,,,,,{day},4,4,0,0,{:.3},{}",
+            "sync_health,,,,,,,,,,,{day},4,4,0,0,{:.3},{},,,",
             finished.mean,
             rfc3339(finished.last)
         ),
@@ -419,9 +431,15 @@ async fn the_report_is_exact_in_json_csv_and_text() {
 
     let text = report.render(ReportFormat::Text);
     let expected_start = format!(
-        "Snowball fleet report, {} to {} UTC (stuck after 20h)\n\nJobs by state and type\n{}",
+        "Snowball fleet report, {} to {} UTC (stuck after 20h)\n\n\
+         Jobs by account (account_id empty: not yet listed by an identified run)\n{}\n\
+         Jobs by state and type\n{}",
         text_time(since),
         text_time(as_of),
+        text_table(
+            &["account_id", "jobs", "active", "missing"],
+            &[vec![account.clone(), "3".into(), "2".into(), "0".into()]]
+        ),
         text_table(
             &["job_state", "job_type", "snowball_type", "jobs"],
             &[
@@ -454,6 +472,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             "IMPORT".into(),
             "EDGE".into(),
             "us-east-1".into(),
+            account.clone(),
             text_time(t1),
             human_duration((as_of - t1).num_seconds()),
         ],
@@ -463,6 +482,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             "IMPORT".into(),
             "EDGE".into(),
             "us-east-1".into(),
+            account.clone(),
             text_time(t3),
             human_duration((as_of - t3).num_seconds()),
         ],
@@ -476,6 +496,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
                 "job_type",
                 "snowball_type",
                 "region",
+                "account_id",
                 "state_since",
                 "age"
             ],

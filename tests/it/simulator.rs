@@ -428,7 +428,8 @@ async fn demo_fills_a_fresh_database_with_history() {
     out.assert_code(0);
     let stdout = out.stdout();
     for expected in [
-        "run 6/6: synced us-east-1",
+        "run 6/6: synced 3 accounts in us-east-1",
+        "Jobs by account now:",
         "Jobs by state now:",
         "Latest transitions:",
         "Timeline of ",
