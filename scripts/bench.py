@@ -9,16 +9,23 @@ prints a Markdown table: jobs per second, wall time against the pure API time
 peak RSS (from wait4, so the simulator's memory is not counted).
 
 usage: scripts/bench.py [--sizes 10000,100000] [--latencies 0,20] [--regions 1,2]
+       scripts/bench.py accounts [--accounts 100] [--jobs 500] [--latency 20] [--concurrency 16,1]
+The accounts case syncs an organization (--organization-role) of ACCOUNTS
+accounts x 2 regions x JOBS jobs, every request (STS, Organizations, ListJobs)
+answered after LATENCY ms, and compares the wall time with the bound
+1.5 x (all requests x latency / concurrency) + 0.5 s.
 Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 uses and drops a database named snowball_bench.
 """
 
 import argparse
+import json
 import math
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "snowball-sync")
@@ -29,22 +36,30 @@ def psql(admin_url, sql):
     subprocess.run(["psql", admin_url, "-qc", sql], check=True, stdout=subprocess.DEVNULL)
 
 
-def start_simulator(jobs, latency_ms, regions):
+def start_simulator(jobs, latency_ms, regions, accounts=1):
     proc = subprocess.Popen(
         [BINARY, "-q", "simulate", "--listen", "127.0.0.1:0", "--jobs", str(jobs), "--seed", "1",
-         "--regions", ",".join(regions), "--page-latency-ms", str(latency_ms)],
+         "--regions", ",".join(regions), "--page-latency-ms", str(latency_ms),
+         "--identity-latency-ms", str(latency_ms), "--accounts", str(accounts)],
         stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     return proc, line.strip().rsplit(" ", 1)[-1]
 
 
-def timed_sync(database_url, endpoint, regions):
+def stats(endpoint):
+    with urllib.request.urlopen(endpoint + "/_sim/stats") as answer:
+        data = json.load(answer)
+    return data["list_jobs_requests"] + data["identity_requests"]
+
+
+def timed_sync(database_url, endpoint, regions, extra=()):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBENCH", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
                AWS_SHARED_CREDENTIALS_FILE="/nonexistent", RUST_LOG="warn")
     args = [BINARY, "sync", "--database-url", database_url, "--endpoint-url", endpoint]
     for region in regions:
         args += ["--region", region]
+    args += list(extra)
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -55,7 +70,43 @@ def timed_sync(database_url, endpoint, regions):
     return wall, usage.ru_maxrss / 1024.0, out.strip()
 
 
+def accounts_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py accounts")
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--latency", type=int, default=20)
+    parser.add_argument("--concurrency", default="16,1")
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    regions = REGION_SETS[2]
+    print("| accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for concurrency in [int(n) for n in options.concurrency.split(",")]:
+        psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+        psql(admin_url, "CREATE DATABASE snowball_bench")
+        sim, endpoint = start_simulator(options.jobs, options.latency, regions, options.accounts)
+        try:
+            for label in ["first", "unchanged"]:
+                before = stats(endpoint)
+                wall, rss, _ = timed_sync(
+                    database_url, endpoint, regions,
+                    ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)])
+                requests = stats(endpoint) - before
+                bound = 1.5 * (requests * options.latency / 1000.0 / concurrency) + 0.5
+                print(f"| {options.accounts} | 2 | {options.jobs} | {options.latency} ms | {concurrency} | {label} "
+                      f"| {requests} | {wall:.2f} | {bound:.2f} | {rss:.1f} |", flush=True)
+        finally:
+            sim.terminate()
+            sim.wait()
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
 def main():
+    if sys.argv[1:2] == ["accounts"]:
+        accounts_case(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--latencies", default="0,20")

@@ -289,6 +289,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub page_latency_ms: u64,
 
+    /// Make the account of this index (0 is the management account)
+    /// SUSPENDED in the organization (repeatable).
+    #[arg(long = "suspend-account", value_name = "INDEX")]
+    pub suspended: Vec<usize>,
+
     /// Extra latency for every STS and Organizations response.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub identity_latency_ms: u64,

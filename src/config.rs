@@ -392,7 +392,7 @@ impl SimulatorConfig {
             listen,
             fleet: crate::simulator::FleetConfig {
                 accounts: args.accounts,
-                suspended: Vec::new(),
+                suspended: args.suspended,
                 ..crate::simulator::FleetConfig::new(args.jobs, args.seed, args.regions)
             },
             tick,

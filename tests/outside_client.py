@@ -4,6 +4,11 @@ independent of ours, and prints every job as one JSON line.
 usage: outside_client.py ENDPOINT REGION PROTOCOL PAGE_SIZE
 PROTOCOL is `json` (awsJson1_1, what the AWS CLI and older boto3 speak) or
 `cbor` (Smithy RPC v2 CBOR, what current botocore prefers for Snowball).
+
+usage: outside_client.py organization ENDPOINT REGION ROLE_NAME
+lists the organization's accounts (Organizations ListAccounts, paged), then,
+for each ACTIVE one, assumes ROLE_NAME there with STS (awsQuery) and lists
+its jobs; prints one JSON line per account, then one per job with its account.
 """
 
 import json
@@ -13,40 +18,68 @@ import boto3
 import botocore.model
 
 
-def main():
-    endpoint, region, protocol, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if protocol == "json":
-        # botocore picks the first protocol of the model it supports; make that awsJson1_1.
-        botocore.model.ServiceModel.resolved_protocol = property(lambda self: "json")
-    client = boto3.client(
-        "snowball",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="AKIDOUTSIDECLIENT",
-        aws_secret_access_key="outside-secret",
-    )
+CREDENTIALS = dict(aws_access_key_id="AKIDOUTSIDECLIENT", aws_secret_access_key="outside-secret")
+
+
+def list_jobs(client, page_size):
     kwargs = {"MaxResults": page_size}
     seen = set()
     while True:
         page = client.list_jobs(**kwargs)
-        for entry in page.get("JobListEntries", []):
-            created = entry.get("CreationDate")
-            print(json.dumps({
-                "job_id": entry["JobId"],
-                "job_state": entry["JobState"],
-                "job_type": entry.get("JobType"),
-                "snowball_type": entry.get("SnowballType"),
-                "is_master": entry.get("IsMaster", False),
-                "creation_date": int(created.timestamp()) if created else None,
-                "description": entry.get("Description"),
-            }, sort_keys=True))
+        yield from page.get("JobListEntries", [])
         token = page.get("NextToken")
         if not token:
-            break
+            return
         if token in seen:
             sys.exit("the service repeated a NextToken")
         seen.add(token)
         kwargs["NextToken"] = token
+
+
+def organization(endpoint, region, role_name):
+    orgs = boto3.client("organizations", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    own = sts.get_caller_identity()["Account"]
+    accounts = [a for page in orgs.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+    for account in accounts:
+        print(json.dumps({"account": account["Id"], "state": account.get("State", account.get("Status"))}, sort_keys=True))
+    for account in accounts:
+        if account.get("State", account.get("Status")) != "ACTIVE":
+            continue
+        if account["Id"] == own:
+            keys = CREDENTIALS
+        else:
+            arn = f"arn:aws:iam::{account['Id']}:role/{role_name}"
+            assumed = sts.assume_role(RoleArn=arn, RoleSessionName="snowball-sync")["Credentials"]
+            keys = dict(aws_access_key_id=assumed["AccessKeyId"],
+                        aws_secret_access_key=assumed["SecretAccessKey"],
+                        aws_session_token=assumed["SessionToken"])
+        client = boto3.client("snowball", endpoint_url=endpoint, region_name=region, **keys)
+        for entry in list_jobs(client, 100):
+            print(json.dumps({"account": account["Id"], "job_id": entry["JobId"],
+                              "job_state": entry["JobState"]}, sort_keys=True))
+
+
+def main():
+    if sys.argv[1] == "organization":
+        organization(*sys.argv[2:5])
+        return
+    endpoint, region, protocol, page_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if protocol == "json":
+        # botocore picks the first protocol of the model it supports; make that awsJson1_1.
+        botocore.model.ServiceModel.resolved_protocol = property(lambda self: "json")
+    client = boto3.client("snowball", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    for entry in list_jobs(client, page_size):
+        created = entry.get("CreationDate")
+        print(json.dumps({
+            "job_id": entry["JobId"],
+            "job_state": entry["JobState"],
+            "job_type": entry.get("JobType"),
+            "snowball_type": entry.get("SnowballType"),
+            "is_master": entry.get("IsMaster", False),
+            "creation_date": int(created.timestamp()) if created else None,
+            "description": entry.get("Description"),
+        }, sort_keys=True))
 
 
 if __name__ == "__main__":

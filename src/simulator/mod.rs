@@ -119,6 +119,8 @@ struct State {
     org: Organization,
     faults: Faults,
     list_requests: u64,
+    /// STS and Organizations requests received.
+    identity_requests: u64,
     token_key: u64,
 }
 
@@ -151,6 +153,7 @@ impl Simulator {
                 org,
                 faults,
                 list_requests: 0,
+                identity_requests: 0,
                 token_key: random_key(),
             })),
         }
@@ -224,6 +227,11 @@ impl Simulator {
     /// ListJobs requests received (faulted ones included).
     pub fn list_requests(&self) -> u64 {
         self.state().list_requests
+    }
+
+    /// STS and Organizations requests received.
+    pub fn identity_requests(&self) -> u64 {
+        self.state().identity_requests
     }
 
     /// Every fleet's entries, oldest first, as JSON: the byte-for-byte view
@@ -357,7 +365,8 @@ impl Simulator {
     /// An STS request (awsQuery): GetCallerIdentity or AssumeRole, as the
     /// HTTP status and XML body, and the latency to wait first.
     pub(crate) fn sts(&self, access_key: &str, body: &[u8]) -> (u16, String, Duration) {
-        let state = self.state();
+        let mut state = self.state();
+        state.identity_requests += 1;
         let latency = state.faults.identity_latency;
         let params = sts::form(body);
         let action = params
@@ -393,7 +402,8 @@ impl Simulator {
         operation: &str,
         body: &[u8],
     ) -> (Result<serde_json::Value, ApiError>, Duration) {
-        let state = self.state();
+        let mut state = self.state();
+        state.identity_requests += 1;
         let latency = state.faults.identity_latency;
         let answer = match (operation, state.org.account_of_key(access_key)) {
             ("ListAccounts", Some(0)) => organizations::list_accounts(&state.org, body),

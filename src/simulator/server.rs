@@ -282,7 +282,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
@@ -322,6 +322,19 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
                 if let Some(flag) = param("repeat_tokens") {
                     faults.repeat_tokens = flag == "1" || flag == "true";
                 }
+                let ids = |value: &str| -> Vec<String> {
+                    value
+                        .split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                };
+                if let Some(value) = param("deny_assume_role") {
+                    faults.deny_assume_role = ids(value);
+                }
+                if let Some(value) = param("deny_list_jobs") {
+                    faults.deny_list_jobs = ids(value);
+                }
                 if let Some(ms) = param("latency_ms") {
                     faults.page_latency =
                         std::time::Duration::from_millis(ms.parse().map_err(|_| ())?);
@@ -348,9 +361,11 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
             );
             response
         }
-        (&Method::GET, "/_sim/stats") => json(
-            serde_json::json!({ "list_jobs_requests": sim.list_requests(), "tick": sim.tick() }),
-        ),
+        (&Method::GET, "/_sim/stats") => json(serde_json::json!({
+            "list_jobs_requests": sim.list_requests(),
+            "identity_requests": sim.identity_requests(),
+            "tick": sim.tick(),
+        })),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     }
 }

@@ -442,3 +442,114 @@ async fn views_and_report_are_per_account_and_report_account_filters() {
             .contains("--account \"12345\" is not a 12-digit account id")
     );
 }
+
+#[tokio::test]
+async fn boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!(
+            "SKIPPED boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do: python3 with boto3 is not installed (pip install boto3)"
+        );
+        return;
+    }
+    let db = TestDb::migrated().await;
+    // 25 accounts: ListAccounts takes two pages of at most 20.
+    let sim = organization(30, 86, &["us-east-1"], 25, &[7], Faults::default()).await;
+    sim.sim.advance(2);
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.aws.accounts.organization_role = Some("SnowballSyncReader".into());
+    let summary = sync_ok(&config).await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
+    let output = tokio::process::Command::new("python3")
+        .args([
+            script,
+            "organization",
+            &sim.endpoint_url(),
+            "us-east-1",
+            "SnowballSyncReader",
+        ])
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "boto3 failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let active: Vec<String> = lines
+        .iter()
+        .filter(|l| l["state"] == "ACTIVE")
+        .map(|l| l["account"].as_str().expect("an id").to_owned())
+        .collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.get("state").is_some()).count(),
+        25
+    );
+    assert_eq!(
+        active, summary.accounts,
+        "the accounts the Rust SDKs listed"
+    );
+    let mut theirs: Vec<(String, String, String)> = lines
+        .iter()
+        .filter(|l| l.get("job_id").is_some())
+        .map(|l| {
+            let text = |k: &str| l[k].as_str().expect("text").to_owned();
+            (text("account"), text("job_id"), text("job_state"))
+        })
+        .collect();
+    theirs.sort();
+    let ours: Vec<(String, String, String)> = sqlx::query!(
+        r#"SELECT account_id AS "account_id!", job_id, job_state FROM snowball.jobs ORDER BY 1, 2, 3"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("jobs")
+    .into_iter()
+    .map(|r| (r.account_id, r.job_id, r.job_state))
+    .collect();
+    assert!(theirs.len() >= 24 * 30, "{} jobs", theirs.len());
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+fn the_iam_policies_grant_exactly_what_the_tool_calls() {
+    let contrib = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib");
+    let actions = |file: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(format!("{contrib}/{file}")).expect("the policy");
+        let policy: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let mut actions: Vec<String> = policy["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .map(|s| s["Action"].as_str().expect("one action").to_owned())
+            .collect();
+        actions.sort();
+        actions
+    };
+    assert_eq!(actions("iam-policy.json"), ["snowball:ListJobs"]);
+    assert_eq!(
+        actions("iam-member-role-policy.json"),
+        ["snowball:ListJobs"]
+    );
+    assert_eq!(
+        actions("iam-member-role-trust-policy.json"),
+        ["sts:AssumeRole"]
+    );
+    assert_eq!(
+        actions("iam-organization-caller-policy.json"),
+        [
+            "organizations:ListAccounts",
+            "snowball:ListJobs",
+            "sts:AssumeRole"
+        ]
+    );
+}
