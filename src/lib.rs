@@ -1,6 +1,7 @@
 //! snowball-sync: mirror AWS Snowball ListJobs into PostgreSQL, with an
 //! append-only history of every JobState transition.
 
+pub mod cbor;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -131,6 +131,9 @@ enum Life {
 struct SimJob {
     entry: JobEntry,
     life: Life,
+    /// The tick its current state was entered (DescribeJob's transfer
+    /// figures rise with the ticks spent InProgress).
+    state_since: u64,
 }
 
 /// One region's jobs, oldest first.
@@ -170,6 +173,7 @@ impl Fleet {
                 .map(|entry| SimJob {
                     entry,
                     life: Life::Fixed,
+                    state_since: 0,
                 })
                 .collect(),
             max_new_per_tick: 0,
@@ -201,6 +205,7 @@ impl Fleet {
         self.jobs.push(SimJob {
             entry,
             life: Life::Fixed,
+            state_since: self.tick,
         });
     }
 
@@ -208,12 +213,37 @@ impl Fleet {
     pub fn set_state(&mut self, job_id: &str, state: &str) -> bool {
         match self.jobs.iter_mut().find(|j| j.entry.job_id == job_id) {
             Some(job) => {
+                if job.entry.job_state != state {
+                    job.state_since = self.tick;
+                }
                 job.entry.job_state = state.to_owned();
                 job.life = Life::Fixed;
                 true
             }
             None => false,
         }
+    }
+
+    /// What DescribeJob needs of a job: its entry, the ticks it has spent in
+    /// its current state, and for an export's main job its parts (each with
+    /// its ticks in state). None for an unknown job.
+    pub fn describe(&self, job_id: &str) -> Option<Described<'_>> {
+        let job = self.jobs.iter().find(|j| j.entry.job_id == job_id)?;
+        let parts = match &job.life {
+            Life::Main { parts, .. } => parts
+                .iter()
+                .map(|p| {
+                    let part = &self.jobs[*p];
+                    (&part.entry, self.tick - part.state_since)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(Described {
+            entry: &job.entry,
+            ticks_in_state: self.tick - job.state_since,
+            parts,
+        })
     }
 
     pub fn advance(&mut self, ticks: u64) {
@@ -313,7 +343,11 @@ impl Fleet {
                 }
             }
         };
-        self.jobs[index].entry.job_state = state.to_owned();
+        let job = &mut self.jobs[index];
+        if job.entry.job_state != state {
+            job.entry.job_state = state.to_owned();
+            job.state_since = self.tick;
+        }
     }
 
     /// Creates one job, or for an export a main job and (now or a few ticks
@@ -367,6 +401,7 @@ impl Fleet {
                 part_count,
                 snowball_type: snowball_type.to_owned(),
             },
+            state_since: self.tick,
         });
         if progress.is_some() {
             let parts = (0..part_count)
@@ -416,6 +451,7 @@ impl Fleet {
                 step,
                 cancelled: false,
             },
+            state_since: self.tick,
         });
         index
     }
@@ -451,6 +487,13 @@ impl Fleet {
         let subject = SUBJECTS[self.rng.below(SUBJECTS.len() as u64) as usize];
         Some(format!("{subject} {}", 1 + self.rng.below(400)))
     }
+}
+
+/// A job as DescribeJob sees it.
+pub struct Described<'a> {
+    pub entry: &'a JobEntry,
+    pub ticks_in_state: u64,
+    pub parts: Vec<(&'a JobEntry, u64)>,
 }
 
 /// A small, fixed PRNG: its output must never change under a fleet, so no

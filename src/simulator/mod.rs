@@ -3,6 +3,7 @@
 //! both protocols, keeps a fleet per region, and injects the faults the real
 //! service and network produce.
 
+mod details;
 pub mod fleet;
 pub mod organization;
 mod organizations;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use details::{JOB_LOG_MARKER, PICKUP_MARKER, TAX_MARKER};
 pub use fleet::{Fleet, JobEntry};
 pub use organization::{Organization, account_id};
 pub use server::{RunningSimulator, serve_until};
@@ -82,6 +84,8 @@ pub struct Faults {
     pub deny_assume_role: Vec<String>,
     /// Accounts whose ListJobs answers AccessDeniedException.
     pub deny_list_jobs: Vec<String>,
+    /// Accounts whose DescribeJob answers AccessDeniedException.
+    pub deny_describe_job: Vec<String>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -119,6 +123,10 @@ struct State {
     org: Organization,
     faults: Faults,
     list_requests: u64,
+    /// Snowball requests (ListJobs and DescribeJob): what the every-K-th faults count.
+    snowball_requests: u64,
+    /// The job ids DescribeJob was asked for, in order.
+    described: Vec<String>,
     /// STS and Organizations requests received.
     identity_requests: u64,
     token_key: u64,
@@ -129,6 +137,10 @@ pub(crate) enum Answer {
     Page {
         entries: Vec<JobEntry>,
         next_token: Option<String>,
+    },
+    Described {
+        metadata: serde_json::Value,
+        parts: Vec<serde_json::Value>,
     },
     Error(ApiError),
     Drop,
@@ -153,6 +165,8 @@ impl Simulator {
                 org,
                 faults,
                 list_requests: 0,
+                snowball_requests: 0,
+                described: Vec::new(),
                 identity_requests: 0,
                 token_key: random_key(),
             })),
@@ -257,8 +271,10 @@ impl Simulator {
     ) -> (Answer, Duration) {
         let mut state = self.state();
         state.list_requests += 1;
-        let n = state.list_requests;
         let latency = state.faults.page_latency;
+        if let Some(fault) = state.fault() {
+            return (fault, latency);
+        }
         let account = match state.org.account_of_key(access_key) {
             Some(account)
                 if !state
@@ -276,24 +292,6 @@ impl Simulator {
                 return (Answer::Error(error), latency);
             }
         };
-        let hits = |every: Option<u64>| every.is_some_and(|k| n.is_multiple_of(k));
-        if hits(state.faults.drop_every) {
-            return (Answer::Drop, latency);
-        }
-        if hits(state.faults.throttle_every) {
-            return (
-                Answer::Error(ApiError::client("ThrottlingException", "Rate exceeded")),
-                latency,
-            );
-        }
-        if hits(state.faults.error_every) {
-            let error = ApiError {
-                status: 500,
-                code: "InternalFailure",
-                message: "simulated internal error".into(),
-            };
-            return (Answer::Error(error), latency);
-        }
         let max = match input.max_results {
             None | Some(0) => 100,
             Some(n @ 1..=100) => n as usize,
@@ -422,6 +420,93 @@ impl Simulator {
     /// The organization's accounts.
     pub fn accounts(&self) -> Vec<organization::Account> {
         self.state().org.accounts.clone()
+    }
+}
+
+impl State {
+    /// Counts a Snowball request and decides whether a fault answers it.
+    fn fault(&mut self) -> Option<Answer> {
+        self.snowball_requests += 1;
+        let n = self.snowball_requests;
+        let hits = |every: Option<u64>| every.is_some_and(|k| n.is_multiple_of(k));
+        if hits(self.faults.drop_every) {
+            return Some(Answer::Drop);
+        }
+        if hits(self.faults.throttle_every) {
+            return Some(Answer::Error(ApiError::client(
+                "ThrottlingException",
+                "Rate exceeded",
+            )));
+        }
+        if hits(self.faults.error_every) {
+            return Some(Answer::Error(ApiError {
+                status: 500,
+                code: "InternalFailure",
+                message: "simulated internal error".into(),
+            }));
+        }
+        None
+    }
+}
+
+impl Simulator {
+    /// Decides a DescribeJob request: faults as for ListJobs, then the job's
+    /// metadata from the fleet of the caller's account and region (and its
+    /// parts', for an export's main job).
+    pub(crate) fn describe_job(
+        &self,
+        access_key: &str,
+        region: &str,
+        job_id: &str,
+    ) -> (Answer, Duration) {
+        let mut state = self.state();
+        state.described.push(job_id.to_owned());
+        let latency = state.faults.page_latency;
+        if let Some(fault) = state.fault() {
+            return (fault, latency);
+        }
+        let account = match state.org.account_of_key(access_key) {
+            Some(account)
+                if !state
+                    .faults
+                    .deny_describe_job
+                    .contains(&state.org.accounts[account].id) =>
+            {
+                account
+            }
+            _ => {
+                let error = ApiError::client(
+                    "AccessDeniedException",
+                    "User is not authorized to perform: snowball:DescribeJob",
+                );
+                return (Answer::Error(error), latency);
+            }
+        };
+        let account_id = state.org.accounts[account].id.clone();
+        let key = account_fleet_key(&state.org, account, region);
+        let described = state.fleets.get(&key).and_then(|f| f.describe(job_id));
+        let answer = match described {
+            // The model has no ResourceNotFoundException: an unknown job id is
+            // an InvalidResourceException.
+            None => Answer::Error(ApiError::client(
+                "InvalidResourceException",
+                format!("The specified job ID {job_id} is not valid for this account."),
+            )),
+            Some(job) => Answer::Described {
+                metadata: details::job_metadata(job.entry, job.ticks_in_state, &account_id),
+                parts: job
+                    .parts
+                    .iter()
+                    .map(|(part, ticks)| details::job_metadata(part, *ticks, &account_id))
+                    .collect(),
+            },
+        };
+        (answer, latency)
+    }
+
+    /// The job ids DescribeJob was asked for since the last call, in order.
+    pub fn take_described(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().described)
     }
 }
 

@@ -131,7 +131,7 @@ async fn handle(
     };
     if method == Method::POST {
         if let Some(operation) = path.strip_prefix(CBOR_PATH) {
-            return list_jobs(
+            return snowball(
                 &sim,
                 Protocol::RpcV2Cbor,
                 operation,
@@ -175,7 +175,7 @@ async fn handle(
                 .and_then(|t| t.strip_prefix('.'));
             return match operation {
                 Some(operation) => {
-                    list_jobs(
+                    snowball(
                         &sim,
                         Protocol::AwsJson11,
                         operation,
@@ -195,7 +195,8 @@ async fn handle(
     Ok(control(&sim, &method, &path, &query))
 }
 
-async fn list_jobs(
+/// A Snowball operation in either protocol: ListJobs or DescribeJob.
+async fn snowball(
     sim: &Simulator,
     protocol: Protocol,
     operation: &str,
@@ -203,24 +204,34 @@ async fn list_jobs(
     region: &str,
     body: &[u8],
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
-    if operation != "ListJobs" {
-        let error = ApiError::client(
-            "UnknownOperationException",
-            format!("the simulator serves ListJobs only, not {operation}"),
-        );
-        return Ok(api_error(protocol, &error));
-    }
-    let input = match wire::decode_input(protocol, body) {
-        Ok(input) => input,
-        Err(error) => return Ok(api_error(protocol, &error)),
+    let (answer, latency) = match operation {
+        "ListJobs" => match wire::decode_input(protocol, body) {
+            Ok(input) => sim.list_jobs(access_key, region, &input),
+            Err(error) => return Ok(api_error(protocol, &error)),
+        },
+        "DescribeJob" => match wire::decode_job_id(protocol, body) {
+            Ok(job_id) => sim.describe_job(access_key, region, &job_id),
+            Err(error) => return Ok(api_error(protocol, &error)),
+        },
+        _ => {
+            let error = ApiError::client(
+                "UnknownOperationException",
+                format!("the simulator serves ListJobs and DescribeJob, not {operation}"),
+            );
+            return Ok(api_error(protocol, &error));
+        }
     };
-    let (answer, latency) = sim.list_jobs(access_key, region, &input);
     if !latency.is_zero() {
         wait_precisely(latency).await;
     }
     match answer {
         Answer::Drop => Err(DropConnection),
         Answer::Error(error) => Ok(api_error(protocol, &error)),
+        Answer::Described { metadata, parts } => Ok(api_response(
+            protocol,
+            StatusCode::OK,
+            wire::encode_describe_output(protocol, &metadata, &parts),
+        )),
         Answer::Page {
             entries,
             next_token,
@@ -282,7 +293,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
@@ -334,6 +345,9 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
                 }
                 if let Some(value) = param("deny_list_jobs") {
                     faults.deny_list_jobs = ids(value);
+                }
+                if let Some(value) = param("deny_describe_job") {
+                    faults.deny_describe_job = ids(value);
                 }
                 if let Some(ms) = param("latency_ms") {
                     faults.page_latency =

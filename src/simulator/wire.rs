@@ -107,6 +107,42 @@ pub fn decode_input(protocol: Protocol, body: &[u8]) -> Result<ListJobsInput, Ap
     }
 }
 
+/// DescribeJob's input: its JobId.
+pub fn decode_job_id(protocol: Protocol, body: &[u8]) -> Result<String, ApiError> {
+    let malformed = |what: String| ApiError::client("SerializationException", what);
+    let value = match protocol {
+        Protocol::AwsJson11 => serde_json::from_slice::<Json>(body)
+            .map_err(|e| malformed(format!("malformed JSON body: {e}")))?,
+        Protocol::RpcV2Cbor => crate::cbor::to_json(
+            ciborium::from_reader::<Cbor, _>(body)
+                .map_err(|e| malformed(format!("malformed CBOR body: {e}")))?,
+        ),
+    };
+    match value.get("JobId").and_then(Json::as_str) {
+        Some(id) => Ok(id.to_owned()),
+        None => Err(ApiError::client(
+            "ValidationException",
+            "1 validation error detected: Value null at 'jobId' failed to satisfy constraint: Member must not be null",
+        )),
+    }
+}
+
+/// DescribeJob's output: the job's metadata and, for an export's main job,
+/// its parts'.
+pub fn encode_describe_output(protocol: Protocol, metadata: &Json, parts: &[Json]) -> Vec<u8> {
+    let mut body = json!({ "JobMetadata": metadata });
+    if !parts.is_empty() {
+        body["SubJobMetadata"] = json!(parts);
+    }
+    match protocol {
+        // Through CBOR and back: absent fields are left out, as the service does.
+        Protocol::AwsJson11 => crate::cbor::to_json(crate::cbor::from_json(&body))
+            .to_string()
+            .into_bytes(),
+        Protocol::RpcV2Cbor => cbor_bytes(&crate::cbor::from_json(&body)),
+    }
+}
+
 pub fn encode_output(
     protocol: Protocol,
     entries: &[&JobEntry],
@@ -171,30 +207,8 @@ fn json_entry(entry: &JobEntry) -> Json {
 }
 
 fn cbor_entry(entry: &JobEntry) -> Cbor {
-    let text = |s: &str| Cbor::Text(s.to_owned());
-    let mut map = vec![
-        (text("JobId"), text(&entry.job_id)),
-        (text("JobState"), text(&entry.job_state)),
-        (text("IsMaster"), Cbor::Bool(entry.is_master)),
-    ];
-    let fields = [
-        ("JobType", entry.job_type.as_deref()),
-        ("SnowballType", entry.snowball_type.as_deref()),
-        ("Description", entry.description.as_deref()),
-    ];
-    for (name, field) in fields {
-        if let Some(value) = field {
-            map.push((text(name), text(value)));
-        }
-    }
-    if let Some(seconds) = entry.creation_date {
-        // Smithy timestamps: tag 1 (epoch-based date/time), then the seconds.
-        map.push((
-            text("CreationDate"),
-            Cbor::Tag(1, Box::new(Cbor::Integer(seconds.into()))),
-        ));
-    }
-    Cbor::Map(map)
+    // Smithy timestamps: tag 1 (epoch-based date/time), then the seconds.
+    crate::cbor::from_json(&json_entry(entry))
 }
 
 fn cbor_bytes(value: &Cbor) -> Vec<u8> {
