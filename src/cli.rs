@@ -9,6 +9,8 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const MAX_CONCURRENCY: usize = 64;
+pub const DEFAULT_DETAILS_CONCURRENCY: usize = 4;
+pub const MAX_DETAILS_CONCURRENCY: usize = 32;
 
 #[derive(Debug, Parser)]
 #[command(name = "snowball-sync", version, about, long_about = None)]
@@ -158,6 +160,16 @@ pub struct SyncArgs {
     /// Listings (account and region) in flight at once, 1 to 64.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
+
+    /// After listing, describe jobs with DescribeJob (needs
+    /// snowball:DescribeJob): the ones in a non-final state, changed by this
+    /// run, or never described. Keeps their shipments and data transfer.
+    #[arg(long)]
+    pub details: bool,
+
+    /// DescribeJob requests in flight at once, 1 to 32.
+    #[arg(long, default_value_t = DEFAULT_DETAILS_CONCURRENCY, value_name = "N")]
+    pub details_concurrency: usize,
 
     /// Do not apply pending migrations first.
     #[arg(long)]

@@ -123,6 +123,8 @@ pub struct SyncConfig {
     pub max_pages: u32,
     /// Listings in flight at once, across accounts and regions.
     pub concurrency: usize,
+    /// `--details`: DescribeJob requests in flight at once; None without it.
+    pub details: Option<usize>,
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
@@ -145,7 +147,10 @@ pub struct DemoConfig {
     pub pause: Duration,
 }
 
-pub use cli::{DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_CONCURRENCY, MAX_PAGE_SIZE};
+pub use cli::{
+    DEFAULT_CONCURRENCY, DEFAULT_DETAILS_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_CONCURRENCY,
+    MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE,
+};
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, Error> {
@@ -320,6 +325,7 @@ impl SyncConfig {
             page_size: MAX_PAGE_SIZE as i32,
             max_pages: DEFAULT_MAX_PAGES,
             concurrency: DEFAULT_CONCURRENCY,
+            details: None,
             migrate: true,
             wait_lock: false,
             dry_run: false,
@@ -341,6 +347,12 @@ impl SyncConfig {
                 args.concurrency
             )));
         }
+        if !(1..=MAX_DETAILS_CONCURRENCY).contains(&args.details_concurrency) {
+            return Err(Error::Usage(format!(
+                "--details-concurrency must be between 1 and {MAX_DETAILS_CONCURRENCY}, got {}",
+                args.details_concurrency
+            )));
+        }
         if args.max_pages == 0 {
             return Err(Error::Usage("--max-pages must be at least 1".into()));
         }
@@ -350,6 +362,7 @@ impl SyncConfig {
             page_size: args.page_size as i32,
             max_pages: args.max_pages,
             concurrency: args.concurrency,
+            details: args.details.then_some(args.details_concurrency),
             migrate: !args.no_migrate,
             wait_lock: args.wait_lock,
             dry_run: args.dry_run,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod detail;
 pub mod error;
 pub mod exit_code;
 pub mod job;

@@ -101,6 +101,18 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
             "History rows the last run wrote.",
             f64::from(t.transitions),
         );
+        if let (Some(described), Some(changes)) = (t.jobs_described, t.detail_changes) {
+            gauge(
+                "snowball_sync_last_run_jobs_described",
+                "Jobs the last run described with DescribeJob (--details).",
+                f64::from(described),
+            );
+            gauge(
+                "snowball_sync_last_run_detail_changes",
+                "Detail history rows the last run wrote: jobs whose shipments or data transfer changed.",
+                f64::from(changes),
+            );
+        }
         gauge(
             "snowball_sync_last_run_api_requests",
             "HTTP requests to the Snowball API, retries included.",

@@ -232,3 +232,108 @@ impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
         self.status().as_u16()
     }
 }
+
+/// Why a DescribeJob failed: a refusal the caller reports once per account,
+/// or anything else, per job.
+#[derive(Debug)]
+pub enum DescribeError {
+    AccessDenied(String),
+    Failed(String),
+}
+
+/// DescribeJob of one job: its details and, for an export's main job, its
+/// parts'. The SDK's typed answer gives the typed fields; the raw answer, read
+/// by a per-request interceptor, gives the rest of JobMetadata as sent.
+pub async fn describe_job(
+    client: &Client,
+    job_id: &str,
+) -> Result<Vec<crate::detail::DetailRecord>, DescribeError> {
+    let capture = RawAnswer::default();
+    let answer = client
+        .describe_job()
+        .job_id(job_id)
+        .customize()
+        .config_override(aws_sdk_snowball::config::Builder::default().interceptor(capture.clone()))
+        .send()
+        .await;
+    let output = match answer {
+        Ok(output) => output,
+        Err(err) => {
+            let line = format!("DescribeJob {job_id}: {}", describe_error(&err));
+            // Not in the model's error shapes: known by its code.
+            let denied = err
+                .as_service_error()
+                .is_some_and(|e| e.code() == Some("AccessDeniedException"));
+            return Err(match denied {
+                true => DescribeError::AccessDenied(line),
+                false => DescribeError::Failed(line),
+            });
+        }
+    };
+    let raw = capture.json();
+    let raw_part = |key: &str, index: Option<usize>| {
+        let value = raw.as_ref()?.get(key)?;
+        match index {
+            None => Some(value),
+            Some(i) => value.get(i),
+        }
+    };
+    let main = output
+        .job_metadata()
+        .and_then(|m| crate::detail::DetailRecord::from_metadata(m, raw_part("JobMetadata", None)));
+    let Some(main) = main else {
+        return Err(DescribeError::Failed(format!(
+            "DescribeJob {job_id}: the answer has no JobMetadata"
+        )));
+    };
+    let parts = output
+        .sub_job_metadata()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            crate::detail::DetailRecord::from_metadata(m, raw_part("SubJobMetadata", Some(i)))
+        });
+    Ok(std::iter::once(main).chain(parts).collect())
+}
+
+/// Keeps the raw body of one response (JSON or CBOR, as JSON): DescribeJob's
+/// metadata is stored as the service sent it, fields this SDK does not know
+/// included. Never logged.
+#[derive(Debug, Clone, Default)]
+struct RawAnswer(Arc<std::sync::Mutex<Option<serde_json::Value>>>);
+
+impl RawAnswer {
+    fn json(&self) -> Option<serde_json::Value> {
+        self.0.lock().ok().and_then(|mut raw| raw.take())
+    }
+}
+
+impl Intercept for RawAnswer {
+    fn name(&self) -> &'static str {
+        "snowball-sync RawAnswer"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_snowball::config::interceptors::AfterDeserializationInterceptorContextRef<
+            '_,
+        >,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let value = context
+            .response()
+            .body()
+            .bytes()
+            .and_then(|body| match body.first() {
+                Some(b'{') => serde_json::from_slice(body).ok(),
+                _ => ciborium::from_reader::<ciborium::Value, _>(body)
+                    .ok()
+                    .map(crate::cbor::to_json),
+            });
+        if let Ok(mut raw) = self.0.lock() {
+            *raw = value;
+        }
+        Ok(())
+    }
+}

@@ -31,6 +31,9 @@ pub struct RunTotals {
     pub jobs_new: i32,
     pub jobs_changed: i32,
     pub transitions: i32,
+    /// With --details: jobs described, and detail history rows written.
+    pub jobs_described: Option<i32>,
+    pub detail_changes: Option<i32>,
 }
 
 /// Marks runs left 'running' by a killed process, announcing each end like
@@ -94,7 +97,7 @@ pub async fn finish(
                UPDATE snowball.sync_runs
                   SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
-                      error = $9
+                      error = $9, jobs_described = $10, detail_changes = $11
                 WHERE id = $1
             RETURNING *
            )
@@ -110,6 +113,8 @@ pub async fn finish(
         totals.transitions,
         i32::try_from(missing).unwrap_or(i32::MAX),
         error,
+        totals.jobs_described,
+        totals.detail_changes,
     )
     .fetch_one(db)
     .await

@@ -111,7 +111,7 @@ fn shipping(entry: &JobEntry, h: u64) -> Json {
     if reached(entry, "InTransitToCustomer") {
         details["OutboundShipment"] = json!({
             "Status": if state == "InTransitToCustomer" { "InTransit" } else { "Delivered" },
-            "TrackingNumber": format!("1Z{:016X}", h.rotate_left(7) & 0xffff_ffff_ffff_ffff),
+            "TrackingNumber": format!("1Z{:016X}", h.rotate_left(7)),
         });
     }
     if reached(entry, "InTransitToAWS") {

@@ -86,6 +86,9 @@ pub struct Faults {
     pub deny_list_jobs: Vec<String>,
     /// Accounts whose DescribeJob answers AccessDeniedException.
     pub deny_describe_job: Vec<String>,
+    /// Jobs DescribeJob no longer knows (InvalidResourceException), as if
+    /// removed between listing and describing.
+    pub forget_jobs: Vec<String>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -484,7 +487,11 @@ impl Simulator {
         };
         let account_id = state.org.accounts[account].id.clone();
         let key = account_fleet_key(&state.org, account, region);
-        let described = state.fleets.get(&key).and_then(|f| f.describe(job_id));
+        let described = state
+            .fleets
+            .get(&key)
+            .filter(|_| !state.faults.forget_jobs.iter().any(|j| j == job_id))
+            .and_then(|f| f.describe(job_id));
         let answer = match described {
             // The model has no ResourceNotFoundException: an unknown job id is
             // an InvalidResourceException.
@@ -502,6 +509,16 @@ impl Simulator {
             },
         };
         (answer, latency)
+    }
+
+    /// The parts of an export's main job, in any fleet.
+    pub fn parts(&self, main_job_id: &str) -> Vec<String> {
+        self.state()
+            .fleets
+            .values()
+            .find_map(|fleet| fleet.describe(main_job_id))
+            .map(|job| job.parts.iter().map(|(p, _)| p.job_id.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The job ids DescribeJob was asked for since the last call, in order.

@@ -3,6 +3,7 @@
 //! committed batches (writing), and the run's record, told here from start to
 //! end: identities, locks, run row, pipeline, missing jobs, the run's end.
 
+mod details;
 mod listing;
 pub mod sources;
 mod writing;
@@ -73,7 +74,7 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{} in {:.2} s{}",
+            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
             match self.status {
                 RunStatus::Succeeded => "synced",
@@ -94,6 +95,12 @@ impl std::fmt::Display for RunSummary {
                 format!(", {} no longer listed", self.missing)
             } else {
                 String::new()
+            },
+            match (t.jobs_described, t.detail_changes) {
+                (Some(described), Some(changes)) => {
+                    format!(", {described} described, {changes} detail changes")
+                }
+                _ => String::new(),
             },
             self.elapsed.as_secs_f64(),
             if self.dry_run {
@@ -130,6 +137,8 @@ impl RunSummary {
             "jobs_changed": t.jobs_changed,
             "transitions": t.transitions,
             "jobs_missing": self.missing,
+            "jobs_described": t.jobs_described,
+            "detail_changes": t.detail_changes,
             "api_requests": self.api_requests,
             "api_retries": self.api_retries,
             "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -203,7 +212,8 @@ pub async fn run(
         lock: &lock,
         run_id,
     };
-    let outcome = pipeline(config, listing, writer, out, shutdown)
+    tokio::pin!(shutdown);
+    let outcome = pipeline(config, listing, writer, out, &mut shutdown)
         .instrument(span.clone())
         .await;
     let mut totals = outcome.totals;
@@ -223,13 +233,39 @@ pub async fn run(
     if let Err(err) = sink.record_listings(run_id, &listings).await {
         failure.get_or_insert(Error::Failed(err));
     }
+    // The listings' results stand whatever the details step does.
+    let mut details_error = None;
+    if let (Some(concurrency), None) = (config.details, &failure) {
+        let step = details::Step {
+            sink: &sink,
+            lock: &lock,
+            run_id,
+            sources: &accounts.sources,
+            concurrency,
+            counter: &counter,
+        };
+        tokio::select! {
+            signal = &mut shutdown => failure = Some(Error::Interrupted(signal)),
+            described = details::describe(step).instrument(span.clone()) => match described {
+                Ok(described) => {
+                    totals.jobs_described = Some(clamp(described.jobs));
+                    totals.detail_changes = Some(clamp(described.changes));
+                    details_error = described.error();
+                }
+                Err(err) => failure = Some(Error::Failed(err)),
+            },
+        }
+    }
     let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
-    let only_listings_failed = failure.is_none() && !failed.is_empty();
+    // Listings or descriptions failed, nothing else did: what the run got is written.
+    let only_listings_failed = failure.is_none() && (!failed.is_empty() || details_error.is_some());
     if only_listings_failed {
-        failure = Some(Error::Failed(anyhow!(listing_failures(
-            &failed,
-            listings.len()
-        ))));
+        let mut parts = Vec::new();
+        if !failed.is_empty() {
+            parts.push(listing_failures(&failed, listings.len()));
+        }
+        parts.extend(details_error);
+        failure = Some(Error::Failed(anyhow!(parts.join("; "))));
     }
     let (status, message) = match &failure {
         None => (RunStatus::Succeeded, None),
@@ -404,6 +440,10 @@ fn listing_failures(failed: &[&ListingRecord], total: usize) -> String {
             each.join("; ")
         ),
     }
+}
+
+fn clamp(count: i64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 fn hostname() -> Option<String> {

@@ -16,9 +16,11 @@ use tokio::sync::Mutex;
 
 use super::listing::{Listing, PAGE_BUFFER};
 use crate::config::SyncConfig;
+use crate::db::details::ToDescribe;
 use crate::db::jobs::{Listed, Transition};
 use crate::db::listings::ListingRecord;
 use crate::db::{self, lock::RunLock, runs::RunStatus, runs::RunTotals};
+use crate::detail::DetailRecord;
 use crate::exit_code::Signal;
 use crate::job::JobRecord;
 use crate::snowball::Page;
@@ -40,6 +42,23 @@ pub enum Sink {
     DryRun(Mutex<Transaction<'static, Postgres>>),
 }
 
+/// Runs `$body` with `$db` bound to the sink's executor: the pool, or the
+/// dry run's one transaction.
+macro_rules! on_sink {
+    ($sink:expr, |$db:ident| $body:expr) => {
+        match $sink {
+            Sink::Live(pool) => {
+                let $db = pool;
+                $body
+            }
+            Sink::DryRun(tx) => {
+                let $db = &mut **tx.lock().await;
+                $body
+            }
+        }
+    };
+}
+
 impl Sink {
     /// Batches written at once: two on their own connections (PostgreSQL
     /// does the work of a write, so the second core is used), one in a dry run.
@@ -56,12 +75,8 @@ impl Sink {
         accounts: &[String],
         host: Option<&str>,
     ) -> anyhow::Result<i64> {
-        match self {
-            Sink::Live(pool) => db::runs::start(pool, regions, accounts, host).await,
-            Sink::DryRun(tx) => {
-                db::runs::start(&mut **tx.lock().await, regions, accounts, host).await
-            }
-        }
+        on_sink!(self, |db| db::runs::start(db, regions, accounts, host)
+            .await)
     }
 
     async fn write(
@@ -100,12 +115,7 @@ impl Sink {
     }
 
     pub async fn mark_missing(&self, run_id: i64, listed: &[Listed<'_>]) -> anyhow::Result<u64> {
-        match self {
-            Sink::Live(pool) => db::jobs::mark_missing(pool, run_id, listed).await,
-            Sink::DryRun(tx) => {
-                db::jobs::mark_missing(&mut **tx.lock().await, run_id, listed).await
-            }
-        }
+        on_sink!(self, |db| db::jobs::mark_missing(db, run_id, listed).await)
     }
 
     pub async fn record_listings(
@@ -113,19 +123,38 @@ impl Sink {
         run_id: i64,
         listings: &[ListingRecord],
     ) -> anyhow::Result<()> {
-        match self {
-            Sink::Live(pool) => db::listings::record(pool, run_id, listings).await,
-            Sink::DryRun(tx) => {
-                db::listings::record(&mut **tx.lock().await, run_id, listings).await
-            }
-        }
+        on_sink!(self, |db| db::listings::record(db, run_id, listings).await)
     }
 
     pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
-        match self {
-            Sink::Live(pool) => db::jobs::count_seen_by_run(pool, run_id).await,
-            Sink::DryRun(tx) => db::jobs::count_seen_by_run(&mut **tx.lock().await, run_id).await,
+        on_sink!(self, |db| db::jobs::count_seen_by_run(db, run_id).await)
+    }
+
+    pub async fn to_describe(
+        &self,
+        run_id: i64,
+        main_jobs: bool,
+        after: &str,
+        limit: i64,
+    ) -> anyhow::Result<Vec<ToDescribe>> {
+        on_sink!(self, |db| db::details::to_describe(
+            db, run_id, main_jobs, after, limit
+        )
+        .await)
+    }
+
+    /// Stores descriptions; a live run first makes sure its locks are still held.
+    pub async fn write_details(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        details: &[DetailRecord],
+    ) -> anyhow::Result<(i64, i64)> {
+        if let Sink::Live(_) = self {
+            lock.lock().await.ensure_held().await?;
         }
+        on_sink!(self, |db| db::details::write_details(db, run_id, details)
+            .await)
     }
 
     pub async fn finish(
@@ -136,15 +165,10 @@ impl Sink {
         missing: u64,
         error: Option<&str>,
     ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-        match self {
-            Sink::Live(pool) => {
-                db::runs::finish(pool, run_id, status, totals, missing, error).await
-            }
-            Sink::DryRun(tx) => {
-                let tx = &mut **tx.lock().await;
-                db::runs::finish(tx, run_id, status, totals, missing, error).await
-            }
-        }
+        on_sink!(self, |db| db::runs::finish(
+            db, run_id, status, totals, missing, error
+        )
+        .await)
     }
 }
 

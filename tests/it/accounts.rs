@@ -537,6 +537,10 @@ fn the_iam_policies_grant_exactly_what_the_tool_calls() {
     };
     assert_eq!(actions("iam-policy.json"), ["snowball:ListJobs"]);
     assert_eq!(
+        actions("iam-policy-details.json"),
+        ["snowball:DescribeJob", "snowball:ListJobs"]
+    );
+    assert_eq!(
         actions("iam-member-role-policy.json"),
         ["snowball:ListJobs"]
     );

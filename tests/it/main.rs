@@ -4,6 +4,7 @@
 
 mod accounts;
 mod binary;
+mod details;
 mod operations;
 mod reliability;
 mod reporting;

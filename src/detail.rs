@@ -1,0 +1,185 @@
+//! The project's own job-detail record, and its one conversion from
+//! DescribeJob's `JobMetadata`. Typed fields keep the wire strings
+//! (`as_str()`); `metadata` keeps the rest of the JobMetadata as the service
+//! sent it. JobLogInfo (pre-signed URLs: credentials), PickupDetails and
+//! TaxDocuments (personal data) are dropped here, before anything can store,
+//! log or print them.
+
+use aws_sdk_snowball::types::JobMetadata;
+use serde_json::{Map, Value as Json};
+
+/// Never kept: credentials and personal data.
+const NEVER_KEPT: &[&str] = &["JobLogInfo", "PickupDetails", "TaxDocuments"];
+/// Kept in typed columns, so not again in `metadata`.
+const TYPED: &[&str] = &[
+    "ShippingDetails",
+    "DataTransferProgress",
+    "SnowballCapacityPreference",
+    "ClusterId",
+    "AddressId",
+    "KmsKeyARN",
+    "RoleARN",
+    "LongTermPricingId",
+    "SnowballId",
+    "ImpactLevel",
+];
+
+/// The fields a detail history row compares: a row is written when any differs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub shipping_option: Option<String>,
+    pub outbound_status: Option<String>,
+    pub outbound_tracking_number: Option<String>,
+    pub inbound_status: Option<String>,
+    pub inbound_tracking_number: Option<String>,
+    pub bytes_transferred: Option<i64>,
+    pub objects_transferred: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub total_objects: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailRecord {
+    pub job_id: String,
+    pub progress: Progress,
+    pub snowball_capacity_preference: Option<String>,
+    pub cluster_id: Option<String>,
+    pub address_id: Option<String>,
+    pub kms_key_arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub long_term_pricing_id: Option<String>,
+    pub snowball_id: Option<String>,
+    pub impact_level: Option<String>,
+    pub s3_bucket_arns: Vec<String>,
+    /// The rest of the JobMetadata, wire field names, as a JSON object.
+    pub metadata: Json,
+}
+
+impl DetailRecord {
+    /// Converts one JobMetadata; `raw` is the same JobMetadata as the service
+    /// sent it (for `metadata`), when it could be read. None without a JobId.
+    pub fn from_metadata(metadata: &JobMetadata, raw: Option<&Json>) -> Option<DetailRecord> {
+        let job_id = metadata
+            .job_id()
+            .filter(|id| !id.is_empty())?
+            .replace('\0', "");
+        let shipping = metadata.shipping_details();
+        let outbound = shipping.and_then(|s| s.outbound_shipment());
+        let inbound = shipping.and_then(|s| s.inbound_shipment());
+        // The SDK reads an absent figure as 0; the raw answer tells them apart.
+        let figure =
+            |field: &str, typed: fn(&aws_sdk_snowball::types::DataTransfer) -> i64| match raw {
+                Some(raw) => raw
+                    .get("DataTransferProgress")
+                    .and_then(|t| t.get(field))
+                    .and_then(Json::as_i64),
+                None => metadata.data_transfer_progress().map(typed),
+            };
+        let text = |value: Option<&str>| value.map(|v| v.replace('\0', ""));
+        Some(DetailRecord {
+            progress: Progress {
+                shipping_option: shipping
+                    .and_then(|s| s.shipping_option())
+                    .map(|o| o.as_str().to_owned()),
+                outbound_status: text(outbound.and_then(|s| s.status())),
+                outbound_tracking_number: text(outbound.and_then(|s| s.tracking_number())),
+                inbound_status: text(inbound.and_then(|s| s.status())),
+                inbound_tracking_number: text(inbound.and_then(|s| s.tracking_number())),
+                bytes_transferred: figure("BytesTransferred", |t| t.bytes_transferred()),
+                objects_transferred: figure("ObjectsTransferred", |t| t.objects_transferred()),
+                total_bytes: figure("TotalBytes", |t| t.total_bytes()),
+                total_objects: figure("TotalObjects", |t| t.total_objects()),
+            },
+            snowball_capacity_preference: metadata
+                .snowball_capacity_preference()
+                .map(|c| c.as_str().to_owned()),
+            cluster_id: text(metadata.cluster_id()),
+            address_id: text(metadata.address_id()),
+            kms_key_arn: text(metadata.kms_key_arn()),
+            role_arn: text(metadata.role_arn()),
+            long_term_pricing_id: text(metadata.long_term_pricing_id()),
+            snowball_id: text(metadata.snowball_id()),
+            impact_level: metadata.impact_level().map(|l| l.as_str().to_owned()),
+            s3_bucket_arns: metadata
+                .resources()
+                .map(|r| {
+                    r.s3_resources()
+                        .iter()
+                        .filter_map(|s| text(s.bucket_arn()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            metadata: rest(raw, &job_id),
+            job_id,
+        })
+    }
+}
+
+/// The JobMetadata fields without a column of their own, never the ones
+/// that must not be kept.
+fn rest(raw: Option<&Json>, job_id: &str) -> Json {
+    let mut fields = match raw {
+        Some(Json::Object(fields)) => fields.clone(),
+        _ => {
+            let mut fields = Map::new();
+            fields.insert("JobId".into(), Json::String(job_id.to_owned()));
+            fields
+        }
+    };
+    for key in NEVER_KEPT.iter().chain(TYPED) {
+        fields.remove(*key);
+    }
+    Json::Object(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_snowball::types::{DataTransfer, JobLogs, Shipment, ShippingDetails};
+
+    #[test]
+    fn secrets_and_personal_data_never_reach_the_record() {
+        let metadata = JobMetadata::builder()
+            .job_id("JID1")
+            .job_log_info(
+                JobLogs::builder()
+                    .job_success_log_uri("https://secret")
+                    .build(),
+            )
+            .shipping_details(
+                ShippingDetails::builder()
+                    .outbound_shipment(
+                        Shipment::builder()
+                            .status("InTransit")
+                            .tracking_number("1Z9")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .data_transfer_progress(
+                DataTransfer::builder()
+                    .bytes_transferred(5)
+                    .total_bytes(10)
+                    .build(),
+            )
+            .build();
+        let raw = serde_json::json!({
+            "JobId": "JID1", "Description": "d", "JobLogInfo": {"JobSuccessLogURI": "https://secret"},
+            "PickupDetails": {"Name": "someone"}, "TaxDocuments": {"IND": {"GSTIN": "x"}},
+            "ShippingDetails": {}, "Resources": {"S3Resources": []},
+            "DataTransferProgress": {"BytesTransferred": 5, "TotalBytes": 10},
+        });
+        let record = DetailRecord::from_metadata(&metadata, Some(&raw)).expect("a job id");
+        assert_eq!(
+            record.metadata,
+            serde_json::json!({"JobId": "JID1", "Description": "d", "Resources": {"S3Resources": []}})
+        );
+        assert_eq!(
+            record.progress.outbound_tracking_number.as_deref(),
+            Some("1Z9")
+        );
+        assert_eq!(record.progress.bytes_transferred, Some(5));
+        assert_eq!(record.progress.objects_transferred, None);
+        assert!(!format!("{record:?}").contains("secret"));
+    }
+}

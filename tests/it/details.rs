@@ -1,0 +1,524 @@
+//! Job details: DescribeJob enrichment, its history, which jobs are
+//! described, failures, and what is never stored.
+
+use std::collections::BTreeSet;
+
+use snowball_sync::config::SyncConfig;
+use snowball_sync::simulator::{Faults, JOB_LOG_MARKER, PICKUP_MARKER, TAX_MARKER, account_id};
+
+use crate::support::*;
+
+fn with_details(mut config: SyncConfig) -> SyncConfig {
+    config.details = Some(4);
+    config
+}
+
+/// The job's detail history: (outbound status, outbound tracking, inbound
+/// status, inbound tracking, bytes, objects, total bytes, total objects).
+type DetailRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+async fn detail_history(pool: &sqlx::PgPool, job_id: &str) -> Vec<DetailRow> {
+    sqlx::query!(
+        "SELECT outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number,
+                bytes_transferred, objects_transferred, total_bytes, total_objects
+           FROM snowball.job_detail_history WHERE job_id = $1 ORDER BY id",
+        job_id
+    )
+    .fetch_all(pool)
+    .await
+    .expect("detail history")
+    .into_iter()
+    .map(|r| {
+        (
+            r.outbound_status,
+            r.outbound_tracking_number,
+            r.inbound_status,
+            r.inbound_tracking_number,
+            r.bytes_transferred,
+            r.objects_transferred,
+            r.total_bytes,
+            r.total_objects,
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn a_job_followed_through_its_lifecycle_keeps_its_shipments_and_transfer() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 90, &["us-east-1"]).await;
+    let job = "JIDdetail-0000-4000-8000-000000000001";
+    sim.sim.replace_jobs("us-east-1", vec![entry(job, "New")]);
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    let path = [
+        "New",
+        "PreparingAppliance",
+        "PreparingShipment",
+        "InTransitToCustomer",
+        "WithCustomer",
+        "InTransitToAWS",
+        "WithAWSSortingFacility",
+        "WithAWS",
+        "WithAWS",
+        "InProgress",
+        "InProgress",
+        "InProgress",
+        "Complete",
+        "Complete",
+    ];
+    let mut changes = Vec::new();
+    for state in path {
+        sim.sim.set_state(job, state);
+        // A tick passes between syncs: a job InProgress moves more data.
+        sim.sim.advance(1);
+        let summary = sync_ok(&config).await;
+        changes.push((
+            state,
+            summary.totals.jobs_described,
+            summary.totals.detail_changes,
+        ));
+    }
+
+    // Described while active, when it changed, and never again once Complete.
+    let described: Vec<Option<i32>> = changes.iter().map(|c| c.1).collect();
+    assert_eq!(
+        described,
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0].map(Some)
+    );
+    let changed: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.2 == Some(1))
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "New",
+            "InTransitToCustomer",
+            "WithCustomer",
+            "InTransitToAWS",
+            "WithAWSSortingFacility",
+            "InProgress",
+            "InProgress",
+            "InProgress",
+            "Complete"
+        ]
+    );
+    let rows = detail_history(&db.pool, job).await;
+    assert_eq!(rows.len(), 9, "one row per observed change: {rows:#?}");
+    let none = || (None, None, None, None, None, None, None, None);
+    assert_eq!(rows[0], none());
+    let outbound = rows[1].1.clone().expect("an outbound tracking number");
+    assert_eq!(rows[1].0.as_deref(), Some("InTransit"));
+    assert_eq!(rows[2].0.as_deref(), Some("Delivered"));
+    assert_eq!(rows[2].1.as_ref(), Some(&outbound));
+    assert_eq!(rows[2].3, None, "no inbound tracking before it ships back");
+    let inbound = rows[3].3.clone().expect("an inbound tracking number");
+    assert_ne!(inbound, outbound);
+    assert_eq!(rows[3].2.as_deref(), Some("InTransit"));
+    assert_eq!(rows[4].2.as_deref(), Some("Delivered"));
+    // Transfer: totals known, figures rising, complete at Complete.
+    let transfer: Vec<(i64, i64, i64, i64)> = rows[5..]
+        .iter()
+        .map(|r| {
+            (
+                r.4.expect("bytes"),
+                r.5.expect("objects"),
+                r.6.expect("total bytes"),
+                r.7.expect("total objects"),
+            )
+        })
+        .collect();
+    assert!(
+        transfer
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+        "{transfer:?}"
+    );
+    assert!(
+        transfer
+            .iter()
+            .all(|t| t.2 == transfer[0].2 && t.3 == transfer[0].3)
+    );
+    let last = transfer[transfer.len() - 1];
+    assert_eq!((last.0, last.1), (last.2, last.3));
+    let progress = sqlx::query!(
+        r#"SELECT percent_done::float8 AS "percent!", bytes_per_second FROM snowball.data_transfer_progress WHERE job_id = $1"#,
+        job
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("the transfer progress view");
+    assert_eq!(progress.percent, 100.0);
+    assert!(progress.bytes_per_second.is_some_and(|rate| rate > 0.0));
+    let shipment = sqlx::query!(
+        "SELECT outbound_tracking_number, inbound_status FROM snowball.shipments WHERE job_id = $1",
+        job
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("the shipments view");
+    assert_eq!(shipment.outbound_tracking_number, Some(outbound));
+    assert_eq!(shipment.inbound_status.as_deref(), Some("Delivered"));
+}
+
+#[tokio::test]
+async fn only_active_changed_and_never_described_jobs_are_described() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 91, &["us-east-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            entry("JIDcomplete", "Complete"),
+            entry("JIDcancelled", "Cancelled"),
+            entry("JIDimporting", "InProgress"),
+            entry("JIDout", "WithCustomer"),
+        ],
+    );
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    let described = || -> BTreeSet<String> { sim.sim.take_described().into_iter().collect() };
+    let set = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+
+    sync_ok(&config).await;
+    assert_eq!(
+        described(),
+        set(&["JIDcancelled", "JIDcomplete", "JIDimporting", "JIDout"]),
+        "every job is new"
+    );
+    sync_ok(&config).await;
+    assert_eq!(
+        described(),
+        set(&["JIDimporting", "JIDout"]),
+        "final jobs described before are not again"
+    );
+    sim.sim.set_state("JIDimporting", "Complete");
+    sync_ok(&config).await;
+    assert_eq!(
+        described(),
+        set(&["JIDimporting", "JIDout"]),
+        "the job that just completed, once more"
+    );
+    sync_ok(&config).await;
+    assert_eq!(described(), set(&["JIDout"]));
+
+    let plain = sync_config(&db, &sim, &["us-east-1"]);
+    let summary = sync_ok(&plain).await;
+    assert_eq!(described(), BTreeSet::new(), "no --details, no DescribeJob");
+    assert_eq!(summary.totals.jobs_described, None);
+}
+
+#[tokio::test]
+async fn an_exports_main_job_brings_its_parts_which_are_not_described_again() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(300, 92, &["us-east-1"]).await;
+    sim.sim.advance(6);
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+
+    let summary = sync_ok(&config).await;
+
+    let requested = sim.sim.take_described();
+    let mains: Vec<&String> = requested
+        .iter()
+        .filter(|id| id.starts_with("MID"))
+        .collect();
+    assert!(!mains.is_empty());
+    let parts: Vec<String> = mains.iter().flat_map(|m| sim.sim.parts(m)).collect();
+    assert!(!parts.is_empty(), "the fleet has exports with parts");
+    for part in &parts {
+        assert!(!requested.contains(part), "{part} was described again");
+    }
+    let stored = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM snowball.job_details WHERE job_id = ANY($1) AND sync_run_id = $2"#,
+        &parts,
+        summary.run_id
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("parts' details");
+    assert_eq!(stored as usize, parts.len());
+    assert_eq!(
+        summary.totals.jobs_described,
+        Some((requested.len() + parts.len()) as i32)
+    );
+    assert_eq!(
+        count_jobs(&db.pool).await as usize,
+        requested.len() + parts.len()
+    );
+}
+
+#[tokio::test]
+async fn throttled_descriptions_are_retried_and_all_land() {
+    let db = TestDb::migrated().await;
+    let sim = simulator_with_faults(
+        120,
+        93,
+        &["us-east-1"],
+        Faults {
+            throttle_every: Some(3),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+
+    let summary = sync_ok(&config).await;
+
+    let requested = sim.sim.take_described().len() as u64;
+    let described = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.job_details"#)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(described, 120, "every job described once");
+    assert!(
+        summary.api_retries > 0 && requested > 100,
+        "{requested} requests"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_named_and_the_run_is_partial_with_the_rest_stored() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 94, &["us-east-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            entry("JIDgone", "WithCustomer"),
+            entry("JIDhere", "WithCustomer"),
+        ],
+    );
+    sim.sim.set_faults(Faults {
+        forget_jobs: vec!["JIDgone".into()],
+        ..Faults::default()
+    });
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+
+    let failure = snowball_sync::sync::run(&config, &mut Vec::new(), std::future::pending())
+        .await
+        .expect_err("a job could not be described");
+
+    let error = failure.error.chain();
+    assert!(
+        error.contains("1 job(s) not described: JIDgone (InvalidResourceException (HTTP 400)"),
+        "{error}"
+    );
+    let summary = failure.summary.expect("a recorded run");
+    assert_eq!(summary.status.as_str(), "partial");
+    assert_eq!(summary.totals.jobs_described, Some(1));
+    assert_eq!(count_jobs(&db.pool).await, 2, "the listing stands");
+}
+
+#[tokio::test]
+async fn access_denied_on_describe_job_names_the_permission_and_the_listing_stands() {
+    let db = TestDb::empty().await;
+    let sim = simulator_with_faults(
+        30,
+        95,
+        &["us-east-1"],
+        Faults {
+            deny_describe_job: vec![account_id(0)],
+            ..Faults::default()
+        },
+    )
+    .await;
+
+    let out = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--details", "--output", "json"],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(1);
+    let line = out.error_line();
+    assert!(
+        line.contains(&format!(
+            "account {} may not call DescribeJob",
+            account_id(0)
+        )) && line.contains("grant snowball:DescribeJob (contrib/iam-policy-details.json)"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout()).expect("JSON");
+    assert_eq!(summary["status"], "partial");
+    assert_eq!(summary["jobs_described"], 0);
+    assert_eq!(summary["jobs_new"], 30, "the listing's results stand");
+    // One refusal is enough: beyond the requests already in flight
+    // (--details-concurrency, 4), the account's other jobs are not asked for.
+    assert!(sim.sim.take_described().len() <= 4);
+}
+
+#[tokio::test]
+async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_printed() {
+    let db = TestDb::empty().await;
+    let sim = simulator(60, 96, &["us-east-1"]).await;
+    sim.sim.advance(3);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let metrics = dir.path().join("m.prom");
+    let metrics_arg = metrics.to_string_lossy().into_owned();
+    let markers = [JOB_LOG_MARKER, PICKUP_MARKER, TAX_MARKER];
+    let mut printed = String::new();
+    for extra in [
+        vec![
+            "--details",
+            "-vv",
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+            "--metrics-file",
+            &metrics_arg,
+        ],
+        vec!["--details", "-v", "--log-format", "text", "--dry-run"],
+    ] {
+        let out = run_bin(
+            &sync_args(&db.url, &sim.endpoint_url(), &extra),
+            &aws_test_env(),
+        )
+        .await;
+        out.assert_code(0);
+        printed += &out.stdout();
+        printed += &out.stderr();
+    }
+    for format in ["json", "text", "csv", "html"] {
+        let out = run_bin(
+            &["report", "--database-url", &db.url, "--format", format],
+            &[],
+        )
+        .await;
+        out.assert_code(0);
+        printed += &out.stdout();
+    }
+    let job: String = sqlx::query_scalar!("SELECT job_id FROM snowball.job_details LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .expect("a described job");
+    let history = run_bin(
+        &[
+            "history",
+            &job,
+            "--database-url",
+            &db.url,
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    history.assert_code(0);
+    printed += &history.stdout();
+    printed += &std::fs::read_to_string(&metrics).expect("metrics");
+
+    let tables: Vec<String> = sqlx::query_scalar!(
+        r#"SELECT table_name AS "name!" FROM information_schema.tables
+            WHERE table_schema = 'snowball' AND table_type = 'BASE TABLE'"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("tables");
+    assert!(tables.contains(&"job_details".to_owned()));
+    let mut stored = String::new();
+    for table in tables {
+        // The names come from the catalogue: nothing to inject.
+        let rows: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT string_agg(t::text, '') FROM snowball.{table} t"
+        ))
+        .fetch_one(&db.pool)
+        .await
+        .expect("read a table");
+        stored += &rows.unwrap_or_default();
+    }
+    assert!(stored.contains("arn:aws:kms:"), "the details were stored");
+    assert!(printed.contains("described"), "the run printed its summary");
+    for marker in markers {
+        assert!(!stored.contains(marker), "{marker} is in a table");
+        assert!(!printed.contains(marker), "{marker} was printed or logged");
+    }
+}
+
+#[tokio::test]
+async fn device_deadlines_count_360_days_from_preparation_and_say_when_approximate() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 97, &["us-east-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            entry("JIDseen-new", "New"),
+            entry("JIDseen-out", "WithCustomer"),
+            entry("JIDback", "InTransitToAWS"),
+        ],
+    );
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let first = sync_ok(&config).await;
+    sim.sim.set_state("JIDseen-new", "PreparingShipment");
+    let second = sync_ok(&config).await;
+    let observed = |run: i64, job: &str| {
+        let pool = db.pool.clone();
+        let job = job.to_owned();
+        async move {
+            sqlx::query_scalar!(
+                r#"SELECT observed_at AS "at!" FROM snowball.job_state_history WHERE sync_run_id = $1 AND job_id = $2"#,
+                run,
+                job
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("a history row")
+        }
+    };
+    let out_prepared = observed(first.run_id, "JIDseen-out").await;
+    let new_prepared = observed(second.run_id, "JIDseen-new").await;
+
+    let rows = sqlx::query!(
+        r#"SELECT job_id AS "job_id!", prepared_at AS "prepared_at!", approximate AS "approximate!",
+                  deadline AS "deadline!", days_left AS "days_left!"
+             FROM snowball.device_deadlines"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("device deadlines");
+
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.job_id,
+                r.prepared_at,
+                r.approximate,
+                r.deadline,
+                r.days_left,
+            )
+        })
+        .collect();
+    let days = chrono::TimeDelta::days(360);
+    assert_eq!(
+        rows,
+        [
+            (
+                "JIDseen-out".to_owned(),
+                out_prepared,
+                true,
+                out_prepared + days,
+                359
+            ),
+            (
+                "JIDseen-new".to_owned(),
+                new_prepared,
+                false,
+                new_prepared + days,
+                359
+            ),
+        ]
+    );
+}
