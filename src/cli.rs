@@ -248,6 +248,11 @@ pub struct ReportArgs {
     #[arg(long, default_value = "14d", value_name = "DURATION")]
     pub stuck_after: String,
 
+    /// List the devices with the customer that are due back within this
+    /// (a Snowball Edge locks 360 days after it was prepared).
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub deadline_within: String,
+
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 

@@ -45,6 +45,8 @@ pub struct ReportConfig {
     pub output: Option<std::path::PathBuf>,
     /// Report on these accounts only; empty for all.
     pub accounts: Vec<String>,
+    /// Devices due back within this are listed.
+    pub deadline_within: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +172,8 @@ impl Config {
                     .map_err(|e| Error::Usage(format!("--since: {e}")))?,
                 stuck_after: parse_duration(&args.stuck_after)
                     .map_err(|e| Error::Usage(format!("--stuck-after: {e}")))?,
+                deadline_within: parse_duration(&args.deadline_within)
+                    .map_err(|e| Error::Usage(format!("--deadline-within: {e}")))?,
                 format: args.format,
                 output: args.output,
                 accounts: match args.accounts.iter().find(|a| !is_account_id(a)) {

@@ -63,6 +63,8 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     }
     let sync = SyncConfig {
         migrate: false,
+        // The demo shows what DescribeJob adds: shipments and data transfer.
+        details: Some(crate::config::DEFAULT_DETAILS_CONCURRENCY),
         ..SyncConfig::new(database.clone(), aws)
     };
     for run in 1..=config.runs {
@@ -94,6 +96,8 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
 const SUGGESTED_QUERIES: &[&str] = &[
     "-- what is on its way back to AWS?\n  SELECT job_id, snowball_type, state_since FROM snowball.jobs WHERE job_state = 'InTransitToAWS' ORDER BY state_since;",
     "-- every observed change of one job\n  SELECT from_state, to_state, observed_at, from_state_last_seen_at FROM snowball.job_state_history WHERE job_id = (SELECT job_id FROM snowball.jobs LIMIT 1) ORDER BY id;",
+    "-- devices on their way, with tracking numbers (sync --details)\n  SELECT job_id, job_state, outbound_tracking_number, inbound_tracking_number FROM snowball.shipments ORDER BY job_state, job_id LIMIT 10;",
+    "-- data moving into or out of S3, and how fast\n  SELECT job_id, percent_done, bytes_per_second FROM snowball.data_transfer_progress WHERE percent_done < 100 ORDER BY percent_done;",
     "-- how the syncs went\n  SELECT id, status, started_at, finished_at - started_at AS took, jobs_seen, transitions FROM snowball.sync_runs ORDER BY id DESC LIMIT 10;",
 ];
 
@@ -157,8 +161,15 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
     )
     .ok();
 
-    if let Some(job_id) = db::report::busiest_job(&mut *conn).await? {
+    // The job whose shipments and transfer changed most, or else the one
+    // with the most states: its timeline, details interleaved.
+    let job = match db::report::busiest_detail_job(&mut *conn).await? {
+        Some(job) => Some(job),
+        None => db::report::busiest_job(&mut *conn).await?,
+    };
+    if let Some(job_id) = job {
         let history = crate::report::History {
+            details: db::report::job_detail_changes(&mut *conn, &job_id).await?,
             account_id: db::report::job_account(&mut *conn, &job_id)
                 .await?
                 .flatten(),

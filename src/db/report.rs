@@ -66,6 +66,20 @@ pub async fn busiest_job(db: impl PgExecutor<'_>) -> anyhow::Result<Option<Strin
     .context("finding a job with a long history")
 }
 
+/// The job with the most detail changes, for showing its shipments and transfer.
+pub async fn busiest_detail_job(db: impl PgExecutor<'_>) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "SELECT job_id
+           FROM snowball.job_detail_history
+          GROUP BY job_id
+          ORDER BY count(*) DESC, job_id
+          LIMIT 1"
+    )
+    .fetch_optional(db)
+    .await
+    .context("finding a job with a long detail history")
+}
+
 /// Succeeded runs so far: the demo continues its simulated timeline from here.
 pub async fn succeeded_runs(db: impl PgExecutor<'_>) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
@@ -345,4 +359,174 @@ pub async fn timeline(
     .fetch_all(db)
     .await
     .context("reading the timeline")
+}
+
+/// A job's detail history row, for `history`.
+pub struct DetailChange {
+    pub observed_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub shipping_option: Option<String>,
+    pub outbound_status: Option<String>,
+    pub outbound_tracking_number: Option<String>,
+    pub inbound_status: Option<String>,
+    pub inbound_tracking_number: Option<String>,
+    pub bytes_transferred: Option<i64>,
+    pub objects_transferred: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub total_objects: Option<i64>,
+}
+
+/// One job's detail changes, oldest first.
+pub async fn job_detail_changes(
+    db: impl PgExecutor<'_>,
+    job_id: &str,
+) -> anyhow::Result<Vec<DetailChange>> {
+    sqlx::query_as!(
+        DetailChange,
+        "SELECT observed_at, sync_run_id, shipping_option, outbound_status, outbound_tracking_number,
+                inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred,
+                total_bytes, total_objects
+           FROM snowball.job_detail_history
+          WHERE job_id = $1
+          ORDER BY id",
+        job_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the detail history of {job_id}"))
+}
+
+pub struct Transfer {
+    pub job_id: String,
+    pub account_id: Option<String>,
+    pub job_state: String,
+    pub bytes_transferred: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub percent_done: Option<f64>,
+    pub bytes_per_second: Option<f64>,
+}
+
+/// Jobs moving data: transfer figures known and not complete.
+pub async fn transfers_in_progress(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Transfer>> {
+    sqlx::query_as!(
+        Transfer,
+        r#"SELECT job_id AS "job_id!", account_id, job_state AS "job_state!", bytes_transferred,
+                  total_bytes, percent_done::float8 AS percent_done, bytes_per_second
+             FROM snowball.data_transfer_progress
+            WHERE (total_bytes IS NULL OR coalesce(bytes_transferred, 0) < total_bytes)
+              AND (cardinality($1::text[]) = 0 OR account_id = ANY($1))
+            ORDER BY percent_done NULLS FIRST, job_id"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading transfer progress")
+}
+
+pub struct InTransit {
+    pub job_id: String,
+    pub account_id: Option<String>,
+    pub job_state: String,
+    pub status: Option<String>,
+    pub tracking_number: Option<String>,
+}
+
+/// Devices on their way, to the customer or back to AWS, with the tracking
+/// number of that leg.
+pub async fn shipments_in_transit(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<InTransit>> {
+    sqlx::query_as!(
+        InTransit,
+        r#"SELECT job_id AS "job_id!", account_id, job_state AS "job_state!",
+                  CASE WHEN job_state = 'InTransitToAWS' THEN inbound_status ELSE outbound_status END AS status,
+                  CASE WHEN job_state = 'InTransitToAWS' THEN inbound_tracking_number
+                       ELSE outbound_tracking_number END AS tracking_number
+             FROM snowball.shipments
+            WHERE job_state IN ('InTransitToCustomer', 'InTransitToAWS')
+              AND (cardinality($1::text[]) = 0 OR account_id = ANY($1))
+            ORDER BY job_state, job_id"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading shipments in transit")
+}
+
+pub struct Deadline {
+    pub job_id: String,
+    pub account_id: Option<String>,
+    pub job_state: String,
+    pub prepared_at: DateTime<Utc>,
+    pub approximate: bool,
+    pub deadline: DateTime<Utc>,
+    pub days_left: i32,
+}
+
+/// Devices with the customer due back within `days`, soonest first.
+pub async fn deadlines_within(
+    db: impl PgExecutor<'_>,
+    days: i32,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Deadline>> {
+    sqlx::query_as!(
+        Deadline,
+        r#"SELECT job_id AS "job_id!", account_id, job_state AS "job_state!",
+                  prepared_at AS "prepared_at!", approximate AS "approximate!",
+                  deadline AS "deadline!", days_left AS "days_left!"
+             FROM snowball.device_deadlines
+            WHERE days_left <= $1
+              AND (cardinality($2::text[]) = 0 OR account_id = ANY($2))
+            ORDER BY deadline, job_id"#,
+        days,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading device deadlines")
+}
+
+pub struct TransferPoint {
+    pub job_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub bytes_transferred: i64,
+    pub total_bytes: Option<i64>,
+}
+
+/// Data transferred over the period by the `lanes` jobs that moved data most
+/// recently in it, for the HTML chart.
+pub async fn transfer_series(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+    lanes: i64,
+    accounts: &[String],
+) -> anyhow::Result<Vec<TransferPoint>> {
+    sqlx::query_as!(
+        TransferPoint,
+        r#"WITH moving AS (
+               SELECT h.job_id
+                 FROM snowball.job_detail_history h
+                 JOIN snowball.jobs j USING (job_id)
+                WHERE h.observed_at >= $1 AND h.bytes_transferred IS NOT NULL
+                  AND (cardinality($3::text[]) = 0 OR j.account_id = ANY($3))
+                GROUP BY h.job_id
+                ORDER BY max(h.observed_at) DESC, h.job_id
+                LIMIT $2
+           )
+           SELECT h.job_id, h.observed_at, h.bytes_transferred AS "bytes_transferred!", h.total_bytes
+             FROM snowball.job_detail_history h
+             JOIN moving USING (job_id)
+            WHERE h.bytes_transferred IS NOT NULL
+            ORDER BY h.job_id, h.id"#,
+        since,
+        lanes,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading data transferred over time")
 }

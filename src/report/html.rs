@@ -99,6 +99,8 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
     page += &stacked_bars(report, &states);
     page += "<h2>Timeline of the jobs most recently active</h2>\n";
     page += &timeline(report);
+    page += "<h2>Data transferred over time (share of each job's total)</h2>\n";
+    page += &transfer_chart(report);
     page += &tables(report);
     page += "</body></html>\n";
     page
@@ -229,6 +231,70 @@ fn timeline(report: &Report) -> String {
                 interval.left_at.map_or_else(|| "now".to_owned(), rfc3339)
             );
         }
+    }
+    svg + "</svg>\n"
+}
+
+/// One line per job moving data: the share of its total transferred at each
+/// observation (`sync --details`), over the period.
+fn transfer_chart(report: &Report) -> String {
+    let (width, height, left, top, bottom) = (900.0, 220.0, 50.0, 10.0, 24.0);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="data transferred over time">"#
+    );
+    let series = &report.transfer_series;
+    let Some(start) = series.iter().map(|p| p.observed_at).min() else {
+        svg += r#"<text x="10" y="20">No data transfer observed in this period (sync --details records it).</text></svg>"#;
+        return svg + "\n";
+    };
+    let start = start.max(report.since);
+    let span = (report.as_of - start).num_milliseconds().max(1) as f64;
+    let x_of = |t: DateTime<Utc>| {
+        left + ((t.max(start) - start).num_milliseconds() as f64 / span) * (width - left - 10.0)
+    };
+    let plot = height - top - bottom;
+    let y_of = |share: f64| top + plot * (1.0 - share.clamp(0.0, 1.0));
+    for (share, label) in [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")] {
+        let y = y_of(share);
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
+            width - 10.0,
+            left - 4.0,
+            y + 4.0
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{left}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text>"#,
+        height - 6.0,
+        text_time(start),
+        width - 10.0,
+        height - 6.0,
+        text_time(report.as_of)
+    );
+    let mut jobs: Vec<&str> = series.iter().map(|p| p.job_id.as_str()).collect();
+    jobs.dedup();
+    for job in jobs {
+        let points: Vec<String> = series
+            .iter()
+            .filter(|p| p.job_id == job)
+            .filter_map(|p| {
+                let total = p.total_bytes.filter(|t| *t > 0)?;
+                let share = p.bytes_transferred as f64 / total as f64;
+                Some(format!("{:.1},{:.1}", x_of(p.observed_at), y_of(share)))
+            })
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke-width="2" stroke="{}" points="{}"><title>{}</title></polyline>"#,
+            colour(job),
+            points.join(" "),
+            escape(job)
+        );
     }
     svg + "</svg>\n"
 }

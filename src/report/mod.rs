@@ -16,12 +16,15 @@ use crate::cli::{ReportFormat, TableFormat};
 use crate::config::{HistoryConfig, ReportConfig};
 use crate::db;
 use crate::db::report::{
-    AccountCount, DailyState, Interval, StateTypeCount, StuckJob, SyncHealth, TransitionCount,
+    AccountCount, DailyState, Deadline, DetailChange, InTransit, Interval, StateTypeCount,
+    StuckJob, SyncHealth, Transfer, TransferPoint, TransitionCount,
 };
 use crate::error::Error;
 
 /// Jobs shown in the HTML timeline.
 const TIMELINE_LANES: i64 = 40;
+/// Jobs drawn in the HTML chart of data transferred over time.
+const TRANSFER_LANES: i64 = 20;
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -59,6 +62,92 @@ pub struct History {
     pub account_id: Option<String>,
     pub as_of: DateTime<Utc>,
     pub stints: Vec<Interval>,
+    /// Its shipment and transfer changes (`sync --details`), oldest first.
+    pub details: Vec<DetailChange>,
+}
+
+/// The detail fields of a change, in order, as (name, value) for JSON and CSV.
+fn detail_fields(d: &DetailChange) -> [(&'static str, serde_json::Value); 9] {
+    [
+        ("shipping_option", json!(d.shipping_option)),
+        ("outbound_status", json!(d.outbound_status)),
+        (
+            "outbound_tracking_number",
+            json!(d.outbound_tracking_number),
+        ),
+        ("inbound_status", json!(d.inbound_status)),
+        ("inbound_tracking_number", json!(d.inbound_tracking_number)),
+        ("bytes_transferred", json!(d.bytes_transferred)),
+        ("objects_transferred", json!(d.objects_transferred)),
+        ("total_bytes", json!(d.total_bytes)),
+        ("total_objects", json!(d.total_objects)),
+    ]
+}
+
+/// A detail change as a person reads it.
+fn detail_summary(d: &DetailChange) -> String {
+    let mut parts = Vec::new();
+    if let Some(option) = &d.shipping_option {
+        parts.push(format!("shipping {option}"));
+    }
+    for (leg, status, tracking) in [
+        ("outbound", &d.outbound_status, &d.outbound_tracking_number),
+        ("inbound", &d.inbound_status, &d.inbound_tracking_number),
+    ] {
+        if status.is_some() || tracking.is_some() {
+            parts.push(
+                format!(
+                    "{leg} {} {}",
+                    status.as_deref().unwrap_or("?"),
+                    tracking.as_deref().unwrap_or("")
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+    }
+    if d.bytes_transferred.is_some() || d.total_bytes.is_some() {
+        parts.push(format!(
+            "transferred {}{}",
+            percent(d.bytes_transferred, d.total_bytes),
+            d.objects_transferred
+                .map(|o| format!(
+                    ", {o} of {} objects",
+                    d.total_objects.map_or("?".to_owned(), |t| t.to_string())
+                ))
+                .unwrap_or_default()
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `12.5% (1.2 GB of 9.8 GB)`, or the bytes alone when the total is unknown.
+fn percent(bytes: Option<i64>, total: Option<i64>) -> String {
+    match (bytes, total) {
+        (Some(b), Some(t)) if t > 0 => format!(
+            "{:.1}% ({} of {})",
+            100.0 * b as f64 / t as f64,
+            human_bytes(b),
+            human_bytes(t)
+        ),
+        (Some(b), _) => human_bytes(b),
+        (None, Some(t)) => format!("0 of {}", human_bytes(t)),
+        (None, None) => String::new(),
+    }
+}
+
+pub fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
+    }
 }
 
 impl History {
@@ -80,7 +169,7 @@ impl History {
                         ]
                     })
                     .collect();
-                format!(
+                let mut text = format!(
                     "{} (account {}, times UTC, as of {})\n{}",
                     self.job_id,
                     self.account_id.as_deref().unwrap_or("unknown"),
@@ -96,7 +185,30 @@ impl History {
                         ],
                         &rows
                     )
-                )
+                );
+                if !self.details.is_empty() {
+                    let rows: Vec<Vec<String>> = self
+                        .changes()
+                        .into_iter()
+                        .map(|change| match change {
+                            Change::State(s) => vec![
+                                text_time(s.entered_at),
+                                format!("state {}", s.state),
+                                s.sync_run_id.to_string(),
+                            ],
+                            Change::Details(d) => vec![
+                                text_time(d.observed_at),
+                                detail_summary(d),
+                                d.sync_run_id.to_string(),
+                            ],
+                        })
+                        .collect();
+                    text += &format!(
+                        "\nState and detail changes, in order:\n{}",
+                        text_table(&["observed", "change", "sync_run"], &rows)
+                    );
+                }
+                text
             }
             TableFormat::Json => {
                 let stints: Vec<_> = self
@@ -114,7 +226,27 @@ impl History {
                         })
                     })
                     .collect();
-                json!({ "job_id": self.job_id, "account_id": self.account_id, "as_of": rfc3339(self.as_of), "stints": stints })
+                let changes: Vec<_> = self
+                    .changes()
+                    .into_iter()
+                    .map(|change| match change {
+                        Change::State(s) => json!({
+                            "observed_at": rfc3339(s.entered_at), "kind": "state",
+                            "state": s.state, "sync_run_id": s.sync_run_id,
+                        }),
+                        Change::Details(d) => {
+                            let mut value = json!({
+                                "observed_at": rfc3339(d.observed_at), "kind": "details",
+                                "sync_run_id": d.sync_run_id,
+                            });
+                            for (name, field) in detail_fields(d) {
+                                value[name] = field;
+                            }
+                            value
+                        }
+                    })
+                    .collect();
+                json!({ "job_id": self.job_id, "account_id": self.account_id, "as_of": rfc3339(self.as_of), "stints": stints, "changes": changes })
                     .to_string()
                     + "\n"
             }
@@ -129,24 +261,86 @@ impl History {
                     "is_current",
                     "sync_run_id",
                     "account_id",
+                    "kind",
+                    "shipping_option",
+                    "outbound_status",
+                    "outbound_tracking_number",
+                    "inbound_status",
+                    "inbound_tracking_number",
+                    "bytes_transferred",
+                    "objects_transferred",
+                    "total_bytes",
+                    "total_objects",
                 ];
+                let account = self.account_id.clone().unwrap_or_default();
                 let mut out = csv_line(&header.map(String::from));
-                for s in &self.stints {
-                    out += &csv_line(&[
-                        self.job_id.clone(),
-                        s.state.clone(),
-                        rfc3339(s.entered_at),
-                        s.entered_after.map(rfc3339).unwrap_or_default(),
-                        s.left_at.map(rfc3339).unwrap_or_default(),
-                        seconds(duration(s)).to_string(),
-                        s.left_at.is_none().to_string(),
-                        s.sync_run_id.to_string(),
-                        self.account_id.clone().unwrap_or_default(),
-                    ]);
+                // One table, state stints and detail changes interleaved by time.
+                for change in self.changes() {
+                    let mut row = vec![self.job_id.clone()];
+                    match change {
+                        Change::State(s) => {
+                            row.extend([
+                                s.state.clone(),
+                                rfc3339(s.entered_at),
+                                s.entered_after.map(rfc3339).unwrap_or_default(),
+                                s.left_at.map(rfc3339).unwrap_or_default(),
+                                seconds(duration(s)).to_string(),
+                                s.left_at.is_none().to_string(),
+                                s.sync_run_id.to_string(),
+                                account.clone(),
+                                "state".to_owned(),
+                            ]);
+                            row.extend(std::iter::repeat_n(String::new(), 9));
+                        }
+                        Change::Details(d) => {
+                            row.extend([
+                                String::new(),
+                                rfc3339(d.observed_at),
+                                String::new(),
+                                String::new(),
+                                String::new(),
+                                String::new(),
+                                d.sync_run_id.to_string(),
+                                account.clone(),
+                                "details".to_owned(),
+                            ]);
+                            row.extend(detail_fields(d).into_iter().map(|(_, v)| match v {
+                                serde_json::Value::Null => String::new(),
+                                serde_json::Value::String(s) => s,
+                                other => other.to_string(),
+                            }));
+                        }
+                    }
+                    out += &csv_line(&row);
                 }
                 out
             }
         }
+    }
+}
+
+/// One entry of a job's timeline: a stint began, or its details changed.
+enum Change<'a> {
+    State(&'a Interval),
+    Details(&'a DetailChange),
+}
+
+impl History {
+    /// Stints and detail changes interleaved by time; a state change before
+    /// the detail change the same sync saw.
+    fn changes(&self) -> Vec<Change<'_>> {
+        let mut changes: Vec<(DateTime<Utc>, u8, Change<'_>)> = self
+            .stints
+            .iter()
+            .map(|s| (s.entered_at, 0, Change::State(s)))
+            .chain(
+                self.details
+                    .iter()
+                    .map(|d| (d.observed_at, 1, Change::Details(d))),
+            )
+            .collect();
+        changes.sort_by_key(|(at, kind, _)| (*at, *kind));
+        changes.into_iter().map(|(_, _, change)| change).collect()
     }
 }
 
@@ -164,16 +358,36 @@ pub struct Report {
     pub health: Vec<SyncHealth>,
     pub daily: Vec<DailyState>,
     pub timeline: Vec<Interval>,
+    /// `--deadline-within`: devices due back within this are listed.
+    pub deadline_within: Duration,
+    pub transfers: Vec<Transfer>,
+    pub in_transit: Vec<InTransit>,
+    pub deadlines: Vec<Deadline>,
+    /// For the HTML chart of data transferred over time.
+    pub transfer_series: Vec<TransferPoint>,
+}
+
+/// What `Report::load` reports on.
+pub struct Scope<'a> {
+    pub period: Duration,
+    pub stuck_after: Duration,
+    pub deadline_within: Duration,
+    pub accounts: &'a [String],
 }
 
 impl Report {
     pub async fn load(
         conn: &mut sqlx::PgConnection,
         as_of: DateTime<Utc>,
-        period: Duration,
-        stuck_after: Duration,
-        accounts: &[String],
+        scope: Scope<'_>,
     ) -> anyhow::Result<Report> {
+        let Scope {
+            period,
+            stuck_after,
+            deadline_within,
+            accounts,
+        } = scope;
+        let deadline_days = i32::try_from(deadline_within.as_secs() / 86_400).unwrap_or(i32::MAX);
         let since = as_of - chrono::TimeDelta::from_std(period).context("--since is too long")?;
         let stuck_before = as_of
             - chrono::TimeDelta::from_std(stuck_after).context("--stuck-after is too long")?;
@@ -190,6 +404,17 @@ impl Report {
             health: db::report::sync_health(&mut *conn, since).await?,
             daily: db::report::daily_states(&mut *conn, since, as_of, accounts).await?,
             timeline: db::report::timeline(&mut *conn, since, TIMELINE_LANES, accounts).await?,
+            deadline_within,
+            transfers: db::report::transfers_in_progress(&mut *conn, accounts).await?,
+            in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
+            deadlines: db::report::deadlines_within(&mut *conn, deadline_days, accounts).await?,
+            transfer_series: db::report::transfer_series(
+                &mut *conn,
+                since,
+                TRANSFER_LANES,
+                accounts,
+            )
+            .await?,
         })
     }
 
@@ -238,6 +463,21 @@ impl Report {
                 "region": j.region, "state_since": rfc3339(j.state_since), "age_seconds": seconds(self.as_of - j.state_since),
                 "account_id": j.account_id,
             })).collect::<Vec<_>>(),
+            "deadline_within_seconds": self.deadline_within.as_secs(),
+            "data_transfer": self.transfers.iter().map(|t| json!({
+                "job_id": t.job_id, "account_id": t.account_id, "job_state": t.job_state,
+                "bytes_transferred": t.bytes_transferred, "total_bytes": t.total_bytes,
+                "percent_done": t.percent_done, "bytes_per_second": t.bytes_per_second,
+            })).collect::<Vec<_>>(),
+            "shipments_in_transit": self.in_transit.iter().map(|s| json!({
+                "job_id": s.job_id, "account_id": s.account_id, "job_state": s.job_state,
+                "status": s.status, "tracking_number": s.tracking_number,
+            })).collect::<Vec<_>>(),
+            "device_deadlines": self.deadlines.iter().map(|d| json!({
+                "job_id": d.job_id, "account_id": d.account_id, "job_state": d.job_state,
+                "prepared_at": rfc3339(d.prepared_at), "approximate": d.approximate,
+                "deadline": rfc3339(d.deadline), "days_left": d.days_left,
+            })).collect::<Vec<_>>(),
             "sync_health": self.health.iter().map(|h| json!({
                 "day": h.day.to_string(), "runs": h.runs, "succeeded": h.succeeded, "failed": h.failed,
                 "abandoned": h.abandoned, "running": h.running, "mean_duration_seconds": h.mean_duration_seconds,
@@ -249,7 +489,7 @@ impl Report {
     /// One table for all sections: `section` says which, and each section
     /// fills its own columns.
     fn to_csv(&self) -> String {
-        const COLUMNS: [&str; 21] = [
+        const COLUMNS: [&str; 31] = [
             "section",
             "job_id",
             "job_state",
@@ -271,6 +511,16 @@ impl Report {
             "account_id",
             "active",
             "missing",
+            "bytes_transferred",
+            "total_bytes",
+            "percent_done",
+            "bytes_per_second",
+            "status",
+            "tracking_number",
+            "prepared_at",
+            "approximate",
+            "deadline",
+            "days_left",
         ];
         let mut out = csv_line(&COLUMNS.map(String::from));
         let row = |cells: &[(&str, String)]| {
@@ -327,6 +577,42 @@ impl Report {
                     "age_seconds",
                     seconds(self.as_of - j.state_since).to_string(),
                 ),
+            ]);
+        }
+        let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+        let float = |v: Option<f64>| v.map(|n| n.to_string()).unwrap_or_default();
+        for t in &self.transfers {
+            out += &row(&[
+                ("section", "data_transfer".into()),
+                ("job_id", t.job_id.clone()),
+                ("account_id", text(&t.account_id)),
+                ("job_state", t.job_state.clone()),
+                ("bytes_transferred", number(t.bytes_transferred)),
+                ("total_bytes", number(t.total_bytes)),
+                ("percent_done", float(t.percent_done)),
+                ("bytes_per_second", float(t.bytes_per_second)),
+            ]);
+        }
+        for s in &self.in_transit {
+            out += &row(&[
+                ("section", "shipments_in_transit".into()),
+                ("job_id", s.job_id.clone()),
+                ("account_id", text(&s.account_id)),
+                ("job_state", s.job_state.clone()),
+                ("status", text(&s.status)),
+                ("tracking_number", text(&s.tracking_number)),
+            ]);
+        }
+        for d in &self.deadlines {
+            out += &row(&[
+                ("section", "device_deadlines".into()),
+                ("job_id", d.job_id.clone()),
+                ("account_id", text(&d.account_id)),
+                ("job_state", d.job_state.clone()),
+                ("prepared_at", rfc3339(d.prepared_at)),
+                ("approximate", d.approximate.to_string()),
+                ("deadline", rfc3339(d.deadline)),
+                ("days_left", d.days_left.to_string()),
             ]);
         }
         for h in &self.health {
@@ -463,6 +749,92 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
             ),
         ),
         (
+            "Data transfer in progress".to_owned(),
+            table(
+                &[
+                    ("job_id", false),
+                    ("account_id", false),
+                    ("job_state", false),
+                    ("transferred", true),
+                    ("rate", true),
+                ],
+                report
+                    .transfers
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.job_id.clone(),
+                            text(&t.account_id),
+                            t.job_state.clone(),
+                            percent(t.bytes_transferred, t.total_bytes),
+                            t.bytes_per_second
+                                .map(|r| format!("{}/s", human_bytes(r as i64)))
+                                .unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            "Shipments in transit".to_owned(),
+            table(
+                &[
+                    ("job_id", false),
+                    ("account_id", false),
+                    ("job_state", false),
+                    ("status", false),
+                    ("tracking_number", false),
+                ],
+                report
+                    .in_transit
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.job_id.clone(),
+                            text(&s.account_id),
+                            s.job_state.clone(),
+                            text(&s.status),
+                            text(&s.tracking_number),
+                        ]
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            format!(
+                "Devices due back within {} (360 days from preparation; ~ approximate)",
+                human_duration(report.deadline_within.as_secs() as i64)
+            ),
+            table(
+                &[
+                    ("job_id", false),
+                    ("account_id", false),
+                    ("job_state", false),
+                    ("prepared", false),
+                    ("deadline", false),
+                    ("days_left", true),
+                ],
+                report
+                    .deadlines
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.job_id.clone(),
+                            text(&d.account_id),
+                            d.job_state.clone(),
+                            format!(
+                                "{}{}",
+                                if d.approximate { "~" } else { "" },
+                                text_time(d.prepared_at)
+                            ),
+                            text_time(d.deadline),
+                            d.days_left.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        ),
+        (
             "Sync health by day".to_owned(),
             table(
                 &[
@@ -512,6 +884,7 @@ pub async fn history_command(
         )));
     };
     let history = History {
+        details: db::report::job_detail_changes(&mut conn, &config.job_id).await?,
         job_id: config.job_id.clone(),
         account_id,
         as_of: db::report::now(&mut conn).await?,
@@ -530,14 +903,13 @@ pub async fn report_command(
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
     let as_of = db::report::now(&mut conn).await?;
-    let report = Report::load(
-        &mut conn,
-        as_of,
-        config.since,
-        config.stuck_after,
-        &config.accounts,
-    )
-    .await?;
+    let scope = Scope {
+        period: config.since,
+        stuck_after: config.stuck_after,
+        deadline_within: config.deadline_within,
+        accounts: &config.accounts,
+    };
+    let report = Report::load(&mut conn, as_of, scope).await?;
     let text = report.render(config.format);
     match &config.output {
         Some(path) => {

@@ -263,12 +263,15 @@ async fn throttled_descriptions_are_retried_and_all_land() {
         93,
         &["us-east-1"],
         Faults {
-            throttle_every: Some(3),
+            throttle_every: Some(4),
             ..Faults::default()
         },
     )
     .await;
-    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    let mut config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    // Every 4th request of all those in flight is throttled: a job's retries
+    // can meet that turn again, so allow the SDK a few more attempts.
+    config.aws.max_attempts = 10;
 
     let summary = sync_ok(&config).await;
 
@@ -521,4 +524,129 @@ async fn device_deadlines_count_360_days_from_preparation_and_say_when_approxima
             ),
         ]
     );
+}
+
+#[tokio::test]
+async fn report_and_history_show_transfers_shipments_and_deadlines_in_every_format() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(0, 98, &["us-east-1"]).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![
+            entry("JIDmoving", "InProgress"),
+            entry("JIDshipping", "InTransitToCustomer"),
+            entry("JIDout", "WithCustomer"),
+        ],
+    );
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    sync_ok(&config).await;
+    sim.sim.advance(1);
+    sync_ok(&config).await;
+    let report = |format: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let out = run_bin(
+                &[
+                    "report",
+                    "--database-url",
+                    &url,
+                    "--format",
+                    format,
+                    "--deadline-within",
+                    "400d",
+                ],
+                &[],
+            )
+            .await;
+            out.assert_code(0);
+            out.stdout()
+        }
+    };
+
+    let json: serde_json::Value = serde_json::from_str(&report("json").await).expect("JSON");
+    let transfer = &json["data_transfer"];
+    assert_eq!(transfer.as_array().map(Vec::len), Some(1), "{transfer}");
+    assert_eq!(transfer[0]["job_id"], "JIDmoving");
+    let percent = transfer[0]["percent_done"].as_f64().expect("a percentage");
+    assert!(percent > 50.0 && percent < 100.0, "{percent}");
+    assert!(
+        transfer[0]["bytes_per_second"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0)
+    );
+    let shipping = &json["shipments_in_transit"];
+    assert_eq!(shipping.as_array().map(Vec::len), Some(1), "{shipping}");
+    assert_eq!(shipping[0]["job_id"], "JIDshipping");
+    assert_eq!(shipping[0]["status"], "InTransit");
+    assert!(
+        shipping[0]["tracking_number"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("1Z"))
+    );
+    let deadlines: Vec<(&str, bool)> = json["device_deadlines"]
+        .as_array()
+        .expect("deadlines")
+        .iter()
+        .map(|d| {
+            (
+                d["job_id"].as_str().unwrap_or_default(),
+                d["approximate"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(deadlines, [("JIDout", true), ("JIDshipping", true)]);
+
+    let text = report("text").await;
+    for expected in [
+        "Data transfer in progress",
+        "Shipments in transit",
+        "Devices due back within 400d",
+        "JIDmoving",
+        "~",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    let csv = report("csv").await;
+    for section in [
+        "\ndata_transfer,JIDmoving,",
+        "\nshipments_in_transit,JIDshipping,",
+        "\ndevice_deadlines,JIDout,",
+    ] {
+        assert!(csv.contains(section), "no {section:?} in\n{csv}");
+    }
+    let html = report("html").await;
+    assert!(
+        html.contains("<title>JIDmoving</title></polyline>"),
+        "no transfer line"
+    );
+
+    let history = run_bin(&["history", "JIDmoving", "--database-url", &db.url], &[]).await;
+    history.assert_code(0);
+    let text = history.stdout();
+    assert!(
+        text.contains("State and detail changes, in order:"),
+        "{text}"
+    );
+    assert!(text.contains("state InProgress"), "{text}");
+    assert_eq!(text.matches("transferred ").count(), 2, "{text}");
+    let history = run_bin(
+        &[
+            "history",
+            "JIDmoving",
+            "--database-url",
+            &db.url,
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&history.stdout()).expect("JSON");
+    let kinds: Vec<&str> = json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["state", "details", "details"]);
 }

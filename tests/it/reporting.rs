@@ -7,7 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use snowball_sync::cli::{ReportFormat, TableFormat};
 use snowball_sync::db::report as queries;
-use snowball_sync::report::{History, Report, human_duration, rfc3339, text_table, text_time};
+use snowball_sync::report::{
+    History, Report, Scope, human_duration, rfc3339, text_table, text_time,
+};
 
 use crate::support::*;
 
@@ -199,6 +201,7 @@ async fn history_is_exact_in_text_json_and_csv() {
     let as_of = t3 + TimeDelta::hours(1);
     let account = snowball_sync::simulator::account_id(0);
     let history = History {
+        details: Vec::new(),
         job_id: "JIDmany".into(),
         account_id: Some(account.clone()),
         as_of,
@@ -271,14 +274,21 @@ async fn history_is_exact_in_text_json_and_csv() {
                 {"state": "PreparingShipment", "entered_at": rfc3339(t3), "entered_after": rfc3339(t2), "left_at": null,
                  "duration_seconds": 3600.0, "is_current": true, "sync_run_id": 3},
             ],
+            "changes": [
+                {"observed_at": rfc3339(t1), "kind": "state", "state": "New", "sync_run_id": 1},
+                {"observed_at": rfc3339(t2), "kind": "state", "state": "PreparingAppliance", "sync_run_id": 2},
+                {"observed_at": rfc3339(t3), "kind": "state", "state": "PreparingShipment", "sync_run_id": 3},
+            ],
         })
     );
 
     let expected_csv = format!(
-        "job_id,state,entered_at,entered_after,left_at,duration_seconds,is_current,sync_run_id,account_id\n\
-         JIDmany,New,{},,{},{},false,1,{account}\n\
-         JIDmany,PreparingAppliance,{},{},{},{},false,2,{account}\n\
-         JIDmany,PreparingShipment,{},{},,3600,true,3,{account}\n",
+        "job_id,state,entered_at,entered_after,left_at,duration_seconds,is_current,sync_run_id,account_id,\
+         kind,shipping_option,outbound_status,outbound_tracking_number,inbound_status,inbound_tracking_number,\
+         bytes_transferred,objects_transferred,total_bytes,total_objects\n\
+         JIDmany,New,{},,{},{},false,1,{account},state,,,,,,,,,\n\
+         JIDmany,PreparingAppliance,{},{},{},{},false,2,{account},state,,,,,,,,,\n\
+         JIDmany,PreparingShipment,{},{},,3600,true,3,{account},state,,,,,,,,,\n",
         rfc3339(t1),
         rfc3339(t2),
         secs(t2 - t1),
@@ -321,7 +331,7 @@ async fn the_history_command_knows_the_job_or_says_no_such_job() {
     assert!(
         lines[1].starts_with("JIDonce,WithCustomer,")
             && lines[1].ends_with(&format!(
-                ",true,1,{}",
+                ",true,1,{},state,,,,,,,,,",
                 snowball_sync::simulator::account_id(0)
             )),
         "{}",
@@ -333,15 +343,15 @@ async fn known_report(db: &TestDb) -> (Report, [DateTime<Utc>; 3]) {
     let times = known_history(db).await;
     let as_of = times[2] + TimeDelta::days(1);
     let mut conn = db.pool.acquire().await.expect("a connection");
-    let report = Report::load(
-        &mut conn,
-        as_of,
-        Duration::from_secs(7 * 86_400),
-        Duration::from_secs(20 * 3600),
-        &[],
-    )
-    .await
-    .expect("the report loads");
+    let scope = Scope {
+        period: Duration::from_secs(7 * 86_400),
+        stuck_after: Duration::from_secs(20 * 3600),
+        deadline_within: Duration::from_secs(30 * 86_400),
+        accounts: &[],
+    };
+    let report = Report::load(&mut conn, as_of, scope)
+        .await
+        .expect("the report loads");
     (report, times)
 }
 
@@ -370,6 +380,10 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             "as_of": rfc3339(as_of),
             "since": rfc3339(since),
             "stuck_after_seconds": 72_000,
+            "deadline_within_seconds": 2_592_000,
+            "data_transfer": [],
+            "shipments_in_transit": [],
+            "device_deadlines": [],
             "accounts": [],
             "jobs_by_account": [{"account_id": account, "jobs": 3, "active": 2, "missing": 0}],
             "jobs_by_state": [
@@ -397,7 +411,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
         })
     );
 
-    let header = "section,job_id,job_state,job_type,snowball_type,region,from_state,to_state,count,state_since,age_seconds,day,runs,succeeded,failed,abandoned,mean_duration_seconds,last_success,account_id,active,missing";
+    let header = "section,job_id,job_state,job_type,snowball_type,region,from_state,to_state,count,state_since,age_seconds,day,runs,succeeded,failed,abandoned,mean_duration_seconds,last_success,account_id,active,missing,bytes_transferred,total_bytes,percent_done,bytes_per_second,status,tracking_number,prepared_at,approximate,deadline,days_left";
     let expected_csv = [
         header.to_owned(),
         format!("jobs_by_account,,,,,,,,3,,,,,,,,,,{account},2,0"),
@@ -425,7 +439,8 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             rfc3339(finished.last)
         ),
     ]
-    .map(|line| line + "\n")
+    // The detail sections' ten columns are empty on every row here.
+    .map(|line| if line == header { line + "\n" } else { line + ",,,,,,,,,,\n" })
     .concat();
     assert_eq!(report.render(ReportFormat::Csv), expected_csv);
 
@@ -515,7 +530,7 @@ async fn the_html_report_is_one_self_contained_page_with_both_pictures() {
     let html = report.render(ReportFormat::Html);
 
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg ").count(), 2);
+    assert_eq!(html.matches("<svg ").count(), 3);
     for forbidden in ["<script", "src=", "href=", "url(", "@import", "https://"] {
         assert!(
             !html.contains(forbidden),
