@@ -14,6 +14,11 @@ The accounts case syncs an organization (--organization-role) of ACCOUNTS
 accounts x 2 regions x JOBS jobs, every request (STS, Organizations, ListJobs)
 answered after LATENCY ms, and compares the wall time with the bound
 1.5 x (all requests x latency / concurrency) + 0.5 s.
+       scripts/bench.py details [--jobs 10000] [--latency 20] [--concurrency 4]
+The details case times the details step of `sync --details` (a first sync,
+which describes every job, then an unchanged re-sync, which describes the
+active ones again and must write no detail row) against the bound
+1.2 x (DescribeJob requests x latency / concurrency).
 Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 uses and drops a database named snowball_bench.
 """
@@ -46,10 +51,14 @@ def start_simulator(jobs, latency_ms, regions, accounts=1):
     return proc, line.strip().rsplit(" ", 1)[-1]
 
 
-def stats(endpoint):
+def sim_stats(endpoint):
     with urllib.request.urlopen(endpoint + "/_sim/stats") as answer:
-        data = json.load(answer)
-    return data["list_jobs_requests"] + data["identity_requests"]
+        return json.load(answer)
+
+
+def stats(endpoint):
+    data = sim_stats(endpoint)
+    return data["list_jobs_requests"] + data["identity_requests"] + data["describe_job_requests"]
 
 
 def timed_sync(database_url, endpoint, regions, extra=()):
@@ -103,9 +112,45 @@ def accounts_case(argv):
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 
+def details_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py details")
+    parser.add_argument("--jobs", type=int, default=10000)
+    parser.add_argument("--latency", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=4)
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    regions = REGION_SETS[1]
+    print("| jobs | latency | details concurrency | sync | DescribeJob requests | jobs described | detail rows | details step s | bound s | wall s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+    psql(admin_url, "CREATE DATABASE snowball_bench")
+    sim, endpoint = start_simulator(options.jobs, options.latency, regions)
+    try:
+        for label in ["first", "unchanged"]:
+            before = sim_stats(endpoint)["describe_job_requests"]
+            wall, rss, out = timed_sync(
+                database_url, endpoint, regions,
+                ["--details", "--details-concurrency", str(options.concurrency), "--output", "json"])
+            requests = sim_stats(endpoint)["describe_job_requests"] - before
+            summary = json.loads(out)
+            bound = 1.2 * requests * options.latency / 1000.0 / options.concurrency
+            print(f"| {options.jobs} | {options.latency} ms | {options.concurrency} | {label} | {requests} "
+                  f"| {summary['jobs_described']} | {summary['detail_changes']} | {summary['details_seconds']:.2f} "
+                  f"| {bound:.2f} | {wall:.2f} | {rss:.1f} |", flush=True)
+    finally:
+        sim.terminate()
+        sim.wait()
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
 def main():
     if sys.argv[1:2] == ["accounts"]:
         accounts_case(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["details"]:
+        details_case(sys.argv[2:])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")

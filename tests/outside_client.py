@@ -5,6 +5,10 @@ usage: outside_client.py ENDPOINT REGION PROTOCOL PAGE_SIZE
 PROTOCOL is `json` (awsJson1_1, what the AWS CLI and older boto3 speak) or
 `cbor` (Smithy RPC v2 CBOR, what current botocore prefers for Snowball).
 
+usage: outside_client.py describe ENDPOINT REGION PROTOCOL JOB_ID...
+describes each job and prints one JSON line per job: the fields a test
+compares with what the Rust SDK gets.
+
 usage: outside_client.py organization ENDPOINT REGION ROLE_NAME
 lists the organization's accounts (Organizations ListAccounts, paged), then,
 for each ACTIVE one, assumes ROLE_NAME there with STS (awsQuery) and lists
@@ -60,7 +64,45 @@ def organization(endpoint, region, role_name):
                               "job_state": entry["JobState"]}, sort_keys=True))
 
 
+def projection(metadata, parts):
+    shipping = metadata.get("ShippingDetails", {})
+    created = metadata.get("CreationDate")
+    leg = lambda name: {k: shipping.get(name, {}).get(k) for k in ("Status", "TrackingNumber")}
+    return {
+        "job_id": metadata["JobId"],
+        "job_state": metadata.get("JobState"),
+        "job_type": metadata.get("JobType"),
+        "snowball_type": metadata.get("SnowballType"),
+        "creation_date": int(created.timestamp()) if created else None,
+        "description": metadata.get("Description"),
+        "kms_key_arn": metadata.get("KmsKeyARN"),
+        "role_arn": metadata.get("RoleARN"),
+        "address_id": metadata.get("AddressId"),
+        "capacity": metadata.get("SnowballCapacityPreference"),
+        "snowball_id": metadata.get("SnowballId"),
+        "shipping_option": shipping.get("ShippingOption"),
+        "outbound": leg("OutboundShipment"),
+        "inbound": leg("InboundShipment"),
+        "transfer": metadata.get("DataTransferProgress"),
+        "buckets": [r.get("BucketArn") for r in metadata.get("Resources", {}).get("S3Resources", [])],
+        "has_job_logs": "JobLogInfo" in metadata,
+        "parts": [p["JobId"] for p in parts],
+    }
+
+
+def describe(endpoint, region, protocol, job_ids):
+    if protocol == "json":
+        botocore.model.ServiceModel.resolved_protocol = property(lambda self: "json")
+    client = boto3.client("snowball", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    for job_id in job_ids:
+        answer = client.describe_job(JobId=job_id)
+        print(json.dumps(projection(answer["JobMetadata"], answer.get("SubJobMetadata", [])), sort_keys=True))
+
+
 def main():
+    if sys.argv[1] == "describe":
+        describe(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+        return
     if sys.argv[1] == "organization":
         organization(*sys.argv[2:5])
         return

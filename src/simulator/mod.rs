@@ -128,8 +128,10 @@ struct State {
     list_requests: u64,
     /// Snowball requests (ListJobs and DescribeJob): what the every-K-th faults count.
     snowball_requests: u64,
-    /// The job ids DescribeJob was asked for, in order.
-    described: Vec<String>,
+    /// The job ids DescribeJob was asked for, in order (the latest
+    /// `DESCRIBED_LOG` of them: a long-running simulator must not grow).
+    described: std::collections::VecDeque<String>,
+    describe_requests: u64,
     /// STS and Organizations requests received.
     identity_requests: u64,
     token_key: u64,
@@ -169,7 +171,8 @@ impl Simulator {
                 faults,
                 list_requests: 0,
                 snowball_requests: 0,
-                described: Vec::new(),
+                described: std::collections::VecDeque::new(),
+                describe_requests: 0,
                 identity_requests: 0,
                 token_key: random_key(),
             })),
@@ -463,7 +466,11 @@ impl Simulator {
         job_id: &str,
     ) -> (Answer, Duration) {
         let mut state = self.state();
-        state.described.push(job_id.to_owned());
+        state.describe_requests += 1;
+        if state.described.len() == DESCRIBED_LOG {
+            state.described.pop_front();
+        }
+        state.described.push_back(job_id.to_owned());
         let latency = state.faults.page_latency;
         if let Some(fault) = state.fault() {
             return (fault, latency);
@@ -523,9 +530,17 @@ impl Simulator {
 
     /// The job ids DescribeJob was asked for since the last call, in order.
     pub fn take_described(&self) -> Vec<String> {
-        std::mem::take(&mut self.state().described)
+        std::mem::take(&mut self.state().described).into()
+    }
+
+    /// DescribeJob requests received (faulted ones included).
+    pub fn describe_requests(&self) -> u64 {
+        self.state().describe_requests
     }
 }
+
+/// DescribeJob requests remembered for `take_described`.
+const DESCRIBED_LOG: usize = 100_000;
 
 fn encode_token(key: u64, fleet: &str, index: usize) -> String {
     format!("{:016x}{:016x}", index, token_check(key, fleet, index))

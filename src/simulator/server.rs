@@ -378,6 +378,7 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
         (&Method::GET, "/_sim/stats") => json(serde_json::json!({
             "list_jobs_requests": sim.list_requests(),
             "identity_requests": sim.identity_requests(),
+            "describe_job_requests": sim.describe_requests(),
             "tick": sim.tick(),
         })),
         _ => plain(StatusCode::NOT_FOUND, "not found"),

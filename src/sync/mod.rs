@@ -49,6 +49,8 @@ pub struct RunSummary {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub elapsed: Duration,
+    /// How long the details step took (`--details`).
+    pub details_elapsed: Option<Duration>,
     pub dry_run: bool,
 }
 
@@ -142,6 +144,9 @@ impl RunSummary {
             "api_requests": self.api_requests,
             "api_retries": self.api_retries,
             "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "details_seconds": self
+                .details_elapsed
+                .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
             "started_at": self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             "finished_at": self.finished_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         })
@@ -235,7 +240,9 @@ pub async fn run(
     }
     // The listings' results stand whatever the details step does.
     let mut details_error = None;
+    let mut details_elapsed = None;
     if let (Some(concurrency), None) = (config.details, &failure) {
+        let details_started = Instant::now();
         let step = details::Step {
             sink: &sink,
             lock: &lock,
@@ -255,6 +262,7 @@ pub async fn run(
                 Err(err) => failure = Some(Error::Failed(err)),
             },
         }
+        details_elapsed = Some(details_started.elapsed());
     }
     let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
     // Listings or descriptions failed, nothing else did: what the run got is written.
@@ -310,6 +318,7 @@ pub async fn run(
         started_at,
         finished_at,
         elapsed: started.elapsed(),
+        details_elapsed,
         dry_run: config.dry_run,
     };
     // Log levels are what journald, Loki and -q key on: a run that did not

@@ -650,3 +650,99 @@ async fn report_and_history_show_transfers_shipments_and_deadlines_in_every_form
         .collect();
     assert_eq!(kinds, ["state", "details", "details"]);
 }
+
+/// What a test compares of a DescribeJob answer, as outside_client.py prints it.
+fn projection(output: &aws_sdk_snowball::operation::describe_job::DescribeJobOutput) -> serde_json::Value {
+    let m = output.job_metadata().expect("JobMetadata");
+    let shipping = m.shipping_details();
+    let leg = |s: Option<&aws_sdk_snowball::types::Shipment>| {
+        serde_json::json!({
+            "Status": s.and_then(|s| s.status()),
+            "TrackingNumber": s.and_then(|s| s.tracking_number()),
+        })
+    };
+    serde_json::json!({
+        "job_id": m.job_id(),
+        "job_state": m.job_state().map(|s| s.as_str()),
+        "job_type": m.job_type().map(|s| s.as_str()),
+        "snowball_type": m.snowball_type().map(|s| s.as_str()),
+        "creation_date": m.creation_date().map(|d| d.secs()),
+        "description": m.description(),
+        "kms_key_arn": m.kms_key_arn(),
+        "role_arn": m.role_arn(),
+        "address_id": m.address_id(),
+        "capacity": m.snowball_capacity_preference().map(|c| c.as_str()),
+        "snowball_id": m.snowball_id(),
+        "shipping_option": shipping.and_then(|s| s.shipping_option()).map(|o| o.as_str()),
+        "outbound": leg(shipping.and_then(|s| s.outbound_shipment())),
+        "inbound": leg(shipping.and_then(|s| s.inbound_shipment())),
+        "transfer": m.data_transfer_progress().map(|t| serde_json::json!({
+            "BytesTransferred": t.bytes_transferred(), "ObjectsTransferred": t.objects_transferred(),
+            "TotalBytes": t.total_bytes(), "TotalObjects": t.total_objects(),
+        })),
+        "buckets": m.resources().map(|r| r.s3_resources().iter().map(|s| s.bucket_arn()).collect::<Vec<_>>()).unwrap_or_default(),
+        "has_job_logs": m.job_log_info().is_some(),
+        "parts": output.sub_job_metadata().iter().map(|p| p.job_id()).collect::<Vec<_>>(),
+    })
+}
+
+#[tokio::test]
+async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!(
+            "SKIPPED boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols: python3 with boto3 is not installed (pip install boto3)"
+        );
+        return;
+    }
+    let db = TestDb::migrated().await;
+    let sim = simulator(80, 99, &["us-east-1"]).await;
+    sim.sim.advance(8);
+    // The jobs as listed: every state, main export jobs among them.
+    sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+    let ids: Vec<String> = sqlx::query_scalar!("SELECT job_id FROM snowball.jobs ORDER BY job_id")
+        .fetch_all(&db.pool)
+        .await
+        .expect("job ids");
+    assert!(ids.iter().any(|id| id.starts_with("MID")));
+    let config = aws_sdk_snowball::Config::builder()
+        .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
+        .region(aws_sdk_snowball::config::Region::new("us-east-1"))
+        .endpoint_url(sim.endpoint_url())
+        .credentials_provider(aws_sdk_snowball::config::Credentials::new(
+            "AKIDOUTSIDECLIENT", "outside-secret", None, None, "test",
+        ))
+        .build();
+    let client = aws_sdk_snowball::Client::from_conf(config);
+    let mut ours = Vec::new();
+    for id in &ids {
+        let output = client.describe_job().job_id(id).send().await.expect("DescribeJob");
+        ours.push(projection(&output));
+    }
+    assert!(ours.iter().any(|p| p["transfer"].is_object()));
+    assert!(ours.iter().any(|p| p["inbound"]["TrackingNumber"].is_string()));
+
+    for protocol in ["json", "cbor"] {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
+        let output = tokio::process::Command::new("python3")
+            .args([script, "describe", &sim.endpoint_url(), "us-east-1", protocol])
+            .args(&ids)
+            .output()
+            .await
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "boto3 ({protocol}) failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(theirs, ours, "boto3 over {protocol} and the Rust SDK disagree");
+    }
+}
