@@ -68,9 +68,11 @@ pub async fn write_jobs(
                          description, account_id, ord)
              ORDER BY job_id, ord DESC
         ),
-        before AS (
+        before AS MATERIALIZED (
             -- Every part of this statement sees the table as it was before it,
-            -- so this is the state each job had until now.
+            -- so this is the state each job had until now. MATERIALIZED: inlined,
+            -- PostgreSQL's custom plans probed it once per upserted row (a
+            -- 300-job statement took 35 ms instead of 5 ms in psql).
             SELECT j.job_id, j.job_state, j.last_seen_at
               FROM snowball.jobs j
               JOIN page USING (job_id)

@@ -41,12 +41,15 @@ pub fn start(
     let mut fetchers = JoinSet::new();
     for source in sources {
         for region in regions {
-            let client = snowball::client(&source.sdk, region, counter);
+            let (sdk, counter) = (source.sdk.clone(), counter.clone());
             let (account_id, region) = (source.account_id.clone(), region.clone());
             let (tx, permits) = (tx.clone(), permits.clone());
             let (page_size, max_pages) = (config.page_size, config.max_pages);
             let fetch = async move {
                 let _permit = permits.acquire_owned().await;
+                // Built once the listing may start: clients waiting for a
+                // permit would hold memory for nothing.
+                let client = snowball::client(&sdk, &region, &counter);
                 let started_at = Utc::now();
                 let mut jobs_seen = 0;
                 let listed = snowball::list_region(

@@ -557,3 +557,39 @@ fn the_iam_policies_grant_exactly_what_the_tool_calls() {
         ]
     );
 }
+
+#[tokio::test]
+async fn simulate_serves_an_organization_that_one_sync_lists_whole() {
+    let db = TestDb::empty().await;
+    let (mut child, endpoint) =
+        spawn_simulate(&["--accounts", "3", "--suspend-account", "2", "--jobs", "20"]).await;
+
+    let out = run_bin(
+        &org_args(
+            &db.url,
+            &endpoint,
+            &["us-east-1"],
+            &[
+                "--organization-role",
+                "SnowballSyncReader",
+                "--output",
+                "json",
+            ],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(0);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout()).expect("JSON");
+    assert_eq!(
+        summary["accounts"],
+        serde_json::json!([account_id(0), account_id(1)]),
+        "the SUSPENDED account is left out"
+    );
+    assert_eq!(
+        jobs_by_account(&db.pool).await,
+        [(account_id(0), 20), (account_id(1), 20)]
+    );
+    child.kill().await.ok();
+}

@@ -652,7 +652,9 @@ async fn report_and_history_show_transfers_shipments_and_deadlines_in_every_form
 }
 
 /// What a test compares of a DescribeJob answer, as outside_client.py prints it.
-fn projection(output: &aws_sdk_snowball::operation::describe_job::DescribeJobOutput) -> serde_json::Value {
+fn projection(
+    output: &aws_sdk_snowball::operation::describe_job::DescribeJobOutput,
+) -> serde_json::Value {
     let m = output.job_metadata().expect("JobMetadata");
     let shipping = m.shipping_details();
     let leg = |s: Option<&aws_sdk_snowball::types::Shipment>| {
@@ -714,22 +716,40 @@ async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
         .region(aws_sdk_snowball::config::Region::new("us-east-1"))
         .endpoint_url(sim.endpoint_url())
         .credentials_provider(aws_sdk_snowball::config::Credentials::new(
-            "AKIDOUTSIDECLIENT", "outside-secret", None, None, "test",
+            "AKIDOUTSIDECLIENT",
+            "outside-secret",
+            None,
+            None,
+            "test",
         ))
         .build();
     let client = aws_sdk_snowball::Client::from_conf(config);
     let mut ours = Vec::new();
     for id in &ids {
-        let output = client.describe_job().job_id(id).send().await.expect("DescribeJob");
+        let output = client
+            .describe_job()
+            .job_id(id)
+            .send()
+            .await
+            .expect("DescribeJob");
         ours.push(projection(&output));
     }
     assert!(ours.iter().any(|p| p["transfer"].is_object()));
-    assert!(ours.iter().any(|p| p["inbound"]["TrackingNumber"].is_string()));
+    assert!(
+        ours.iter()
+            .any(|p| p["inbound"]["TrackingNumber"].is_string())
+    );
 
     for protocol in ["json", "cbor"] {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
         let output = tokio::process::Command::new("python3")
-            .args([script, "describe", &sim.endpoint_url(), "us-east-1", protocol])
+            .args([
+                script,
+                "describe",
+                &sim.endpoint_url(),
+                "us-east-1",
+                protocol,
+            ])
             .args(&ids)
             .output()
             .await
@@ -743,6 +763,9 @@ async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON line"))
             .collect();
-        assert_eq!(theirs, ours, "boto3 over {protocol} and the Rust SDK disagree");
+        assert_eq!(
+            theirs, ours,
+            "boto3 over {protocol} and the Rust SDK disagree"
+        );
     }
 }

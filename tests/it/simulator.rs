@@ -74,28 +74,6 @@ async fn assert_every_change_follows_a_lifecycle(db: &TestDb) -> Vec<String> {
     steps.into_iter().map(|step| step.to_state).collect()
 }
 
-/// `snowball-sync simulate` on a free port, and the endpoint it printed.
-async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
-        .args(["simulate", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("simulate starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("an address within 20 s")
-        .expect("read stdout")
-        .expect("a line");
-    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
-    (child, endpoint)
-}
-
 #[test]
 fn same_seed_and_ticks_give_the_same_fleet_byte_for_byte() {
     let config = FleetConfig::new(500, 42, vec!["us-east-1".into(), "eu-west-1".into()]);

@@ -376,3 +376,25 @@ pub async fn jobs_by_account(pool: &PgPool) -> Vec<(String, i64)> {
     .map(|r| (r.account, r.n))
     .collect()
 }
+
+/// `snowball-sync simulate` on a free port, and the endpoint it printed.
+pub async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
+        .args(["simulate", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("simulate starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("an address within 20 s")
+        .expect("read stdout")
+        .expect("a line");
+    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
+    (child, endpoint)
+}
