@@ -281,22 +281,9 @@ impl Simulator {
         if let Some(fault) = state.fault() {
             return (fault, latency);
         }
-        let account = match state.org.account_of_key(access_key) {
-            Some(account)
-                if !state
-                    .faults
-                    .deny_list_jobs
-                    .contains(&state.org.accounts[account].id) =>
-            {
-                account
-            }
-            _ => {
-                let error = ApiError::client(
-                    "AccessDeniedException",
-                    "User is not authorized to perform: snowball:ListJobs",
-                );
-                return (Answer::Error(error), latency);
-            }
+        let account = match state.authorize(access_key, "ListJobs") {
+            Ok(account) => account,
+            Err(error) => return (Answer::Error(error), latency),
         };
         let max = match input.max_results {
             None | Some(0) => 100,
@@ -430,6 +417,22 @@ impl Simulator {
 }
 
 impl State {
+    /// The account whose credentials made a Snowball request, unless the
+    /// faults deny that account the operation.
+    fn authorize(&self, access_key: &str, operation: &str) -> Result<usize, ApiError> {
+        let denied = match operation {
+            "ListJobs" => &self.faults.deny_list_jobs,
+            _ => &self.faults.deny_describe_job,
+        };
+        match self.org.account_of_key(access_key) {
+            Some(account) if !denied.contains(&self.org.accounts[account].id) => Ok(account),
+            _ => Err(ApiError::client(
+                "AccessDeniedException",
+                format!("User is not authorized to perform: snowball:{operation}"),
+            )),
+        }
+    }
+
     /// Counts a Snowball request and decides whether a fault answers it.
     fn fault(&mut self) -> Option<Answer> {
         self.snowball_requests += 1;
@@ -475,22 +478,9 @@ impl Simulator {
         if let Some(fault) = state.fault() {
             return (fault, latency);
         }
-        let account = match state.org.account_of_key(access_key) {
-            Some(account)
-                if !state
-                    .faults
-                    .deny_describe_job
-                    .contains(&state.org.accounts[account].id) =>
-            {
-                account
-            }
-            _ => {
-                let error = ApiError::client(
-                    "AccessDeniedException",
-                    "User is not authorized to perform: snowball:DescribeJob",
-                );
-                return (Answer::Error(error), latency);
-            }
+        let account = match state.authorize(access_key, "DescribeJob") {
+            Ok(account) => account,
+            Err(error) => return (Answer::Error(error), latency),
         };
         let account_id = state.org.accounts[account].id.clone();
         let key = account_fleet_key(&state.org, account, region);

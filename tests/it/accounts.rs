@@ -445,15 +445,7 @@ async fn views_and_report_are_per_account_and_report_account_filters() {
 
 #[tokio::test]
 async fn boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do() {
-    if std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!(
-            "SKIPPED boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do: python3 with boto3 is not installed (pip install boto3)"
-        );
+    if !boto3_available("boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do") {
         return;
     }
     let db = TestDb::migrated().await;

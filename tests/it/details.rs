@@ -55,9 +55,8 @@ async fn detail_history(pool: &sqlx::PgPool, job_id: &str) -> Vec<DetailRow> {
 #[tokio::test]
 async fn a_job_followed_through_its_lifecycle_keeps_its_shipments_and_transfer() {
     let db = TestDb::migrated().await;
-    let sim = simulator(0, 90, &["us-east-1"]).await;
     let job = "JIDdetail-0000-4000-8000-000000000001";
-    sim.sim.replace_jobs("us-east-1", vec![entry(job, "New")]);
+    let sim = simulator_with_jobs(90, vec![entry(job, "New")]).await;
     let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
     let path = [
         "New",
@@ -174,16 +173,16 @@ async fn a_job_followed_through_its_lifecycle_keeps_its_shipments_and_transfer()
 #[tokio::test]
 async fn only_active_changed_and_never_described_jobs_are_described() {
     let db = TestDb::migrated().await;
-    let sim = simulator(0, 91, &["us-east-1"]).await;
-    sim.sim.replace_jobs(
-        "us-east-1",
+    let sim = simulator_with_jobs(
+        91,
         vec![
             entry("JIDcomplete", "Complete"),
             entry("JIDcancelled", "Cancelled"),
             entry("JIDimporting", "InProgress"),
             entry("JIDout", "WithCustomer"),
         ],
-    );
+    )
+    .await;
     let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
     let described = || -> BTreeSet<String> { sim.sim.take_described().into_iter().collect() };
     let set = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
@@ -290,14 +289,14 @@ async fn throttled_descriptions_are_retried_and_all_land() {
 #[tokio::test]
 async fn an_unknown_job_is_named_and_the_run_is_partial_with_the_rest_stored() {
     let db = TestDb::migrated().await;
-    let sim = simulator(0, 94, &["us-east-1"]).await;
-    sim.sim.replace_jobs(
-        "us-east-1",
+    let sim = simulator_with_jobs(
+        94,
         vec![
             entry("JIDgone", "WithCustomer"),
             entry("JIDhere", "WithCustomer"),
         ],
-    );
+    )
+    .await;
     sim.sim.set_faults(Faults {
         forget_jobs: vec!["JIDgone".into()],
         ..Faults::default()
@@ -453,15 +452,15 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
 #[tokio::test]
 async fn device_deadlines_count_360_days_from_preparation_and_say_when_approximate() {
     let db = TestDb::migrated().await;
-    let sim = simulator(0, 97, &["us-east-1"]).await;
-    sim.sim.replace_jobs(
-        "us-east-1",
+    let sim = simulator_with_jobs(
+        97,
         vec![
             entry("JIDseen-new", "New"),
             entry("JIDseen-out", "WithCustomer"),
             entry("JIDback", "InTransitToAWS"),
         ],
-    );
+    )
+    .await;
     let config = sync_config(&db, &sim, &["us-east-1"]);
     let first = sync_ok(&config).await;
     sim.sim.set_state("JIDseen-new", "PreparingShipment");
@@ -529,15 +528,15 @@ async fn device_deadlines_count_360_days_from_preparation_and_say_when_approxima
 #[tokio::test]
 async fn report_and_history_show_transfers_shipments_and_deadlines_in_every_format() {
     let db = TestDb::migrated().await;
-    let sim = simulator(0, 98, &["us-east-1"]).await;
-    sim.sim.replace_jobs(
-        "us-east-1",
+    let sim = simulator_with_jobs(
+        98,
         vec![
             entry("JIDmoving", "InProgress"),
             entry("JIDshipping", "InTransitToCustomer"),
             entry("JIDout", "WithCustomer"),
         ],
-    );
+    )
+    .await;
     let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
     sync_ok(&config).await;
     sim.sim.advance(1);
@@ -690,15 +689,7 @@ fn projection(
 
 #[tokio::test]
 async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
-    if std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!(
-            "SKIPPED boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols: python3 with boto3 is not installed (pip install boto3)"
-        );
+    if !boto3_available("boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols") {
         return;
     }
     let db = TestDb::migrated().await;

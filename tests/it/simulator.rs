@@ -269,15 +269,7 @@ async fn each_fault_kind_makes_the_sdk_retry_and_every_job_is_stored_once() {
 
 #[tokio::test]
 async fn boto3_pages_the_same_fleet_as_the_rust_sdk() {
-    if std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!(
-            "SKIPPED boto3_pages_the_same_fleet_as_the_rust_sdk: python3 with boto3 is not installed (pip install boto3)"
-        );
+    if !boto3_available("boto3_pages_the_same_fleet_as_the_rust_sdk") {
         return;
     }
     let sim = simulator(230, 35, &["us-east-1", "eu-west-1"]).await;

@@ -398,3 +398,23 @@ pub async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
     (child, endpoint)
 }
+
+/// Whether python3 can import boto3; says the test was skipped when not.
+pub fn boto3_available(test: &str) -> bool {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!("SKIPPED {test}: python3 with boto3 is not installed (pip install boto3)");
+    }
+    available
+}
+
+/// The simulator serving exactly these us-east-1 jobs, which move only when
+/// a test sets their state.
+pub async fn simulator_with_jobs(seed: u64, jobs: Vec<JobEntry>) -> RunningSimulator {
+    let sim = simulator(0, seed, &["us-east-1"]).await;
+    sim.sim.replace_jobs("us-east-1", jobs);
+    sim
+}
