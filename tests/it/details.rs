@@ -420,7 +420,17 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
     .await;
     history.assert_code(0);
     printed += &history.stdout();
-    printed += &std::fs::read_to_string(&metrics).expect("metrics");
+    let metrics_text = std::fs::read_to_string(&metrics).expect("metrics");
+    for gauge in [
+        "snowball_sync_last_run_jobs_described ",
+        "snowball_sync_last_run_detail_changes ",
+    ] {
+        assert!(
+            metrics_text.contains(gauge),
+            "no {gauge} in\n{metrics_text}"
+        );
+    }
+    printed += &metrics_text;
 
     let tables: Vec<String> = sqlx::query_scalar!(
         r#"SELECT table_name AS "name!" FROM information_schema.tables
@@ -648,6 +658,27 @@ async fn report_and_history_show_transfers_shipments_and_deadlines_in_every_form
         .map(|c| c["kind"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(kinds, ["state", "details", "details"]);
+    let csv = run_bin(
+        &[
+            "history",
+            "JIDmoving",
+            "--database-url",
+            &db.url,
+            "--format",
+            "csv",
+        ],
+        &[],
+    )
+    .await;
+    let rows: Vec<String> = csv.stdout().lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(rows[0].contains(",InProgress,") && rows[0].contains(",state,"));
+    for row in &rows[1..] {
+        assert!(
+            row.starts_with("JIDmoving,,") && row.contains(",details,"),
+            "{row}"
+        );
+    }
 }
 
 /// What a test compares of a DescribeJob answer, as outside_client.py prints it.
@@ -759,4 +790,43 @@ async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
             "boto3 over {protocol} and the Rust SDK disagree"
         );
     }
+}
+
+#[tokio::test]
+async fn detail_history_refuses_update_delete_and_truncate() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(5, 100, &["us-east-1"]).await;
+    sync_ok(&with_details(sync_config(&db, &sim, &["us-east-1"]))).await;
+    let count = || async {
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.job_detail_history"#)
+            .fetch_one(&db.pool)
+            .await
+            .expect("count")
+    };
+    let before = count().await;
+
+    let update = sqlx::query!("UPDATE snowball.job_detail_history SET bytes_transferred = 0")
+        .execute(&db.pool)
+        .await;
+    let delete = sqlx::query!("DELETE FROM snowball.job_detail_history")
+        .execute(&db.pool)
+        .await;
+    let truncate = sqlx::query!("TRUNCATE snowball.job_detail_history")
+        .execute(&db.pool)
+        .await;
+
+    for (what, result) in [
+        ("UPDATE", update),
+        ("DELETE", delete),
+        ("TRUNCATE", truncate),
+    ] {
+        let err = result.expect_err(what);
+        assert!(
+            err.to_string()
+                .contains("snowball.job_detail_history is append-only"),
+            "{what}: {err}"
+        );
+    }
+    assert_eq!(before, 5);
+    assert_eq!(count().await, before);
 }

@@ -399,10 +399,12 @@ async fn demo_fills_a_fresh_database_with_history() {
     let stdout = out.stdout();
     for expected in [
         "run 6/6: synced 3 accounts in us-east-1",
+        " described, ",
         "Jobs by account now:",
         "Jobs by state now:",
         "Latest transitions:",
         "Timeline of ",
+        "State and detail changes, in order:",
         "SELECT",
     ] {
         assert!(
