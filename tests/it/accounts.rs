@@ -585,3 +585,38 @@ async fn simulate_serves_an_organization_that_one_sync_lists_whole() {
     );
     child.kill().await.ok();
 }
+
+#[tokio::test]
+async fn per_service_endpoint_variables_reach_snowball_sts_and_organizations() {
+    let db = TestDb::empty().await;
+    let sim = organization(10, 87, &["us-east-1"], 2, &[], Faults::default()).await;
+    let endpoint = sim.endpoint_url();
+    let mut env = aws_test_env();
+    for name in [
+        "AWS_ENDPOINT_URL_SNOWBALL",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_ORGANIZATIONS",
+    ] {
+        env.push((name, endpoint.clone()));
+    }
+    let args: Vec<String> = [
+        "sync",
+        "--database-url",
+        &db.url,
+        "--region",
+        "us-east-1",
+        "--organization-role",
+        "SnowballSyncReader",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    let out = run_bin(&args, &env).await;
+
+    out.assert_code(0);
+    assert_eq!(
+        jobs_by_account(&db.pool).await,
+        [(account_id(0), 10), (account_id(1), 10)]
+    );
+}
