@@ -22,6 +22,9 @@ pub struct RunNotice {
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The accounts the run was to list; None for runs before accounts were recorded.
+    #[serde(default)]
+    pub accounts: Option<Vec<String>>,
 }
 
 impl RunNotice {

@@ -308,6 +308,10 @@ async fn watch_prints_each_run_and_its_transitions_and_survives_a_dropped_connec
     assert_eq!(lines[0]["event"], "run");
     assert_eq!(lines[0]["run_id"], first.run_id);
     assert_eq!(lines[0]["status"], "succeeded");
+    assert_eq!(
+        lines[0]["accounts"],
+        serde_json::json!([snowball_sync::simulator::account_id(0)])
+    );
     let history = history(&db.pool).await;
     let printed: Vec<(String, Option<String>, String, i64)> = lines
         .iter()
