@@ -70,9 +70,17 @@ pub async fn resolve(
     concurrency: usize,
     counter: &ApiCounter,
 ) -> anyhow::Result<Accounts> {
-    let caller = identify(base, counter)
-        .await
-        .context("identifying the base credentials' account (STS GetCallerIdentity)")?;
+    // Who we are and what the organization holds are asked at the same time.
+    let organization = async {
+        match &sources.organization_role {
+            Some(_) => organization_accounts(base, counter).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (caller, organization) = tokio::join!(identify(base, counter), organization);
+    let caller =
+        caller.context("identifying the base credentials' account (STS GetCallerIdentity)")?;
+    let organization = organization?;
     let skipped = |account: &str| sources.skip_accounts.iter().any(|s| s == account);
     // Roles to assume, by the account they should lead to.
     let mut roles: BTreeMap<String, String> = BTreeMap::new();
@@ -84,8 +92,8 @@ pub async fn resolve(
                 .or_insert_with(|| arn.clone());
         }
     }
-    if let Some(role) = &sources.organization_role {
-        for account in organization_accounts(base, counter).await? {
+    if let (Some(role), Some(members)) = (&sources.organization_role, organization) {
+        for account in members {
             if account == caller.account_id {
                 own = true;
             } else {
