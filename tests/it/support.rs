@@ -418,3 +418,21 @@ pub async fn simulator_with_jobs(seed: u64, jobs: Vec<JobEntry>) -> RunningSimul
     sim.sim.replace_jobs("us-east-1", jobs);
     sim
 }
+
+/// Checks that the database refuses to rewrite an append-only table:
+/// UPDATE (setting `assignment`), DELETE and TRUNCATE all fail, naming it.
+pub async fn assert_append_only(pool: &PgPool, table: &str, assignment: &str) {
+    // The table and assignment are the tests' own literals: nothing to inject.
+    let attempts = [
+        ("UPDATE", format!("UPDATE {table} SET {assignment}")),
+        ("DELETE", format!("DELETE FROM {table}")),
+        ("TRUNCATE", format!("TRUNCATE {table} CASCADE")),
+    ];
+    for (what, sql) in attempts {
+        let err = sqlx::query(&sql).execute(pool).await.expect_err(what);
+        assert!(
+            err.to_string().contains(&format!("{table} is append-only")),
+            "{what}: {err}"
+        );
+    }
+}
