@@ -233,8 +233,8 @@ impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
     }
 }
 
-/// Why a DescribeJob failed: a refusal the caller reports once per account,
-/// or anything else, per job.
+/// Why a DescribeJob failed (the service's code and message): a refusal the
+/// caller reports once per account, or anything else, per job.
 #[derive(Debug)]
 pub enum DescribeError {
     AccessDenied(String),
@@ -259,7 +259,7 @@ pub async fn describe_job(
     let output = match answer {
         Ok(output) => output,
         Err(err) => {
-            let line = format!("DescribeJob {job_id}: {}", describe_error(&err));
+            let line = describe_error(&err);
             // Not in the model's error shapes: known by its code.
             let denied = err
                 .as_service_error()
@@ -282,9 +282,9 @@ pub async fn describe_job(
         .job_metadata()
         .and_then(|m| crate::detail::DetailRecord::from_metadata(m, raw_part("JobMetadata", None)));
     let Some(main) = main else {
-        return Err(DescribeError::Failed(format!(
-            "DescribeJob {job_id}: the answer has no JobMetadata"
-        )));
+        return Err(DescribeError::Failed(
+            "the DescribeJob answer has no JobMetadata".to_owned(),
+        ));
     };
     let parts = output
         .sub_job_metadata()

@@ -20,9 +20,7 @@ pub const TAX_MARKER: &str = "SIMULATED-TAX-ID";
 const CAPACITIES: [&str; 6] = ["T80", "T100", "T42", "T14", "T32", "NoPreference"];
 
 fn hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    super::fnv1a(text.as_bytes())
 }
 
 /// How far a job is along its lifecycle: the index of `state` in its path.

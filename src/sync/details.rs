@@ -155,10 +155,11 @@ async fn collect(
 ) -> anyhow::Result<()> {
     match done {
         Ok((_, Ok(records))) => batch.extend(records),
-        Ok((job, Err(DescribeError::AccessDenied(line)))) => {
+        Ok((job, Err(DescribeError::AccessDenied(why)))) => {
             tracing::error!(
                 account_id = job.account_id,
-                error = line,
+                job_id = job.job_id,
+                error = why,
                 "DescribeJob refused; the account's jobs are not described"
             );
             described
@@ -167,15 +168,8 @@ async fn collect(
                 .or_insert_with(|| "AccessDeniedException".to_owned());
             described.failed.push((job.job_id, String::new()));
         }
-        Ok((job, Err(DescribeError::Failed(line)))) => {
-            tracing::warn!(
-                job_id = job.job_id,
-                error = line,
-                "could not describe a job"
-            );
-            let why = line
-                .split_once(": ")
-                .map_or(line.clone(), |(_, why)| why.to_owned());
+        Ok((job, Err(DescribeError::Failed(why)))) => {
+            tracing::warn!(job_id = job.job_id, error = why, "could not describe a job");
             described.failed.push((job.job_id, why));
         }
         Err(err) => anyhow::bail!("a DescribeJob task failed: {err}"),

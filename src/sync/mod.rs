@@ -266,8 +266,8 @@ pub async fn run(
     }
     let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
     // Listings or descriptions failed, nothing else did: what the run got is written.
-    let only_listings_failed = failure.is_none() && (!failed.is_empty() || details_error.is_some());
-    if only_listings_failed {
+    let only_parts_failed = failure.is_none() && (!failed.is_empty() || details_error.is_some());
+    if only_parts_failed {
         let mut parts = Vec::new();
         if !failed.is_empty() {
             parts.push(listing_failures(&failed, listings.len()));
@@ -277,8 +277,9 @@ pub async fn run(
     }
     let (status, message) = match &failure {
         None => (RunStatus::Succeeded, None),
-        // Only listings failed, and some did not: what they listed is written.
-        Some(Error::Failed(err)) if only_listings_failed && failed.len() < listings.len() => {
+        // Only listings or descriptions failed, and some listings did not:
+        // what the run got is written.
+        Some(Error::Failed(err)) if only_parts_failed && failed.len() < listings.len() => {
             (RunStatus::Partial, Some(format!("{err:#}")))
         }
         Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
@@ -345,7 +346,7 @@ async fn complete(
     listings: &[ListingRecord],
     totals: &mut RunTotals,
 ) -> anyhow::Result<u64> {
-    totals.jobs_seen = i32::try_from(sink.count_seen(run_id).await?).unwrap_or(i32::MAX);
+    totals.jobs_seen = clamp(sink.count_seen(run_id).await?);
     let complete: Vec<Listed<'_>> = listings
         .iter()
         .filter(|l| l.succeeded)

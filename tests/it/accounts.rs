@@ -456,27 +456,13 @@ async fn boto3_lists_the_organization_and_its_jobs_as_the_rust_sdks_do() {
     config.aws.accounts.organization_role = Some("SnowballSyncReader".into());
     let summary = sync_ok(&config).await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
-    let output = tokio::process::Command::new("python3")
-        .args([
-            script,
-            "organization",
-            &sim.endpoint_url(),
-            "us-east-1",
-            "SnowballSyncReader",
-        ])
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "boto3 failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect();
+    let lines = outside_client(&[
+        "organization",
+        &sim.endpoint_url(),
+        "us-east-1",
+        "SnowballSyncReader",
+    ])
+    .await;
     let active: Vec<String> = lines
         .iter()
         .filter(|l| l["state"] == "ACTIVE")

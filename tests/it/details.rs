@@ -763,28 +763,12 @@ async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
     );
 
     for protocol in ["json", "cbor"] {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
-        let output = tokio::process::Command::new("python3")
-            .args([
-                script,
-                "describe",
-                &sim.endpoint_url(),
-                "us-east-1",
-                protocol,
-            ])
-            .args(&ids)
-            .output()
-            .await
-            .expect("python3 runs");
-        assert!(
-            output.status.success(),
-            "boto3 ({protocol}) failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let theirs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        let endpoint = sim.endpoint_url();
+        let args: Vec<&str> = ["describe", &endpoint, "us-east-1", protocol]
+            .into_iter()
+            .chain(ids.iter().map(String::as_str))
             .collect();
+        let theirs = outside_client(&args).await;
         assert_eq!(
             theirs, ours,
             "boto3 over {protocol} and the Rust SDK disagree"

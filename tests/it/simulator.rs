@@ -288,21 +288,7 @@ async fn boto3_pages_the_same_fleet_as_the_rust_sdk() {
             .collect();
         assert!(ours.len() > 230);
         for protocol in ["json", "cbor"] {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
-            let output = tokio::process::Command::new("python3")
-                .args([script, &sim.endpoint_url(), region, protocol, "40"])
-                .output()
-                .await
-                .expect("python3 runs");
-            assert!(
-                output.status.success(),
-                "boto3 ({protocol}) failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let theirs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .map(|line| serde_json::from_str(line).expect("a JSON line"))
-                .collect();
+            let theirs = outside_client(&[&sim.endpoint_url(), region, protocol, "40"]).await;
             assert_eq!(
                 theirs, ours,
                 "boto3 over {protocol} and the Rust SDK disagree for {region}"

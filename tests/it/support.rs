@@ -436,3 +436,23 @@ pub async fn assert_append_only(pool: &PgPool, table: &str, assignment: &str) {
         );
     }
 }
+
+/// Runs tests/outside_client.py (boto3) with `args`; its JSON lines.
+pub async fn outside_client<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "boto3 failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
