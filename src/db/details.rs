@@ -89,14 +89,24 @@ pub async fn write_details(
                          bytes_transferred, objects_transferred, total_bytes, total_objects,
                          snowball_capacity_preference, cluster_id, address_id, kms_key_arn, role_arn,
                          long_term_pricing_id, snowball_id, impact_level, s3_bucket_arns, metadata, ord)
-              JOIN snowball.jobs USING (job_id)
+             -- Only jobs snowball.jobs holds. Lookups by key (LATERAL ...
+             -- LIMIT 1, never flattened into a join) whatever the sizes were
+             -- when the connection cached this statement's plan: see
+             -- db::jobs::write_jobs.
+             CROSS JOIN LATERAL (SELECT FROM snowball.jobs j WHERE j.job_id = i.job_id LIMIT 1) known
              ORDER BY i.job_id, i.ord DESC
         ),
         previous AS (
-            SELECT DISTINCT ON (h.job_id) h.*
-              FROM snowball.job_detail_history h
-              JOIN input USING (job_id)
-             ORDER BY h.job_id, h.id DESC
+            -- Each job's last history row, by the (job_id, id) index.
+            SELECT p.*
+              FROM input i
+             CROSS JOIN LATERAL (
+                    SELECT h.*
+                      FROM snowball.job_detail_history h
+                     WHERE h.job_id = i.job_id
+                     ORDER BY h.id DESC
+                     LIMIT 1
+                   ) p
         ),
         stored AS (
             INSERT INTO snowball.job_details AS d

@@ -73,9 +73,20 @@ pub async fn write_jobs(
             -- so this is the state each job had until now. MATERIALIZED: inlined,
             -- PostgreSQL's custom plans probed it once per upserted row (a
             -- 300-job statement took 35 ms instead of 5 ms in psql).
-            SELECT j.job_id, j.job_state, j.last_seen_at
-              FROM snowball.jobs j
-              JOIN page USING (job_id)
+            -- A LATERAL lookup by key, not a join: a connection caches this
+            -- statement's plan early in a first sync, when snowball.jobs is
+            -- nearly empty, and a join was then planned as a hash join over a
+            -- sequential scan, which every later statement repeated over the
+            -- whole growing table (a 100 000-job first sync slowed to a crawl).
+            -- LIMIT 1 keeps the subquery from being flattened into that join.
+            SELECT p.job_id, j.job_state, j.last_seen_at
+              FROM page p
+             CROSS JOIN LATERAL (
+                    SELECT job_state, last_seen_at
+                      FROM snowball.jobs
+                     WHERE job_id = p.job_id
+                     LIMIT 1
+                   ) j
         ),
         upserted AS (
             INSERT INTO snowball.jobs AS j
