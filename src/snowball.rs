@@ -13,9 +13,13 @@ use aws_sdk_snowball::Client;
 use aws_sdk_snowball::config::interceptors::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
-use aws_sdk_snowball::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_snowball::config::{
+    ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedHttpClient,
+};
 use aws_sdk_snowball::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_snowball::operation::list_jobs::ListJobsError;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{ConnectorBuilder, tls};
 
 use crate::config::AwsConfig;
 use crate::job::JobRecord;
@@ -50,7 +54,26 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
         loader =
             loader.credentials_provider(Credentials::new(key, secret, None, None, "snowball-sync"));
     }
-    loader.load().await
+    loader.http_client(http_client()).load().await
+}
+
+/// The one HTTP client every AWS client of a run shares: what the SDK would
+/// build by default (rustls with aws-lc, proxies from the environment), but
+/// built once. Left to the SDK, every service client builds its own, loading
+/// the trusted certificates again and opening its own connections: a tenth of
+/// the run's own CPU time when 100 accounts are listed (scripts/bench.py accounts).
+fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// A client for one region, counting its requests into `counter`.
