@@ -56,8 +56,8 @@ pub async fn write_jobs(
     let rows = sqlx::query!(
         r#"
         WITH page AS (
-            -- ON CONFLICT cannot touch one row twice in a statement, and the
-            -- service may list a job twice: keep its last entry in the batch.
+            -- A statement cannot update one row twice, and the service may
+            -- list a job twice: keep its last entry in the batch.
             SELECT DISTINCT ON (job_id)
                    region, job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
                    account_id
@@ -70,61 +70,79 @@ pub async fn write_jobs(
         ),
         before AS MATERIALIZED (
             -- Every part of this statement sees the table as it was before it,
-            -- so this is the state each job had until now. MATERIALIZED: inlined,
-            -- PostgreSQL's custom plans probed it once per upserted row (a
-            -- 300-job statement took 35 ms instead of 5 ms in psql).
+            -- so this is each stored job as it was until now, found once by
+            -- key; `tid` lets the update below reach the row again without
+            -- a second index search. MATERIALIZED: inlined, PostgreSQL's
+            -- custom plans probed it once per upserted row (a 300-job
+            -- statement took 35 ms instead of 5 ms in psql).
             -- A LATERAL lookup by key, not a join: a connection caches this
             -- statement's plan early in a first sync, when snowball.jobs is
             -- nearly empty, and a join was then planned as a hash join over a
             -- sequential scan, which every later statement repeated over the
             -- whole growing table (a 100 000-job first sync slowed to a crawl).
             -- LIMIT 1 keeps the subquery from being flattened into that join.
-            SELECT p.job_id, j.job_state, j.last_seen_at
+            SELECT p.job_id, j.tid, j.job_state, j.last_seen_at
               FROM page p
              CROSS JOIN LATERAL (
-                    SELECT job_state, last_seen_at
+                    SELECT ctid AS tid, job_state, last_seen_at
                       FROM snowball.jobs
                      WHERE job_id = p.job_id
                      LIMIT 1
                    ) j
         ),
-        upserted AS (
-            INSERT INTO snowball.jobs AS j
-                   (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
-                    region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
-            SELECT job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
-                   region, now(), now(), now(), $1, account_id
-              FROM page
-            ON CONFLICT (job_id) DO UPDATE
-               SET job_state        = EXCLUDED.job_state,
-                   job_type         = EXCLUDED.job_type,
-                   snowball_type    = EXCLUDED.snowball_type,
-                   is_master        = EXCLUDED.is_master,
-                   creation_date    = EXCLUDED.creation_date,
-                   description      = EXCLUDED.description,
+        updated AS (
+            UPDATE snowball.jobs AS j
+               SET job_state        = p.job_state,
+                   job_type         = p.job_type,
+                   snowball_type    = p.snowball_type,
+                   is_master        = p.is_master,
+                   creation_date    = p.creation_date,
+                   description      = p.description,
                    -- Several regions can list one job (every US region lists
                    -- all US jobs): within a run, the first region name wins,
                    -- whatever order the listings arrive in.
-                   region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < EXCLUDED.region
-                                           THEN j.region ELSE EXCLUDED.region END,
+                   region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < p.region
+                                           THEN j.region ELSE p.region END,
                    last_seen_at     = now(),
                    missing_since    = NULL,
-                   state_since      = CASE WHEN j.job_state = EXCLUDED.job_state
+                   state_since      = CASE WHEN j.job_state = p.job_state
                                            THEN j.state_since ELSE now() END,
                    last_sync_run_id = $1,
                    -- A job written before accounts were recorded takes the
                    -- account of the first identified run that lists it.
-                   account_id       = EXCLUDED.account_id
+                   account_id       = p.account_id
+              FROM before b
+              JOIN page p USING (job_id)
+             WHERE j.ctid = b.tid
             RETURNING j.job_id, j.job_state
+        ),
+        inserted AS (
+            -- Every job of the batch not updated above. Should a row have
+            -- changed under this statement (the run's locks leave nobody to
+            -- do that), the update skips it and this insert then fails on the
+            -- primary key: the batch is rolled back whole, never half-observed.
+            INSERT INTO snowball.jobs
+                   (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
+                    region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
+            SELECT job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
+                   region, now(), now(), now(), $1, account_id
+              FROM page p
+             WHERE NOT EXISTS (SELECT FROM updated u WHERE u.job_id = p.job_id)
+            RETURNING job_id, job_state
         ),
         transitions AS (
             INSERT INTO snowball.job_state_history
                    (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id)
-            SELECT u.job_id, b.job_state, u.job_state, now(), b.last_seen_at, $1
-              FROM upserted u
-              LEFT JOIN before b USING (job_id)
-             WHERE b.job_state IS DISTINCT FROM u.job_state
-             ORDER BY u.job_id
+            SELECT t.job_id, t.from_state, t.to_state, now(), t.from_state_last_seen_at, $1
+              FROM (SELECT u.job_id, b.job_state AS from_state, u.job_state AS to_state,
+                           b.last_seen_at AS from_state_last_seen_at
+                      FROM updated u
+                      JOIN before b USING (job_id)
+                     WHERE b.job_state IS DISTINCT FROM u.job_state
+                     UNION ALL
+                    SELECT i.job_id, NULL, i.job_state, NULL
+                      FROM inserted i) t
+             ORDER BY t.job_id
             RETURNING job_id, from_state, to_state
         )
         SELECT job_id AS "job_id!", from_state, to_state AS "to_state!"

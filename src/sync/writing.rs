@@ -99,10 +99,11 @@ impl Sink {
                 loop {
                     match write_committed(pool, lock, run_id, pages).await {
                         Ok(transitions) => return Ok(transitions),
-                        // A lost connection (say, a server restart) rolled the
-                        // batch back whole; writing it again is idempotent.
-                        Err(err) if attempt < WRITE_ATTEMPTS && is_connection_error(&err) => {
-                            tracing::warn!(error = %format!("{err:#}"), attempt, "page write lost its connection; retrying");
+                        // A lost connection (say, a server restart) or a job
+                        // changed under the batch rolled it back whole;
+                        // writing it again is idempotent.
+                        Err(err) if attempt < WRITE_ATTEMPTS && is_retryable(&err) => {
+                            tracing::warn!(error = %format!("{err:#}"), attempt, "page write failed and was rolled back; retrying");
                             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt)))
                                 .await;
                             attempt += 1;
@@ -239,22 +240,34 @@ fn estimated_bytes(job: &JobRecord) -> usize {
         + text(&job.description)
 }
 
-fn is_connection_error(err: &anyhow::Error) -> bool {
+/// A write worth trying again: the connection was lost, or a stored job
+/// changed between the batch's lookup and its update (someone else wrote
+/// the row: the update skips it and the insert meets the primary key, see
+/// db::jobs::write_jobs).
+fn is_retryable(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Protocol(_)
-            )
-        ) || cause
-            .downcast_ref::<sqlx::Error>()
-            .and_then(|e| e.as_database_error())
-            .and_then(|e| e.code())
-            // admin_shutdown, crash_shutdown, cannot_connect_now
-            .is_some_and(|code| matches!(&*code, "57P01" | "57P02" | "57P03"))
+        let Some(err) = cause.downcast_ref::<sqlx::Error>() else {
+            return false;
+        };
+        if matches!(
+            err,
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_)
+        ) {
+            return true;
+        }
+        let Some(db) = err.as_database_error() else {
+            return false;
+        };
+        // admin_shutdown, crash_shutdown, cannot_connect_now
+        let lost = db
+            .code()
+            .is_some_and(|code| matches!(&*code, "57P01" | "57P02" | "57P03"));
+        let changed_underneath =
+            db.code().as_deref() == Some("23505") && db.constraint() == Some("jobs_pkey");
+        lost || changed_underneath
     })
 }
 

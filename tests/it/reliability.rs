@@ -669,3 +669,78 @@ async fn a_job_on_many_pages_is_written_in_listing_order_by_concurrent_writers()
     assert_eq!(hot, expected);
     assert_each_job_first_seen_once(&db, 601).await;
 }
+
+#[tokio::test]
+async fn a_job_changed_by_someone_else_while_its_batch_is_written_is_written_again_not_lost() {
+    let db = TestDb::migrated().await;
+    let sim = simulator_with_jobs(62, vec![entry("JIDa", "New"), entry("JIDb", "New")]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let first = sync_ok(&config).await;
+    sim.sim.replace_jobs(
+        "us-east-1",
+        vec![entry("JIDa", "PreparingAppliance"), entry("JIDb", "New")],
+    );
+    // Someone else changes JIDa's row, and commits only once the sync's
+    // update waits for it: the row the sync looked up is then no longer
+    // the current one.
+    let mut other = db.pool.begin().await.expect("begin");
+    sqlx::query!("UPDATE snowball.jobs SET description = 'edited by hand' WHERE job_id = 'JIDa'")
+        .execute(&mut *other)
+        .await
+        .expect("hold JIDa's row");
+    let release = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'"#
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("pg_stat_activity");
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sync never waited for JIDa's row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        other.commit().await.expect("commit the other change");
+    };
+    let (synced, ()) = tokio::join!(sync(&config), release);
+    let (second, _) = synced.unwrap_or_else(|err| panic!("sync failed: {}", err.chain()));
+    assert_eq!(second.totals.transitions, 1);
+    assert_eq!(
+        history(&db.pool).await,
+        [
+            ("JIDa".to_owned(), None, "New".to_owned(), first.run_id),
+            ("JIDb".to_owned(), None, "New".to_owned(), first.run_id),
+            (
+                "JIDa".to_owned(),
+                Some("New".to_owned()),
+                "PreparingAppliance".to_owned(),
+                second.run_id
+            ),
+        ]
+    );
+    let stored = sqlx::query!(
+        "SELECT job_state, description, last_sync_run_id FROM snowball.jobs WHERE job_id = 'JIDa'"
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("JIDa");
+    assert_eq!(
+        (
+            stored.job_state,
+            stored.description,
+            stored.last_sync_run_id
+        ),
+        (
+            "PreparingAppliance".to_owned(),
+            Some("test job JIDa".to_owned()),
+            Some(second.run_id)
+        )
+    );
+}
