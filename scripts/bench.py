@@ -13,7 +13,9 @@ usage: scripts/bench.py [--sizes 10000,100000] [--latencies 0,20] [--regions 1,2
 The accounts case syncs an organization (--organization-role) of ACCOUNTS
 accounts x 2 regions x JOBS jobs, every request (STS, Organizations, ListJobs)
 answered after LATENCY ms, and compares the wall time with the bound
-1.5 x (all requests x latency / concurrency) + 0.5 s.
+1.5 x (all requests x latency / concurrency) + 0.5 s. It also says where the
+machine's cores went: CPU seconds of the sync, of the PostgreSQL backends
+serving it (PostgreSQL must run on this machine) and of the simulator.
        scripts/bench.py details [--jobs 10000] [--latency 20] [--concurrency 4]
 The details case times the details step of `sync --details` (a first sync,
 which describes every job, then an unchanged re-sync, which describes the
@@ -29,6 +31,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -61,7 +64,61 @@ def stats(endpoint):
     return data["list_jobs_requests"] + data["identity_requests"] + data["describe_job_requests"]
 
 
-def timed_sync(database_url, endpoint, regions, extra=()):
+def cpu_seconds(pid):
+    """User + system CPU seconds a live process has used, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWatch(threading.Thread):
+    """Samples, every 20 ms, the CPU time of the PostgreSQL backends serving
+    the bench database (their process titles name it) and of the simulator,
+    so a run can say where the machine's cores went. Assumes PostgreSQL runs on
+    this machine; a backend's last 20 ms may be missed."""
+
+    def __init__(self, database, simulator_pid):
+        super().__init__(daemon=True)
+        self.database, self.simulator_pid = database, simulator_pid
+        self.backends, self.stopping = {}, threading.Event()
+        self.simulator_start = cpu_seconds(simulator_pid) or 0.0
+        self.simulator = 0.0
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.sample()
+            time.sleep(0.02)
+
+    def sample(self):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    title = cmdline.read().decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: ") and f" {self.database} " in title:
+                used = cpu_seconds(entry)
+                if used is not None:
+                    self.backends[entry] = used
+        used = cpu_seconds(self.simulator_pid)
+        if used is not None:
+            self.simulator = used - self.simulator_start
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        self.sample()
+        return sum(self.backends.values()), self.simulator
+
+
+def timed_sync(database_url, endpoint, regions, simulator_pid, extra=()):
+    """Runs one sync; returns its wall time, peak RSS, stdout, and CPU seconds
+    used by the sync, by PostgreSQL's backends for it, and by the simulator."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBENCH", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
                AWS_SHARED_CREDENTIALS_FILE="/nonexistent", RUST_LOG="warn")
@@ -69,14 +126,18 @@ def timed_sync(database_url, endpoint, regions, extra=()):
     for region in regions:
         args += ["--region", region]
     args += list(extra)
+    watch = CpuWatch(database_url.rsplit("/", 1)[-1], simulator_pid)
+    watch.start()
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
+    postgres_cpu, simulator_cpu = watch.stop()
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"sync failed:\n{out}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, out.strip()
+    cpu = {"sync": usage.ru_utime + usage.ru_stime, "postgres": postgres_cpu, "simulator": simulator_cpu}
+    return wall, usage.ru_maxrss / 1024.0, out.strip(), cpu
 
 
 def accounts_case(argv):
@@ -90,8 +151,9 @@ def accounts_case(argv):
     database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     regions = REGION_SETS[2]
-    print("| accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s "
+          "| CPU s: sync | CPU s: PostgreSQL | CPU s: simulator | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for concurrency in [int(n) for n in options.concurrency.split(",")]:
         psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
         psql(admin_url, "CREATE DATABASE snowball_bench")
@@ -99,13 +161,14 @@ def accounts_case(argv):
         try:
             for label in ["first", "unchanged"]:
                 before = stats(endpoint)
-                wall, rss, _ = timed_sync(
-                    database_url, endpoint, regions,
+                wall, rss, _, cpu = timed_sync(
+                    database_url, endpoint, regions, sim.pid,
                     ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)])
                 requests = stats(endpoint) - before
                 bound = 1.5 * (requests * options.latency / 1000.0 / concurrency) + 0.5
                 print(f"| {options.accounts} | 2 | {options.jobs} | {options.latency} ms | {concurrency} | {label} "
-                      f"| {requests} | {wall:.2f} | {bound:.2f} | {rss:.1f} |", flush=True)
+                      f"| {requests} | {wall:.2f} | {bound:.2f} | {cpu['sync']:.2f} | {cpu['postgres']:.2f} "
+                      f"| {cpu['simulator']:.2f} | {rss:.1f} |", flush=True)
         finally:
             sim.terminate()
             sim.wait()
@@ -130,8 +193,8 @@ def details_case(argv):
     try:
         for label in ["first", "unchanged"]:
             before = sim_stats(endpoint)["describe_job_requests"]
-            wall, rss, out = timed_sync(
-                database_url, endpoint, regions,
+            wall, rss, out, _ = timed_sync(
+                database_url, endpoint, regions, sim.pid,
                 ["--details", "--details-concurrency", str(options.concurrency), "--output", "json"])
             requests = sim_stats(endpoint)["describe_job_requests"] - before
             summary = json.loads(out)
@@ -173,7 +236,7 @@ def main():
                 try:
                     api = math.ceil(jobs / 100) * latency / 1000.0
                     for label in ["first", "unchanged"]:
-                        wall, rss, _ = timed_sync(database_url, endpoint, regions)
+                        wall, rss, _, _ = timed_sync(database_url, endpoint, regions, sim.pid)
                         total = jobs * region_count
                         ratio = f"{wall / api:.3f}" if api else "-"
                         print(f"| {jobs} | {region_count} | {latency} ms | {label} | {wall:.2f} | {api:.2f} | {ratio} "
