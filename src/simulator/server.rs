@@ -244,18 +244,26 @@ async fn snowball(
     }
 }
 
-/// Waits `latency`, on average, without spending CPU: tokio's timer fires
-/// on the first whole millisecond at or after a deadline, so asking for half
-/// a millisecond less makes the waits average `latency` (at 20 ms a page,
-/// rounding up alone would add 2.5 % to every benchmark's "API time"). An
-/// earlier version spun through the last 2 ms of every wait to be exact to
-/// the microsecond; with sixteen requests in flight that spinning took CPU
-/// the benchmarked sync and its PostgreSQL needed on a 2-core machine.
+/// Waits `latency`, to within tens of microseconds, without spinning.
+/// Tokio's timer fires on whole milliseconds and often a millisecond late,
+/// which at 20 ms a page would add up to 5 % to every benchmark's "API time";
+/// so it only covers the wait up to 2 ms before the deadline, and a blocking
+/// thread's nanosleep lands on it. (An earlier version spun through those
+/// last 2 ms: with sixteen requests in flight that took CPU the benchmarked
+/// sync and its PostgreSQL needed on a 2-core machine.)
 async fn wait(latency: std::time::Duration) {
     if latency.is_zero() {
         return;
     }
-    tokio::time::sleep(latency.saturating_sub(std::time::Duration::from_micros(500))).await;
+    let deadline = std::time::Instant::now() + latency;
+    if let Some(coarse) = latency.checked_sub(std::time::Duration::from_millis(2)) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        // Only a panic in the sleep itself could fail this; the wait is over either way.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
 }
 
 fn api_error(protocol: Protocol, error: &ApiError) -> Response<Full<Bytes>> {
