@@ -27,7 +27,9 @@ pub struct Listed<'a> {
 /// and records their transitions, in one statement (one round trip) whatever
 /// the batch size. A job listed twice in the batch is written once, with its
 /// last entry. Run it inside a transaction so a batch is written whole or not
-/// at all.
+/// at all: should someone else change one of the batch's stored rows while it
+/// runs, it fails on `jobs_pkey` rather than skip that job, and the batch can
+/// be written again.
 pub async fn write_jobs(
     db: impl PgExecutor<'_>,
     run_id: i64,
