@@ -4,6 +4,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::detail::Progress;
+
 pub struct StateCount {
     /// None for jobs no identified run has listed yet.
     pub account_id: Option<String>,
@@ -365,15 +367,7 @@ pub async fn timeline(
 pub struct DetailChange {
     pub observed_at: DateTime<Utc>,
     pub sync_run_id: i64,
-    pub shipping_option: Option<String>,
-    pub outbound_status: Option<String>,
-    pub outbound_tracking_number: Option<String>,
-    pub inbound_status: Option<String>,
-    pub inbound_tracking_number: Option<String>,
-    pub bytes_transferred: Option<i64>,
-    pub objects_transferred: Option<i64>,
-    pub total_bytes: Option<i64>,
-    pub total_objects: Option<i64>,
+    pub progress: Progress,
 }
 
 /// One job's detail changes, oldest first.
@@ -381,8 +375,7 @@ pub async fn job_detail_changes(
     db: impl PgExecutor<'_>,
     job_id: &str,
 ) -> anyhow::Result<Vec<DetailChange>> {
-    sqlx::query_as!(
-        DetailChange,
+    let rows = sqlx::query!(
         "SELECT observed_at, sync_run_id, shipping_option, outbound_status, outbound_tracking_number,
                 inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred,
                 total_bytes, total_objects
@@ -393,7 +386,25 @@ pub async fn job_detail_changes(
     )
     .fetch_all(db)
     .await
-    .with_context(|| format!("reading the detail history of {job_id}"))
+    .with_context(|| format!("reading the detail history of {job_id}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DetailChange {
+            observed_at: r.observed_at,
+            sync_run_id: r.sync_run_id,
+            progress: Progress {
+                shipping_option: r.shipping_option,
+                outbound_status: r.outbound_status,
+                outbound_tracking_number: r.outbound_tracking_number,
+                inbound_status: r.inbound_status,
+                inbound_tracking_number: r.inbound_tracking_number,
+                bytes_transferred: r.bytes_transferred,
+                objects_transferred: r.objects_transferred,
+                total_bytes: r.total_bytes,
+                total_objects: r.total_objects,
+            },
+        })
+        .collect())
 }
 
 pub struct Transfer {

@@ -19,6 +19,7 @@ use crate::db::report::{
     AccountCount, DailyState, Deadline, DetailChange, InTransit, Interval, StateTypeCount,
     StuckJob, SyncHealth, Transfer, TransferPoint, TransitionCount,
 };
+use crate::detail::Progress;
 use crate::error::Error;
 
 /// Jobs shown in the HTML timeline.
@@ -67,7 +68,7 @@ pub struct History {
 }
 
 /// The detail fields of a change, in order, as (name, value) for JSON and CSV.
-fn detail_fields(d: &DetailChange) -> [(&'static str, serde_json::Value); 9] {
+fn detail_fields(d: &Progress) -> [(&'static str, serde_json::Value); 9] {
     [
         ("shipping_option", json!(d.shipping_option)),
         ("outbound_status", json!(d.outbound_status)),
@@ -85,7 +86,7 @@ fn detail_fields(d: &DetailChange) -> [(&'static str, serde_json::Value); 9] {
 }
 
 /// A detail change as a person reads it.
-fn detail_summary(d: &DetailChange) -> String {
+fn detail_summary(d: &Progress) -> String {
     let mut parts = Vec::new();
     if let Some(option) = &d.shipping_option {
         parts.push(format!("shipping {option}"));
@@ -198,7 +199,7 @@ impl History {
                             ],
                             Change::Details(d) => vec![
                                 text_time(d.observed_at),
-                                detail_summary(d),
+                                detail_summary(&d.progress),
                                 d.sync_run_id.to_string(),
                             ],
                         })
@@ -239,7 +240,7 @@ impl History {
                                 "observed_at": rfc3339(d.observed_at), "kind": "details",
                                 "sync_run_id": d.sync_run_id,
                             });
-                            for (name, field) in detail_fields(d) {
+                            for (name, field) in detail_fields(&d.progress) {
                                 value[name] = field;
                             }
                             value
@@ -304,11 +305,13 @@ impl History {
                                 account.clone(),
                                 "details".to_owned(),
                             ]);
-                            row.extend(detail_fields(d).into_iter().map(|(_, v)| match v {
-                                serde_json::Value::Null => String::new(),
-                                serde_json::Value::String(s) => s,
-                                other => other.to_string(),
-                            }));
+                            row.extend(detail_fields(&d.progress).into_iter().map(
+                                |(_, v)| match v {
+                                    serde_json::Value::Null => String::new(),
+                                    serde_json::Value::String(s) => s,
+                                    other => other.to_string(),
+                                },
+                            ));
                         }
                     }
                     out += &csv_line(&row);
