@@ -116,9 +116,11 @@ class CpuWatch(threading.Thread):
         return sum(self.backends.values()), self.simulator
 
 
-def timed_sync(database_url, endpoint, regions, simulator_pid, extra=()):
-    """Runs one sync; returns its wall time, peak RSS, stdout, and CPU seconds
-    used by the sync, by PostgreSQL's backends for it, and by the simulator."""
+def timed_sync(database_url, endpoint, regions, extra=(), simulator_pid=None):
+    """Runs one sync; returns its wall time, peak RSS, stdout, and, given the
+    simulator's pid, the CPU seconds used by the sync, by PostgreSQL's backends
+    for it and by the simulator (sampling /proc costs some CPU itself, so only
+    the accounts case asks)."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBENCH", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
                AWS_SHARED_CREDENTIALS_FILE="/nonexistent", RUST_LOG="warn")
@@ -126,13 +128,14 @@ def timed_sync(database_url, endpoint, regions, simulator_pid, extra=()):
     for region in regions:
         args += ["--region", region]
     args += list(extra)
-    watch = CpuWatch(database_url.rsplit("/", 1)[-1], simulator_pid)
-    watch.start()
+    watch = CpuWatch(database_url.rsplit("/", 1)[-1], simulator_pid) if simulator_pid else None
+    if watch:
+        watch.start()
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
-    postgres_cpu, simulator_cpu = watch.stop()
+    postgres_cpu, simulator_cpu = watch.stop() if watch else (None, None)
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"sync failed:\n{out}\n{err}")
@@ -162,8 +165,9 @@ def accounts_case(argv):
             for label in ["first", "unchanged"]:
                 before = stats(endpoint)
                 wall, rss, _, cpu = timed_sync(
-                    database_url, endpoint, regions, sim.pid,
-                    ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)])
+                    database_url, endpoint, regions,
+                    ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)],
+                    simulator_pid=sim.pid)
                 requests = stats(endpoint) - before
                 bound = 1.5 * (requests * options.latency / 1000.0 / concurrency) + 0.5
                 print(f"| {options.accounts} | 2 | {options.jobs} | {options.latency} ms | {concurrency} | {label} "
@@ -194,7 +198,7 @@ def details_case(argv):
         for label in ["first", "unchanged"]:
             before = sim_stats(endpoint)["describe_job_requests"]
             wall, rss, out, _ = timed_sync(
-                database_url, endpoint, regions, sim.pid,
+                database_url, endpoint, regions,
                 ["--details", "--details-concurrency", str(options.concurrency), "--output", "json"])
             requests = sim_stats(endpoint)["describe_job_requests"] - before
             summary = json.loads(out)
@@ -236,7 +240,7 @@ def main():
                 try:
                     api = math.ceil(jobs / 100) * latency / 1000.0
                     for label in ["first", "unchanged"]:
-                        wall, rss, _, _ = timed_sync(database_url, endpoint, regions, sim.pid)
+                        wall, rss, _, _ = timed_sync(database_url, endpoint, regions)
                         total = jobs * region_count
                         ratio = f"{wall / api:.3f}" if api else "-"
                         print(f"| {jobs} | {region_count} | {latency} ms | {label} | {wall:.2f} | {api:.2f} | {ratio} "
