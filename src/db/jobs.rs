@@ -77,12 +77,12 @@ pub async fn write_jobs(
             -- a second index search. MATERIALIZED: inlined, PostgreSQL's
             -- custom plans probed it once per upserted row (a 300-job
             -- statement took 35 ms instead of 5 ms in psql).
-            -- A LATERAL lookup by key, not a join: a connection caches this
-            -- statement's plan early in a first sync, when snowball.jobs is
-            -- nearly empty, and a join was then planned as a hash join over a
-            -- sequential scan, which every later statement repeated over the
-            -- whole growing table (a 100 000-job first sync slowed to a crawl).
-            -- LIMIT 1 keeps the subquery from being flattened into that join.
+            -- A LATERAL lookup, which LIMIT 1 keeps from being flattened into
+            -- a join: a connection caches this statement's plan early in a
+            -- first sync, when snowball.jobs is nearly empty, and a join was
+            -- then planned as a hash join over a sequential scan that every
+            -- later statement repeated over the growing table (in psql, 17 ms
+            -- per 250-job statement at first, 52 ms after 20 000 jobs).
             SELECT p.job_id, j.tid, j.job_state, j.last_seen_at
               FROM page p
              CROSS JOIN LATERAL (
@@ -119,10 +119,10 @@ pub async fn write_jobs(
             RETURNING j.job_id, j.job_state
         ),
         inserted AS (
-            -- Every job of the batch not updated above. Should a row have
-            -- changed under this statement (the run's locks leave nobody to
-            -- do that), the update skips it and this insert then fails on the
-            -- primary key: the batch is rolled back whole, never half-observed.
+            -- Every job of the batch not updated above. Should someone else
+            -- change a stored row under this statement, the update skips it
+            -- and this insert fails on the primary key: the batch is rolled
+            -- back whole (and written again), never half-observed.
             INSERT INTO snowball.jobs
                    (job_id, job_state, job_type, snowball_type, is_master, creation_date, description,
                     region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
