@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::Error;
 use crate::report::text_table;
 use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
+use crate::values::Region;
 
 const DEMO_DATABASE: &str = "snowball_demo";
 const CREATE_DEMO_DATABASE: &str = "CREATE DATABASE snowball_demo";
@@ -56,7 +57,10 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     )
     .ok();
 
-    let mut aws = AwsConfig::simulated(running.endpoint_url(), vec![REGION.to_owned()]);
+    let mut aws = AwsConfig::simulated(
+        running.endpoint_url(),
+        vec![Region::parse(REGION).map_err(|e| Error::Failed(anyhow::anyhow!(e)))?],
+    );
     // One run for the whole organization, as in production.
     if config.accounts > 1 {
         aws.accounts.organization_role = Some(DEMO_ROLE.to_owned());

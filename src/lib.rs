@@ -16,6 +16,7 @@ pub mod simulator;
 pub mod snowball;
 pub mod sync;
 pub mod telemetry;
+pub mod values;
 pub mod watch;
 
 use std::io::Write;

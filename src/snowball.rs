@@ -42,7 +42,7 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
     // Named regions also settle the loader's own region, so it never probes
     // the instance metadata service for one.
     if let Some(region) = aws.regions.first() {
-        loader = loader.region(Region::new(region.clone()));
+        loader = loader.region(Region::new(region.to_string()));
     }
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
@@ -50,9 +50,14 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
     if let Some(url) = &aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    if let Some((key, secret)) = &aws.static_credentials {
-        loader =
-            loader.credentials_provider(Credentials::new(key, secret, None, None, "snowball-sync"));
+    if let Some(fixed) = &aws.static_credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            &fixed.access_key_id,
+            &fixed.secret_access_key,
+            None,
+            None,
+            "snowball-sync",
+        ));
     }
     loader.http_client(http_client()).load().await
 }

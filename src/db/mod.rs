@@ -3,7 +3,6 @@
 
 pub mod details;
 pub mod jobs;
-pub mod listings;
 pub mod lock;
 pub mod notices;
 pub mod report;

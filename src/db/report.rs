@@ -126,15 +126,17 @@ pub struct Interval {
     pub sync_run_id: i64,
 }
 
-/// One job's stints, oldest first.
+/// One job's stints, oldest first: the job_state_intervals view's columns,
+/// computed over that job's rows alone.
 pub async fn job_intervals(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<Vec<Interval>> {
     sqlx::query_as!(
         Interval,
-        r#"SELECT job_id AS "job_id!", state AS "state!", entered_at AS "entered_at!", entered_after,
-                  left_at, sync_run_id AS "sync_run_id!"
-             FROM snowball.job_state_intervals
+        r#"SELECT job_id, to_state AS state, observed_at AS entered_at,
+                  from_state_last_seen_at AS entered_after,
+                  lead(observed_at) OVER (ORDER BY id) AS left_at, sync_run_id
+             FROM snowball.job_state_history
             WHERE job_id = $1
-            ORDER BY entered_at, left_at NULLS LAST"#,
+            ORDER BY id"#,
         job_id
     )
     .fetch_all(db)
@@ -265,6 +267,7 @@ pub struct SyncHealth {
     pub day: chrono::NaiveDate,
     pub runs: i64,
     pub succeeded: i64,
+    pub partial: i64,
     pub failed: i64,
     pub abandoned: i64,
     pub running: i64,
@@ -279,8 +282,8 @@ pub async fn sync_health(
 ) -> anyhow::Result<Vec<SyncHealth>> {
     sqlx::query_as!(
         SyncHealth,
-        r#"SELECT day AS "day!", runs AS "runs!", succeeded AS "succeeded!", failed AS "failed!",
-                  abandoned AS "abandoned!", running AS "running!",
+        r#"SELECT day AS "day!", runs AS "runs!", succeeded AS "succeeded!", partial AS "partial!",
+                  failed AS "failed!", abandoned AS "abandoned!", running AS "running!",
                   extract(epoch FROM mean_duration)::float8 AS mean_duration_seconds,
                   last_success
              FROM snowball.sync_health
@@ -300,7 +303,11 @@ pub struct DailyState {
 }
 
 /// For each UTC day from `since` to `until`, the jobs in each state at the
-/// day's end (or at `until`, for the last day), from the history.
+/// day's end (or at `until`, for the last day). Read backwards from today's
+/// states, so that it costs the jobs and the period's rows, never the whole
+/// history: a job's state at a moment is the from_state of its first row
+/// after that moment (none if that row is its first sighting), or its
+/// current state when nothing came after.
 pub async fn daily_states(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
@@ -309,16 +316,37 @@ pub async fn daily_states(
 ) -> anyhow::Result<Vec<DailyState>> {
     sqlx::query_as!(
         DailyState,
-        r#"SELECT d::date AS "day!", i.state AS "state!", count(*) AS "jobs!"
-             FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date,
-                                  ($2::timestamptz AT TIME ZONE 'UTC')::date,
-                                  interval '1 day') AS d
-             JOIN snowball.job_state_intervals i
-               -- The state a job was in at the day's end, or at $2 for the last day.
-               ON i.entered_at <= least((d + interval '1 day') AT TIME ZONE 'UTC', $2)
-              AND (i.left_at IS NULL OR i.left_at > least((d + interval '1 day') AT TIME ZONE 'UTC', $2))
-            WHERE cardinality($3::text[]) = 0 OR i.account_id = ANY($3)
+        r#"WITH days AS (
+               SELECT d::date AS day, least((d + interval '1 day') AT TIME ZONE 'UTC', $2) AS at
+                 FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date,
+                                      ($2::timestamptz AT TIME ZONE 'UTC')::date,
+                                      interval '1 day') AS d
+           ),
+           scoped AS (
+               SELECT job_id, job_state FROM snowball.jobs
+                WHERE cardinality($3::text[]) = 0 OR account_id = ANY($3)
+           ),
+           -- Per day, each job changed after the day's end, with its first change after it.
+           later AS (
+               SELECT DISTINCT ON (d.day, h.job_id) d.day, h.from_state, s.job_state
+                 FROM days d
+                 JOIN snowball.job_state_history h ON h.observed_at > d.at
+                 JOIN scoped s USING (job_id)
+                ORDER BY d.day, h.job_id, h.id
+           ),
+           counted AS (
+               SELECT d.day, s.job_state AS state, count(*) AS jobs
+                 FROM days d CROSS JOIN scoped s
+                GROUP BY 1, 2
+               UNION ALL
+               SELECT day, job_state, -count(*) FROM later GROUP BY 1, 2
+               UNION ALL
+               SELECT day, from_state, count(*) FROM later WHERE from_state IS NOT NULL GROUP BY 1, 2
+           )
+           SELECT day AS "day!", state AS "state!", sum(jobs)::bigint AS "jobs!"
+             FROM counted
             GROUP BY 1, 2
+           HAVING sum(jobs) > 0
             ORDER BY 1, 2"#,
         since,
         until,
@@ -329,7 +357,8 @@ pub async fn daily_states(
     .context("counting jobs by state per day")
 }
 
-/// The stints, within the period, of the `lanes` jobs most recently active in it.
+/// The stints, within the period, of the `lanes` jobs most recently active
+/// in it, computed over those jobs' rows alone.
 pub async fn timeline(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
@@ -348,12 +377,18 @@ pub async fn timeline(
                 ORDER BY max(observed_at) DESC, job_id
                 LIMIT $2
            )
-           SELECT i.job_id AS "job_id!", i.state AS "state!", i.entered_at AS "entered_at!", i.entered_after,
-                  i.left_at, i.sync_run_id AS "sync_run_id!"
-             FROM snowball.job_state_intervals i
-             JOIN active USING (job_id)
+           SELECT a.job_id AS "job_id!", i.state AS "state!", i.entered_at AS "entered_at!",
+                  i.entered_after, i.left_at, i.sync_run_id AS "sync_run_id!"
+             FROM active a
+            CROSS JOIN LATERAL (
+                  SELECT h.to_state AS state, h.observed_at AS entered_at,
+                         h.from_state_last_seen_at AS entered_after,
+                         lead(h.observed_at) OVER (ORDER BY h.id) AS left_at, h.sync_run_id
+                    FROM snowball.job_state_history h
+                   WHERE h.job_id = a.job_id
+                 ) i
             WHERE i.left_at IS NULL OR i.left_at >= $1
-            ORDER BY i.job_id, i.entered_at"#,
+            ORDER BY a.job_id, i.entered_at"#,
         since,
         lanes,
         accounts

@@ -1,24 +1,50 @@
-//! snowball.sync_runs: one row per sync, written at its start and its end.
+//! The run ledger: snowball.sync_runs and snowball.sync_run_listings. Every
+//! change of a run's status is made here, and each statement says which
+//! status it may change from, so a second writer can never overwrite a
+//! first: a run starts `running`; it ends once, by `finish` (succeeded,
+//! partial or failed) or, when its process died, by a later run's `abandon`.
+//! The end and its one notification on `snowball_sync` are one statement.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-/// How a run ended, as stored in `status`.
+/// A run's status, as stored in `status` (a CHECK constraint refuses others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
+    Running,
     Succeeded,
-    /// Some listings failed; the others were written.
+    /// Some listings or descriptions failed; the rest was written.
     Partial,
     Failed,
+    /// Left running by a process that died; marked by a later run.
+    Abandoned,
 }
 
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// How one (account, region) listing ended, as stored in its `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingStatus {
+    Succeeded,
+    Failed,
+}
+
+impl ListingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListingStatus::Succeeded => "succeeded",
+            ListingStatus::Failed => "failed",
         }
     }
 }
@@ -36,18 +62,54 @@ pub struct RunTotals {
     pub detail_changes: Option<i32>,
 }
 
+/// How one listing ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingRecord {
+    pub account_id: String,
+    pub region: String,
+    pub succeeded: bool,
+    pub pages: i32,
+    pub jobs_seen: i32,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl ListingRecord {
+    pub fn status(&self) -> ListingStatus {
+        match self.succeeded {
+            true => ListingStatus::Succeeded,
+            false => ListingStatus::Failed,
+        }
+    }
+}
+
+/// The end of a run could not be recorded because the run had already
+/// ended: another run marked it (it found the run's locks free, so the run
+/// was thought dead).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run_id} was already '{status}' when it tried to record its end as '{wanted}'; its result is not recorded and no second notification was sent"
+)]
+pub struct AlreadyEnded {
+    pub run_id: i64,
+    pub status: String,
+    pub wanted: &'static str,
+}
+
 /// Marks runs left 'running' by a killed process, announcing each end like
-/// `finish` does. Call only while holding the locks of `accounts`: a live run
-/// holds the locks of all its accounts, so a 'running' run sharing one of
-/// them is dead. Runs from before accounts were recorded held the one
-/// database-wide lock of that release and are dead too.
-pub async fn abandon_running(db: impl PgExecutor<'_>, accounts: &[String]) -> anyhow::Result<u64> {
+/// `finish` does. Call only while holding the locks of `accounts`: a live
+/// run holds the lock of every account it records, so a 'running' run whose
+/// accounts are all among them is dead. Runs from before accounts were
+/// recorded held the one database-wide lock of that release (which this
+/// release holds shared) and are dead too.
+pub async fn abandon(db: impl PgExecutor<'_>, accounts: &[String]) -> anyhow::Result<u64> {
     let abandoned = sqlx::query_scalar!(
         r#"WITH abandoned AS (
                UPDATE snowball.sync_runs
                   SET status = 'abandoned', finished_at = now(),
                       error = coalesce(error, 'the process ended without recording a result')
-                WHERE status = 'running' AND (accounts IS NULL OR accounts && $1)
+                WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1)
             RETURNING *
            )
            SELECT pg_notify('snowball_sync', snowball.run_notification(abandoned)) AS "notified!"
@@ -60,6 +122,7 @@ pub async fn abandon_running(db: impl PgExecutor<'_>, accounts: &[String]) -> an
     Ok(abandoned.len() as u64)
 }
 
+/// Records a run's start: a row in status 'running'.
 pub async fn start(
     db: impl PgExecutor<'_>,
     regions: &[String],
@@ -67,9 +130,10 @@ pub async fn start(
     host: Option<&str>,
 ) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO snowball.sync_runs (regions, accounts, tool_version, host)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO snowball.sync_runs (status, regions, accounts, tool_version, host)
+         VALUES ($1, $2, $3, $4, $5)
          RETURNING id",
+        RunStatus::Running.as_str(),
         regions,
         accounts,
         env!("CARGO_PKG_VERSION"),
@@ -80,10 +144,47 @@ pub async fn start(
     .context("recording the start of the run")
 }
 
+/// Records a run's listings, in one statement.
+pub async fn record_listings(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    listings: &[ListingRecord],
+) -> anyhow::Result<()> {
+    let accounts: Vec<&str> = listings.iter().map(|l| l.account_id.as_str()).collect();
+    let regions: Vec<&str> = listings.iter().map(|l| l.region.as_str()).collect();
+    let statuses: Vec<&str> = listings.iter().map(|l| l.status().as_str()).collect();
+    let pages: Vec<i32> = listings.iter().map(|l| l.pages).collect();
+    let seen: Vec<i32> = listings.iter().map(|l| l.jobs_seen).collect();
+    let errors: Vec<Option<&str>> = listings.iter().map(|l| l.error.as_deref()).collect();
+    let started: Vec<DateTime<Utc>> = listings.iter().map(|l| l.started_at).collect();
+    let finished: Vec<DateTime<Utc>> = listings.iter().map(|l| l.finished_at).collect();
+    sqlx::query!(
+        "INSERT INTO snowball.sync_run_listings
+                (run_id, account_id, region, status, pages, jobs_seen, error, started_at, finished_at)
+         SELECT $1, *
+           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[],
+                       $8::timestamptz[], $9::timestamptz[])",
+        run_id,
+        &accounts as &[&str],
+        &regions as &[&str],
+        &statuses as &[&str],
+        &pages,
+        &seen,
+        &errors as &[Option<&str>],
+        &started,
+        &finished,
+    )
+    .execute(db)
+    .await
+    .context("recording the run's listings")?;
+    Ok(())
+}
+
 /// Records a run's end and, in the same statement (so in the same
 /// transaction), sends its one notification on the `snowball_sync` channel:
 /// listeners hear of a run exactly when its end is committed, and never of a
-/// dry run, whose transaction is rolled back.
+/// dry run, whose transaction is rolled back. Only a run still 'running'
+/// changes; otherwise the error is `AlreadyEnded` and nothing is sent.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     run_id: i64,
@@ -92,18 +193,27 @@ pub async fn finish(
     missing: u64,
     error: Option<&str>,
 ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    // The outer SELECT reads the row as it was before the UPDATE (one
+    // snapshot for the whole statement): its status says why nothing changed.
     let row = sqlx::query!(
         r#"WITH finished AS (
                UPDATE snowball.sync_runs
                   SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
                       error = $9, jobs_described = $10, detail_changes = $11
-                WHERE id = $1
+                WHERE id = $1 AND status = 'running'
             RETURNING *
+           ),
+           notified AS (
+               SELECT started_at, finished_at,
+                      pg_notify('snowball_sync', snowball.run_notification(finished)) AS sent
+                 FROM finished
            )
-           SELECT started_at, finished_at AS "finished_at!",
-                  pg_notify('snowball_sync', snowball.run_notification(finished)) AS "notified!"
-             FROM finished"#,
+           SELECT r.status AS "status_before!", n.started_at AS "started_at?",
+                  n.finished_at AS "finished_at?"
+             FROM snowball.sync_runs r
+             LEFT JOIN notified n ON true
+            WHERE r.id = $1"#,
         run_id,
         status.as_str(),
         totals.pages,
@@ -116,8 +226,21 @@ pub async fn finish(
         totals.jobs_described,
         totals.detail_changes,
     )
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
     .context("recording the end of the run")?;
-    Ok((row.started_at, row.finished_at))
+    match row {
+        Some(row) => match (row.started_at, row.finished_at) {
+            (Some(started_at), Some(finished_at)) => Ok((started_at, finished_at)),
+            _ => Err(AlreadyEnded {
+                run_id,
+                status: row.status_before,
+                wanted: status.as_str(),
+            }
+            .into()),
+        },
+        None => Err(anyhow::anyhow!(
+            "run {run_id} has no row in snowball.sync_runs"
+        )),
+    }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::model::{Section, Value};
 use super::{Report, human_duration, rfc3339, text_time};
 
 /// The lifecycle order, for stacking and for the legend; other states follow.
@@ -52,7 +53,7 @@ pub(super) fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub(super) fn render(report: &Report) -> String {
+pub(super) fn render(report: &Report, sections: &[Section]) -> String {
     let mut states: Vec<&str> = report
         .daily
         .iter()
@@ -101,7 +102,7 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
     page += &timeline(report);
     page += "<h2>Data transferred over time (share of each job's total)</h2>\n";
     page += &transfer_chart(report);
-    page += &tables(report);
+    page += &tables(sections);
     page += "</body></html>\n";
     page
 }
@@ -299,19 +300,23 @@ fn transfer_chart(report: &Report) -> String {
     svg + "</svg>\n"
 }
 
-fn tables(report: &Report) -> String {
+fn tables(sections: &[Section]) -> String {
     let mut html = String::new();
-    for (title, table) in super::sections(report) {
-        let _ = write!(html, "<h2>{}</h2>\n<table><tr>", escape(&title));
-        for header in &table.headers {
+    for section in sections {
+        let _ = write!(html, "<h2>{}</h2>\n<table><tr>", escape(&section.title));
+        for header in section.columns {
             let _ = write!(html, "<th>{}</th>", escape(header));
         }
         html += "</tr>\n";
-        for row in &table.rows {
+        for row in &section.rows {
             html += "<tr>";
-            for (cell, numeric) in row.iter().zip(&table.numeric) {
-                let class = if *numeric { " class=\"n\"" } else { "" };
-                let _ = write!(html, "<td{class}>{}</td>", escape(cell));
+            for cell in row {
+                let class = if cell.is_numeric() {
+                    " class=\"n\""
+                } else {
+                    ""
+                };
+                let _ = write!(html, "<td{class}>{}</td>", escape(&Value::to_text(cell)));
             }
             html += "</tr>\n";
         }

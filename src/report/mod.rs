@@ -4,9 +4,9 @@
 //! keys; CSV has a header row.
 
 mod html;
+pub mod model;
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -21,6 +21,7 @@ use crate::db::report::{
 };
 use crate::detail::Progress;
 use crate::error::Error;
+use crate::values::Span;
 
 /// Jobs shown in the HTML timeline.
 const TIMELINE_LANES: i64 = 40;
@@ -351,7 +352,7 @@ impl History {
 pub struct Report {
     pub as_of: DateTime<Utc>,
     pub since: DateTime<Utc>,
-    pub stuck_after: Duration,
+    pub stuck_after: Span,
     /// `--account`: the accounts reported on; empty for all.
     pub accounts: Vec<String>,
     pub jobs_by_account: Vec<AccountCount>,
@@ -362,7 +363,7 @@ pub struct Report {
     pub daily: Vec<DailyState>,
     pub timeline: Vec<Interval>,
     /// `--deadline-within`: devices due back within this are listed.
-    pub deadline_within: Duration,
+    pub deadline_within: Span,
     pub transfers: Vec<Transfer>,
     pub in_transit: Vec<InTransit>,
     pub deadlines: Vec<Deadline>,
@@ -372,9 +373,9 @@ pub struct Report {
 
 /// What `Report::load` reports on.
 pub struct Scope<'a> {
-    pub period: Duration,
-    pub stuck_after: Duration,
-    pub deadline_within: Duration,
+    pub period: Span,
+    pub stuck_after: Span,
+    pub deadline_within: Span,
     pub accounts: &'a [String],
 }
 
@@ -391,9 +392,12 @@ impl Report {
             accounts,
         } = scope;
         let deadline_days = i32::try_from(deadline_within.as_secs() / 86_400).unwrap_or(i32::MAX);
-        let since = as_of - chrono::TimeDelta::from_std(period).context("--since is too long")?;
-        let stuck_before = as_of
-            - chrono::TimeDelta::from_std(stuck_after).context("--stuck-after is too long")?;
+        let since = period
+            .before(as_of)
+            .context("--since reaches before the calendar")?;
+        let stuck_before = stuck_after
+            .before(as_of)
+            .context("--stuck-after reaches before the calendar")?;
         Ok(Report {
             as_of,
             since,
@@ -422,9 +426,10 @@ impl Report {
     }
 
     pub fn render(&self, format: ReportFormat) -> String {
+        let sections = model::sections(self);
         match format {
             ReportFormat::Text => {
-                let mut out = format!(
+                format!(
                     "Snowball fleet report, {} to {} UTC (stuck after {}{})\n",
                     text_time(self.since),
                     text_time(self.as_of),
@@ -433,444 +438,40 @@ impl Report {
                         true => String::new(),
                         false => format!("; accounts {}", self.accounts.join(", ")),
                     }
-                );
-                for (title, table) in sections(self) {
-                    let headers: Vec<&str> = table.headers.iter().map(String::as_str).collect();
-                    out += &format!("\n{title}\n{}", text_table(&headers, &table.rows));
-                }
-                out
+                ) + &model::text(&sections)
             }
-            ReportFormat::Json => self.to_json().to_string() + "\n",
-            ReportFormat::Csv => self.to_csv(),
-            ReportFormat::Html => html::render(self),
+            ReportFormat::Json => {
+                let mut object = serde_json::Map::new();
+                for (key, value) in [
+                    ("as_of", json!(rfc3339(self.as_of))),
+                    ("since", json!(rfc3339(self.since))),
+                    ("stuck_after_seconds", json!(self.stuck_after.as_secs())),
+                    (
+                        "deadline_within_seconds",
+                        json!(self.deadline_within.as_secs()),
+                    ),
+                    ("accounts", json!(self.accounts)),
+                ] {
+                    object.insert(key.to_owned(), value);
+                }
+                model::json(&sections, &mut object);
+                serde_json::Value::Object(object).to_string() + "\n"
+            }
+            ReportFormat::Csv => model::csv(&sections),
+            ReportFormat::Html => html::render(self, &sections),
         }
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        json!({
-            "as_of": rfc3339(self.as_of),
-            "since": rfc3339(self.since),
-            "stuck_after_seconds": self.stuck_after.as_secs(),
-            "accounts": self.accounts,
-            "jobs_by_account": self.jobs_by_account.iter().map(|a| json!({
-                "account_id": a.account_id, "jobs": a.jobs, "active": a.active, "missing": a.missing,
-            })).collect::<Vec<_>>(),
-            "jobs_by_state": self.jobs_by_state.iter().map(|c| json!({
-                "job_state": c.job_state, "job_type": c.job_type, "snowball_type": c.snowball_type, "jobs": c.jobs,
-            })).collect::<Vec<_>>(),
-            "transitions": self.transitions.iter().map(|t| json!({
-                "from_state": t.from_state, "to_state": t.to_state, "count": t.count,
-            })).collect::<Vec<_>>(),
-            "stuck_jobs": self.stuck.iter().map(|j| json!({
-                "job_id": j.job_id, "job_state": j.job_state, "job_type": j.job_type, "snowball_type": j.snowball_type,
-                "region": j.region, "state_since": rfc3339(j.state_since), "age_seconds": seconds(self.as_of - j.state_since),
-                "account_id": j.account_id,
-            })).collect::<Vec<_>>(),
-            "deadline_within_seconds": self.deadline_within.as_secs(),
-            "data_transfer": self.transfers.iter().map(|t| json!({
-                "job_id": t.job_id, "account_id": t.account_id, "job_state": t.job_state,
-                "bytes_transferred": t.bytes_transferred, "total_bytes": t.total_bytes,
-                "percent_done": t.percent_done, "bytes_per_second": t.bytes_per_second,
-            })).collect::<Vec<_>>(),
-            "shipments_in_transit": self.in_transit.iter().map(|s| json!({
-                "job_id": s.job_id, "account_id": s.account_id, "job_state": s.job_state,
-                "status": s.status, "tracking_number": s.tracking_number,
-            })).collect::<Vec<_>>(),
-            "device_deadlines": self.deadlines.iter().map(|d| json!({
-                "job_id": d.job_id, "account_id": d.account_id, "job_state": d.job_state,
-                "prepared_at": rfc3339(d.prepared_at), "approximate": d.approximate,
-                "deadline": rfc3339(d.deadline), "days_left": d.days_left,
-            })).collect::<Vec<_>>(),
-            "sync_health": self.health.iter().map(|h| json!({
-                "day": h.day.to_string(), "runs": h.runs, "succeeded": h.succeeded, "failed": h.failed,
-                "abandoned": h.abandoned, "running": h.running, "mean_duration_seconds": h.mean_duration_seconds,
-                "last_success": h.last_success.map(rfc3339),
-            })).collect::<Vec<_>>(),
-        })
-    }
-
-    /// One table for all sections: `section` says which, and each section
-    /// fills its own columns.
-    fn to_csv(&self) -> String {
-        const COLUMNS: [&str; 31] = [
-            "section",
-            "job_id",
-            "job_state",
-            "job_type",
-            "snowball_type",
-            "region",
-            "from_state",
-            "to_state",
-            "count",
-            "state_since",
-            "age_seconds",
-            "day",
-            "runs",
-            "succeeded",
-            "failed",
-            "abandoned",
-            "mean_duration_seconds",
-            "last_success",
-            "account_id",
-            "active",
-            "missing",
-            "bytes_transferred",
-            "total_bytes",
-            "percent_done",
-            "bytes_per_second",
-            "status",
-            "tracking_number",
-            "prepared_at",
-            "approximate",
-            "deadline",
-            "days_left",
-        ];
-        let mut out = csv_line(&COLUMNS.map(String::from));
-        let row = |cells: &[(&str, String)]| {
-            let fields: Vec<String> = COLUMNS
-                .iter()
-                .map(|column| {
-                    cells
-                        .iter()
-                        .find(|(c, _)| c == column)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                })
-                .collect();
-            csv_line(&fields)
-        };
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        for a in &self.jobs_by_account {
-            out += &row(&[
-                ("section", "jobs_by_account".into()),
-                ("account_id", text(&a.account_id)),
-                ("count", a.jobs.to_string()),
-                ("active", a.active.to_string()),
-                ("missing", a.missing.to_string()),
-            ]);
-        }
-        for c in &self.jobs_by_state {
-            out += &row(&[
-                ("section", "jobs_by_state".into()),
-                ("job_state", c.job_state.clone()),
-                ("job_type", text(&c.job_type)),
-                ("snowball_type", text(&c.snowball_type)),
-                ("count", c.jobs.to_string()),
-            ]);
-        }
-        for t in &self.transitions {
-            out += &row(&[
-                ("section", "transitions".into()),
-                ("from_state", text(&t.from_state)),
-                ("to_state", t.to_state.clone()),
-                ("count", t.count.to_string()),
-            ]);
-        }
-        for j in &self.stuck {
-            out += &row(&[
-                ("section", "stuck_jobs".into()),
-                ("job_id", j.job_id.clone()),
-                ("job_state", j.job_state.clone()),
-                ("job_type", text(&j.job_type)),
-                ("snowball_type", text(&j.snowball_type)),
-                ("region", j.region.clone()),
-                ("account_id", text(&j.account_id)),
-                ("state_since", rfc3339(j.state_since)),
-                (
-                    "age_seconds",
-                    seconds(self.as_of - j.state_since).to_string(),
-                ),
-            ]);
-        }
-        let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-        let float = |v: Option<f64>| v.map(|n| n.to_string()).unwrap_or_default();
-        for t in &self.transfers {
-            out += &row(&[
-                ("section", "data_transfer".into()),
-                ("job_id", t.job_id.clone()),
-                ("account_id", text(&t.account_id)),
-                ("job_state", t.job_state.clone()),
-                ("bytes_transferred", number(t.bytes_transferred)),
-                ("total_bytes", number(t.total_bytes)),
-                ("percent_done", float(t.percent_done)),
-                ("bytes_per_second", float(t.bytes_per_second)),
-            ]);
-        }
-        for s in &self.in_transit {
-            out += &row(&[
-                ("section", "shipments_in_transit".into()),
-                ("job_id", s.job_id.clone()),
-                ("account_id", text(&s.account_id)),
-                ("job_state", s.job_state.clone()),
-                ("status", text(&s.status)),
-                ("tracking_number", text(&s.tracking_number)),
-            ]);
-        }
-        for d in &self.deadlines {
-            out += &row(&[
-                ("section", "device_deadlines".into()),
-                ("job_id", d.job_id.clone()),
-                ("account_id", text(&d.account_id)),
-                ("job_state", d.job_state.clone()),
-                ("prepared_at", rfc3339(d.prepared_at)),
-                ("approximate", d.approximate.to_string()),
-                ("deadline", rfc3339(d.deadline)),
-                ("days_left", d.days_left.to_string()),
-            ]);
-        }
-        for h in &self.health {
-            out += &row(&[
-                ("section", "sync_health".into()),
-                ("day", h.day.to_string()),
-                ("runs", h.runs.to_string()),
-                ("succeeded", h.succeeded.to_string()),
-                ("failed", h.failed.to_string()),
-                ("abandoned", h.abandoned.to_string()),
-                (
-                    "mean_duration_seconds",
-                    h.mean_duration_seconds
-                        .map(|s| format!("{s:.3}"))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "last_success",
-                    h.last_success.map(rfc3339).unwrap_or_default(),
-                ),
-            ]);
-        }
-        out
     }
 }
 
-/// A titled table, shared by the text and HTML renderings.
-struct Table {
-    headers: Vec<String>,
-    numeric: Vec<bool>,
-    rows: Vec<Vec<String>>,
-}
-
-fn sections(report: &Report) -> Vec<(String, Table)> {
-    let table = |headers: &[(&str, bool)], rows: Vec<Vec<String>>| Table {
-        headers: headers.iter().map(|(h, _)| h.to_string()).collect(),
-        numeric: headers.iter().map(|(_, n)| *n).collect(),
-        rows,
-    };
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    vec![
-        (
-            "Jobs by account (account_id empty: not yet listed by an identified run)".to_owned(),
-            table(
-                &[
-                    ("account_id", false),
-                    ("jobs", true),
-                    ("active", true),
-                    ("missing", true),
-                ],
-                report
-                    .jobs_by_account
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            text(&a.account_id),
-                            a.jobs.to_string(),
-                            a.active.to_string(),
-                            a.missing.to_string(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            "Jobs by state and type".to_owned(),
-            table(
-                &[
-                    ("job_state", false),
-                    ("job_type", false),
-                    ("snowball_type", false),
-                    ("jobs", true),
-                ],
-                report
-                    .jobs_by_state
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.job_state.clone(),
-                            text(&c.job_type),
-                            text(&c.snowball_type),
-                            c.jobs.to_string(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            format!(
-                "Transitions since {} (from_state empty: first seen)",
-                text_time(report.since)
-            ),
-            table(
-                &[("from_state", false), ("to_state", false), ("count", true)],
-                report
-                    .transitions
-                    .iter()
-                    .map(|t| vec![text(&t.from_state), t.to_state.clone(), t.count.to_string()])
-                    .collect(),
-            ),
-        ),
-        (
-            format!(
-                "Stuck jobs: in a non-final state for {} or more",
-                human_duration(report.stuck_after.as_secs() as i64)
-            ),
-            table(
-                &[
-                    ("job_id", false),
-                    ("job_state", false),
-                    ("job_type", false),
-                    ("snowball_type", false),
-                    ("region", false),
-                    ("account_id", false),
-                    ("state_since", false),
-                    ("age", true),
-                ],
-                report
-                    .stuck
-                    .iter()
-                    .map(|j| {
-                        vec![
-                            j.job_id.clone(),
-                            j.job_state.clone(),
-                            text(&j.job_type),
-                            text(&j.snowball_type),
-                            j.region.clone(),
-                            text(&j.account_id),
-                            text_time(j.state_since),
-                            human_duration((report.as_of - j.state_since).num_seconds()),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            "Data transfer in progress".to_owned(),
-            table(
-                &[
-                    ("job_id", false),
-                    ("account_id", false),
-                    ("job_state", false),
-                    ("transferred", true),
-                    ("rate", true),
-                ],
-                report
-                    .transfers
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.job_id.clone(),
-                            text(&t.account_id),
-                            t.job_state.clone(),
-                            percent(t.bytes_transferred, t.total_bytes),
-                            t.bytes_per_second
-                                .map(|r| format!("{}/s", human_bytes(r as i64)))
-                                .unwrap_or_default(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            "Shipments in transit".to_owned(),
-            table(
-                &[
-                    ("job_id", false),
-                    ("account_id", false),
-                    ("job_state", false),
-                    ("status", false),
-                    ("tracking_number", false),
-                ],
-                report
-                    .in_transit
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.job_id.clone(),
-                            text(&s.account_id),
-                            s.job_state.clone(),
-                            text(&s.status),
-                            text(&s.tracking_number),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            format!(
-                "Devices due back within {} (360 days from preparation; ~ approximate)",
-                human_duration(report.deadline_within.as_secs() as i64)
-            ),
-            table(
-                &[
-                    ("job_id", false),
-                    ("account_id", false),
-                    ("job_state", false),
-                    ("prepared", false),
-                    ("deadline", false),
-                    ("days_left", true),
-                ],
-                report
-                    .deadlines
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.job_id.clone(),
-                            text(&d.account_id),
-                            d.job_state.clone(),
-                            format!(
-                                "{}{}",
-                                if d.approximate { "~" } else { "" },
-                                text_time(d.prepared_at)
-                            ),
-                            text_time(d.deadline),
-                            d.days_left.to_string(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            "Sync health by day".to_owned(),
-            table(
-                &[
-                    ("day", false),
-                    ("runs", true),
-                    ("succeeded", true),
-                    ("failed", true),
-                    ("abandoned", true),
-                    ("running", true),
-                    ("mean_duration", true),
-                    ("last_success", false),
-                ],
-                report
-                    .health
-                    .iter()
-                    .map(|h| {
-                        vec![
-                            h.day.to_string(),
-                            h.runs.to_string(),
-                            h.succeeded.to_string(),
-                            h.failed.to_string(),
-                            h.abandoned.to_string(),
-                            h.running.to_string(),
-                            h.mean_duration_seconds
-                                .map(|s| format!("{s:.2}s"))
-                                .unwrap_or_default(),
-                            h.last_success.map(text_time).unwrap_or_default(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        ),
-    ]
+/// One snapshot for everything a command prints: a report made while a sync
+/// commits never counts one job in two states.
+async fn snapshot(
+    conn: &mut sqlx::PgConnection,
+) -> anyhow::Result<sqlx::Transaction<'_, sqlx::Postgres>> {
+    use sqlx::Connection;
+    conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .context("starting the read-only snapshot")
 }
 
 /// The `history` command.
@@ -880,19 +481,21 @@ pub async fn history_command(
 ) -> Result<(), Error> {
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
-    let Some(account_id) = db::report::job_account(&mut conn, &config.job_id).await? else {
+    let mut tx = snapshot(&mut conn).await?;
+    let Some(account_id) = db::report::job_account(&mut *tx, &config.job_id).await? else {
         return Err(Error::Failed(anyhow::anyhow!(
             "no such job: {}",
             config.job_id
         )));
     };
     let history = History {
-        details: db::report::job_detail_changes(&mut conn, &config.job_id).await?,
+        details: db::report::job_detail_changes(&mut *tx, &config.job_id).await?,
         job_id: config.job_id.clone(),
         account_id,
-        as_of: db::report::now(&mut conn).await?,
-        stints: db::report::job_intervals(&mut conn, &config.job_id).await?,
+        as_of: db::report::now(&mut *tx).await?,
+        stints: db::report::job_intervals(&mut *tx, &config.job_id).await?,
     };
+    tx.commit().await.context("ending the read-only snapshot")?;
     out.write_all(history.render(config.format).as_bytes())
         .context("writing the history")?;
     Ok(())
@@ -905,14 +508,17 @@ pub async fn report_command(
 ) -> Result<(), Error> {
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
-    let as_of = db::report::now(&mut conn).await?;
+    let mut tx = snapshot(&mut conn).await?;
+    // now() is the snapshot's own moment: the transaction's start.
+    let as_of = db::report::now(&mut *tx).await?;
     let scope = Scope {
         period: config.since,
         stuck_after: config.stuck_after,
         deadline_within: config.deadline_within,
         accounts: &config.accounts,
     };
-    let report = Report::load(&mut conn, as_of, scope).await?;
+    let report = Report::load(&mut tx, as_of, scope).await?;
+    tx.commit().await.context("ending the read-only snapshot")?;
     let text = report.render(config.format);
     match &config.output {
         Some(path) => {

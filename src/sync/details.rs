@@ -87,6 +87,28 @@ pub struct Step<'a> {
     pub counter: &'a snowball::ApiCounter,
 }
 
+/// The details step of a run: describes, until done or `shutdown`, and
+/// notes in `end` what it did and what it could not.
+pub(crate) async fn run(
+    step: Step<'_>,
+    end: &mut super::RunEnd,
+    shutdown: &mut (impl std::future::Future<Output = crate::exit_code::Signal> + Unpin),
+) {
+    let started = std::time::Instant::now();
+    tokio::select! {
+        signal = shutdown => end.failure = Some(crate::error::Error::Interrupted(signal)),
+        described = describe(step) => match described {
+            Ok(described) => {
+                end.totals.jobs_described = Some(super::clamp(described.jobs));
+                end.totals.detail_changes = Some(super::clamp(described.changes));
+                end.details_error = described.error();
+            }
+            Err(err) => end.failure = Some(crate::error::Error::Failed(err)),
+        },
+    }
+    end.details_elapsed = Some(started.elapsed());
+}
+
 /// Describes what the run must describe. Fails only when the database does;
 /// jobs the API would not describe are in `failed`.
 pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {

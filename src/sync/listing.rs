@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::sources::Source;
 use crate::config::SyncConfig;
-use crate::db::listings::ListingRecord;
+use crate::db::runs::ListingRecord;
 use crate::snowball::{self, Page};
 
 /// Pages waiting between the fetchers and the writer: memory stays bounded

@@ -12,14 +12,14 @@ use std::future::Future;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use crate::config::SyncConfig;
 use crate::db::jobs::Listed;
-use crate::db::listings::ListingRecord;
+use crate::db::runs::ListingRecord;
 use crate::db::{self, runs::RunStatus, runs::RunTotals};
 use crate::error::Error;
 use crate::exit_code::Signal;
@@ -81,7 +81,8 @@ impl std::fmt::Display for RunSummary {
             match self.status {
                 RunStatus::Succeeded => "synced",
                 RunStatus::Partial => "partially synced",
-                RunStatus::Failed => "failed to sync",
+                RunStatus::Running => "still syncing",
+                RunStatus::Failed | RunStatus::Abandoned => "failed to sync",
             },
             match self.accounts.len() {
                 0 | 1 => String::new(),
@@ -128,7 +129,7 @@ impl RunSummary {
             "listings": self.listings.iter().map(|l| serde_json::json!({
                 "account_id": l.account_id,
                 "region": l.region,
-                "status": l.status(),
+                "status": l.status().as_str(),
                 "pages": l.pages,
                 "jobs_seen": l.jobs_seen,
                 "error": l.error,
@@ -161,7 +162,6 @@ pub async fn run(
     shutdown: impl Future<Output = Signal>,
 ) -> Result<RunSummary, Failure> {
     let started = Instant::now();
-    let started_at = Utc::now();
     let counter = snowball::ApiCounter::default();
     // Who the credentials are is settled while PostgreSQL connects; a usage
     // error (no region, no account left) changes nothing.
@@ -171,78 +171,57 @@ pub async fn run(
     );
     let (regions, accounts) = identified?;
     let account_ids = accounts.ids();
-    let reachable: Vec<String> = accounts
-        .sources
-        .iter()
-        .map(|s| s.account_id.clone())
-        .collect();
-    let mut lock = db::lock::acquire(conn?, &reachable, config.wait_lock, &config.database)
+    // Every account the run records is locked, reachable or not: a run that
+    // finds all of a 'running' run's accounts free knows that run is dead.
+    let mut lock = db::lock::acquire(conn?, &account_ids, config.wait_lock, &config.database)
         .await?
         .ok_or(Error::LockHeld)?;
-
-    if config.dry_run {
-        db::ensure_migrated(lock.connection()).await?;
-    } else {
-        if config.migrate {
-            db::migrate(lock.connection()).await?;
-        }
-        let abandoned = db::runs::abandon_running(lock.connection(), &reachable).await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "marked runs left 'running' by a killed process as 'abandoned'"
-            );
-        }
-    }
+    prepare(config, &mut lock, &account_ids).await?;
 
     let pool = db::pool(&config.database, 3).await?;
-    let sink = if config.dry_run {
-        Sink::DryRun(Mutex::new(
-            pool.begin()
-                .await
-                .context("starting the dry run's transaction")?,
-        ))
-    } else {
-        Sink::Live(pool.clone())
-    };
+    let sink = Sink::open(&pool, config.dry_run).await?;
     let run_id = sink
         .start_run(&regions, &account_ids, hostname().as_deref())
         .await?;
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, accounts = ?account_ids, dry_run = config.dry_run, "sync started"));
-    let listing = listing::start(config, &accounts.sources, &regions, &counter, &span);
     let lock = Mutex::new(lock);
+    tokio::pin!(shutdown);
+
+    // List every account and region, writing pages as they arrive.
+    let listing = listing::start(config, &accounts.sources, &regions, &counter, &span);
     let writer = PageWriter {
         sink: &sink,
         lock: &lock,
         run_id,
     };
-    tokio::pin!(shutdown);
     let outcome = pipeline(config, listing, writer, out, &mut shutdown)
         .instrument(span.clone())
         .await;
-    let mut totals = outcome.totals;
     let listings = all_listings(outcome.listings, &accounts.unreachable, &regions);
-    let mut missing = 0;
-    let mut failure = match (outcome.interrupted, outcome.failure) {
-        (Some(signal), _) => Some(Error::Interrupted(signal)),
-        (None, Some(err)) => Some(Error::Failed(err)),
-        (None, None) => match complete(&sink, run_id, &listings, &mut totals).await {
-            Ok(marked) => {
-                missing = marked;
-                None
-            }
-            Err(err) => Some(Error::Failed(err)),
+    let mut end = RunEnd {
+        totals: outcome.totals,
+        missing: 0,
+        failure: match (outcome.interrupted, outcome.failure) {
+            (Some(signal), _) => Some(Error::Interrupted(signal)),
+            (None, Some(err)) => Some(Error::Failed(err)),
+            (None, None) => None,
         },
+        details_error: None,
+        details_elapsed: None,
     };
-    if let Err(err) = sink.record_listings(run_id, &listings).await {
-        failure.get_or_insert(Error::Failed(err));
+    if end.failure.is_none() {
+        match complete(&sink, run_id, &listings, &mut end.totals).await {
+            Ok(missing) => end.missing = missing,
+            Err(err) => end.failure = Some(Error::Failed(err)),
+        }
     }
-    // The listings' results stand whatever the details step does.
-    let mut details_error = None;
-    let mut details_elapsed = None;
-    if let (Some(concurrency), None) = (config.details, &failure) {
-        let details_started = Instant::now();
+    if let Err(err) = sink.record_listings(run_id, &listings).await {
+        end.failure.get_or_insert(Error::Failed(err));
+    }
+
+    // Describe what changed; the listings' results stand whatever this does.
+    if let (Some(concurrency), None) = (config.details, &end.failure) {
         let step = details::Step {
             sink: &sink,
             lock: &lock,
@@ -251,60 +230,34 @@ pub async fn run(
             concurrency,
             counter: &counter,
         };
-        tokio::select! {
-            signal = &mut shutdown => failure = Some(Error::Interrupted(signal)),
-            described = details::describe(step).instrument(span.clone()) => match described {
-                Ok(described) => {
-                    totals.jobs_described = Some(clamp(described.jobs));
-                    totals.detail_changes = Some(clamp(described.changes));
-                    details_error = described.error();
-                }
-                Err(err) => failure = Some(Error::Failed(err)),
-            },
-        }
-        details_elapsed = Some(details_started.elapsed());
+        details::run(step, &mut end, &mut shutdown)
+            .instrument(span.clone())
+            .await;
     }
-    let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
-    // Listings or descriptions failed, nothing else did: what the run got is written.
-    let only_parts_failed = failure.is_none() && (!failed.is_empty() || details_error.is_some());
-    if only_parts_failed {
-        let mut parts = Vec::new();
-        if !failed.is_empty() {
-            parts.push(listing_failures(&failed, listings.len()));
-        }
-        parts.extend(details_error);
-        failure = Some(Error::Failed(anyhow!(parts.join("; "))));
-    }
-    let (status, message) = match &failure {
-        None => (RunStatus::Succeeded, None),
-        // Only listings or descriptions failed, and some listings did not:
-        // what the run got is written.
-        Some(Error::Failed(err)) if only_parts_failed && failed.len() < listings.len() => {
-            (RunStatus::Partial, Some(format!("{err:#}")))
-        }
-        Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
-        Some(Error::Interrupted(_)) => (RunStatus::Failed, Some("interrupted".to_owned())),
-        Some(other) => (RunStatus::Failed, Some(other.chain())),
-    };
+
+    // The run's one end, recorded once.
+    let (status, message) = end.status(&listings);
     let (status, error, started_at, finished_at) = match sink
-        .finish(run_id, status, &totals, missing, message.as_deref())
+        .finish(run_id, status, &end.totals, end.missing, message.as_deref())
         .await
     {
-        Ok((started_at, finished_at)) => (status, failure, started_at, finished_at),
+        Ok((started_at, finished_at)) => (status, end.failure, started_at, finished_at),
         Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
+            if err.downcast_ref::<db::runs::AlreadyEnded>().is_none() {
+                tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
+            }
             // A run whose success cannot be recorded has not succeeded.
-            let error = failure.unwrap_or(Error::Failed(err));
-            (RunStatus::Failed, Some(error), started_at, Utc::now())
+            let error = match end.failure {
+                Some(failure) if err.downcast_ref::<db::runs::AlreadyEnded>().is_none() => failure,
+                _ => Error::Failed(err),
+            };
+            (RunStatus::Failed, Some(error), Utc::now(), Utc::now())
         }
     };
-    if let Sink::DryRun(tx) = sink
-        && let Err(err) = tx.into_inner().rollback().await
-    {
-        tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
-    }
+    sink.close().await;
     lock.into_inner().release().await.ok();
     pool.close().await;
+
     let summary = RunSummary {
         run_id,
         status,
@@ -312,14 +265,14 @@ pub async fn run(
         regions,
         accounts: account_ids,
         listings,
-        totals,
-        missing,
+        totals: end.totals,
+        missing: end.missing,
         api_requests: counter.requests(),
         api_retries: counter.retries(),
         started_at,
         finished_at,
         elapsed: started.elapsed(),
-        details_elapsed,
+        details_elapsed: end.details_elapsed,
         dry_run: config.dry_run,
     };
     // Log levels are what journald, Loki and -q key on: a run that did not
@@ -334,6 +287,70 @@ pub async fn run(
             error,
             summary: Some(summary),
         }),
+    }
+}
+
+/// The schema, before the run row: migrated (or checked, for a dry run),
+/// and runs left 'running' by dead processes over our accounts marked.
+async fn prepare(
+    config: &SyncConfig,
+    lock: &mut db::lock::RunLock,
+    account_ids: &[String],
+) -> Result<(), Error> {
+    if config.dry_run {
+        db::ensure_migrated(lock.connection()).await?;
+        return Ok(());
+    }
+    if config.migrate {
+        db::migrate(lock.connection()).await?;
+    }
+    let abandoned = db::runs::abandon(lock.connection(), account_ids).await?;
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "marked runs left 'running' by a killed process as 'abandoned'"
+        );
+    }
+    Ok(())
+}
+
+/// What a run has come to, step by step, until its end is recorded.
+pub(crate) struct RunEnd {
+    pub totals: RunTotals,
+    /// Jobs this run marked missing.
+    pub missing: u64,
+    /// What stopped the run: a failed write, the database, a signal.
+    pub failure: Option<Error>,
+    /// Jobs the details step could not describe, on one line.
+    pub details_error: Option<String>,
+    pub details_elapsed: Option<Duration>,
+}
+
+impl RunEnd {
+    /// The status to record, and the error text with it. Listings or
+    /// descriptions failing while some listings succeeded is `partial`:
+    /// what the run got is written.
+    fn status(&mut self, listings: &[ListingRecord]) -> (RunStatus, Option<String>) {
+        let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
+        let only_parts_failed =
+            self.failure.is_none() && (!failed.is_empty() || self.details_error.is_some());
+        if only_parts_failed {
+            let mut parts = Vec::new();
+            if !failed.is_empty() {
+                parts.push(listing_failures(&failed, listings.len()));
+            }
+            parts.extend(self.details_error.take());
+            self.failure = Some(Error::Failed(anyhow!(parts.join("; "))));
+        }
+        match &self.failure {
+            None => (RunStatus::Succeeded, None),
+            Some(Error::Failed(err)) if only_parts_failed && failed.len() < listings.len() => {
+                (RunStatus::Partial, Some(format!("{err:#}")))
+            }
+            Some(Error::Failed(err)) => (RunStatus::Failed, Some(format!("{err:#}"))),
+            Some(Error::Interrupted(_)) => (RunStatus::Failed, Some("interrupted".to_owned())),
+            Some(other) => (RunStatus::Failed, Some(other.chain())),
+        }
     }
 }
 
@@ -366,7 +383,7 @@ async fn complete(
 }
 
 fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
-    let mut regions = if config.aws.regions.is_empty() {
+    let regions = if config.aws.regions.is_empty() {
         match sdk
             .region()
             .map(ToString::to_string)
@@ -380,9 +397,9 @@ fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<V
             }
         }
     } else {
-        config.aws.regions.clone()
+        // Parsed, and repeats dropped, in config.
+        config.aws.regions.iter().map(ToString::to_string).collect()
     };
-    regions.dedup();
     Ok(regions)
 }
 

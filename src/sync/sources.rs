@@ -15,7 +15,7 @@ use aws_sdk_snowball::config::SharedCredentialsProvider;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{AccountSources, role_account};
+use crate::config::AccountSources;
 use crate::snowball::{ApiCounter, describe_error};
 
 /// An account to list, with the AWS configuration whose credentials reach it.
@@ -81,16 +81,14 @@ pub async fn resolve(
     let caller =
         caller.context("identifying the base credentials' account (STS GetCallerIdentity)")?;
     let organization = organization?;
-    let skipped = |account: &str| sources.skip_accounts.iter().any(|s| s == account);
+    let skipped = |account: &str| sources.skip_accounts.iter().any(|s| s.as_str() == account);
     // Roles to assume, by the account they should lead to.
     let mut roles: BTreeMap<String, String> = BTreeMap::new();
     let mut own = sources.role_arns.is_empty() && sources.organization_role.is_none();
     for arn in &sources.role_arns {
-        if let Some(account) = role_account(arn) {
-            roles
-                .entry(account.to_owned())
-                .or_insert_with(|| arn.clone());
-        }
+        roles
+            .entry(arn.account().to_string())
+            .or_insert_with(|| arn.as_str().to_owned());
     }
     if let (Some(role), Some(members)) = (&sources.organization_role, organization) {
         for account in members {

@@ -18,7 +18,7 @@ use super::listing::{Listing, PAGE_BUFFER};
 use crate::config::SyncConfig;
 use crate::db::details::ToDescribe;
 use crate::db::jobs::{Listed, Transition};
-use crate::db::listings::ListingRecord;
+use crate::db::runs::ListingRecord;
 use crate::db::{self, lock::RunLock, runs::RunStatus, runs::RunTotals};
 use crate::detail::DetailRecord;
 use crate::exit_code::Signal;
@@ -60,6 +60,27 @@ macro_rules! on_sink {
 }
 
 impl Sink {
+    /// The pool, or for a dry run one transaction on it.
+    pub async fn open(pool: &PgPool, dry_run: bool) -> anyhow::Result<Sink> {
+        Ok(match dry_run {
+            true => Sink::DryRun(Mutex::new(
+                pool.begin()
+                    .await
+                    .context("starting the dry run's transaction")?,
+            )),
+            false => Sink::Live(pool.clone()),
+        })
+    }
+
+    /// Ends the sink: a dry run's transaction is rolled back.
+    pub async fn close(self) {
+        if let Sink::DryRun(tx) = self
+            && let Err(err) = tx.into_inner().rollback().await
+        {
+            tracing::warn!(error = %err, "rolling back the dry run failed; closing its connection rolls it back");
+        }
+    }
+
     /// Batches written at once: two on their own connections (PostgreSQL
     /// does the work of a write, so the second core is used), one in a dry run.
     pub fn writers(&self) -> usize {
@@ -124,7 +145,8 @@ impl Sink {
         run_id: i64,
         listings: &[ListingRecord],
     ) -> anyhow::Result<()> {
-        on_sink!(self, |db| db::listings::record(db, run_id, listings).await)
+        on_sink!(self, |db| db::runs::record_listings(db, run_id, listings)
+            .await)
     }
 
     pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {

@@ -38,9 +38,7 @@ async fn page_size_out_of_range_exits_2_with_a_one_line_message() {
         assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
         assert_eq!(
             out.error_line(),
-            format!(
-                "snowball-sync: --page-size must be between 1 and 100 (the API's MaxResults limit), got {size}"
-            )
+            format!("snowball-sync: --page-size must be between 1 and 100, got {size}")
         );
     }
 }

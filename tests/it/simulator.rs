@@ -37,7 +37,10 @@ fn sync_config_without_db(
         attempt_timeout: Duration::from_secs(5),
         operation_timeout: Duration::from_secs(10),
         initial_backoff: Duration::from_millis(5),
-        ..snowball_sync::config::AwsConfig::simulated(sim.endpoint_url(), vec![region.to_owned()])
+        ..snowball_sync::config::AwsConfig::simulated(
+            sim.endpoint_url(),
+            vec![snowball_sync::values::Region::parse(region).expect("a region name")],
+        )
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use snowball_sync::config::{AwsConfig, DatabaseConfig, SyncConfig};
 use snowball_sync::simulator::{Faults, FleetConfig, JobEntry, RunningSimulator, Simulator};
 use snowball_sync::sync::RunSummary;
+use snowball_sync::values::Region;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The server tests create their databases on; DATABASE_URL when set.
@@ -139,7 +140,10 @@ pub async fn simulator_with_faults(
 /// A sync of `regions` from `sim` into `db`, with test credentials and short
 /// retry delays.
 pub fn sync_config(db: &TestDb, sim: &RunningSimulator, regions: &[&str]) -> SyncConfig {
-    let regions = regions.iter().map(|r| r.to_string()).collect();
+    let regions = regions
+        .iter()
+        .map(|r| Region::parse(r).expect("a region name"))
+        .collect();
     let aws = AwsConfig {
         max_attempts: 5,
         attempt_timeout: Duration::from_secs(5),

@@ -1,0 +1,371 @@
+//! The report as data: each section once, as a title, named columns and rows
+//! of typed values. One renderer per format (text, JSON, CSV, HTML tables)
+//! turns every section into output, so no format can forget a column, and a
+//! new section is one function.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use super::{Report, human_bytes, human_duration, rfc3339, text_time};
+
+/// One cell. The type decides how each format writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+    Day(NaiveDate),
+    /// A duration in seconds.
+    Seconds(f64),
+    Bytes(i64),
+    BytesPerSecond(f64),
+    Percent(f64),
+}
+
+impl Value {
+    fn text(v: &Option<String>) -> Value {
+        v.clone().map_or(Value::Null, Value::Text)
+    }
+
+    fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
+        v.map_or(Value::Null, f)
+    }
+
+    /// Right-aligned in tables.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            Value::Int(_)
+                | Value::Seconds(_)
+                | Value::Bytes(_)
+                | Value::BytesPerSecond(_)
+                | Value::Percent(_)
+        )
+    }
+
+    /// As a person reads it (text and HTML).
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Text(s) => s.clone(),
+            Value::Int(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Time(t) => text_time(*t),
+            Value::Day(d) => d.to_string(),
+            Value::Seconds(s) if *s < 60.0 => format!("{s:.2}s"),
+            Value::Seconds(s) => human_duration(*s as i64),
+            Value::Bytes(b) => human_bytes(*b),
+            Value::BytesPerSecond(r) => format!("{}/s", human_bytes(*r as i64)),
+            Value::Percent(p) => format!("{p:.1}%"),
+        }
+    }
+
+    /// Exact, for JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Text(s) => json!(s),
+            Value::Int(n) | Value::Bytes(n) => json!(n),
+            Value::Bool(b) => json!(b),
+            Value::Time(t) => json!(rfc3339(*t)),
+            Value::Day(d) => json!(d.to_string()),
+            Value::Seconds(f) | Value::BytesPerSecond(f) | Value::Percent(f) => json!(f),
+        }
+    }
+
+    /// Exact, for CSV: JSON's values without quotes, empty for null.
+    pub fn to_csv(&self) -> String {
+        match self.to_json() {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+}
+
+/// One section of the report.
+pub struct Section {
+    /// Its name in JSON and in CSV's `section` column.
+    pub key: &'static str,
+    pub title: String,
+    pub columns: &'static [&'static str],
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Every section, in the order every format shows them.
+pub fn sections(r: &Report) -> Vec<Section> {
+    vec![
+        Section {
+            key: "jobs_by_account",
+            title: "Jobs by account (account_id empty: not yet listed by an identified run)".into(),
+            columns: &["account_id", "jobs", "active", "missing"],
+            rows: r
+                .jobs_by_account
+                .iter()
+                .map(|a| {
+                    vec![
+                        Value::text(&a.account_id),
+                        Value::Int(a.jobs),
+                        Value::Int(a.active),
+                        Value::Int(a.missing),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "jobs_by_state",
+            title: "Jobs by state and type".into(),
+            columns: &["job_state", "job_type", "snowball_type", "jobs"],
+            rows: r
+                .jobs_by_state
+                .iter()
+                .map(|c| {
+                    vec![
+                        Value::Text(c.job_state.clone()),
+                        Value::text(&c.job_type),
+                        Value::text(&c.snowball_type),
+                        Value::Int(c.jobs),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "transitions",
+            title: format!(
+                "Transitions since {} (from_state empty: first seen)",
+                text_time(r.since)
+            ),
+            columns: &["from_state", "to_state", "count"],
+            rows: r
+                .transitions
+                .iter()
+                .map(|t| {
+                    vec![
+                        Value::text(&t.from_state),
+                        Value::Text(t.to_state.clone()),
+                        Value::Int(t.count),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "stuck_jobs",
+            title: format!(
+                "Stuck jobs: in a non-final state for {} or more",
+                human_duration(r.stuck_after.as_secs() as i64)
+            ),
+            columns: &[
+                "job_id",
+                "job_state",
+                "job_type",
+                "snowball_type",
+                "region",
+                "account_id",
+                "state_since",
+                "age_seconds",
+            ],
+            rows: r
+                .stuck
+                .iter()
+                .map(|j| {
+                    vec![
+                        Value::Text(j.job_id.clone()),
+                        Value::Text(j.job_state.clone()),
+                        Value::text(&j.job_type),
+                        Value::text(&j.snowball_type),
+                        Value::Text(j.region.clone()),
+                        Value::text(&j.account_id),
+                        Value::Time(j.state_since),
+                        Value::Seconds(super::seconds(r.as_of - j.state_since)),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "data_transfer",
+            title: "Data transfer in progress".into(),
+            columns: &[
+                "job_id",
+                "account_id",
+                "job_state",
+                "bytes_transferred",
+                "total_bytes",
+                "percent_done",
+                "bytes_per_second",
+            ],
+            rows: r
+                .transfers
+                .iter()
+                .map(|t| {
+                    vec![
+                        Value::Text(t.job_id.clone()),
+                        Value::text(&t.account_id),
+                        Value::Text(t.job_state.clone()),
+                        Value::opt(t.bytes_transferred, Value::Bytes),
+                        Value::opt(t.total_bytes, Value::Bytes),
+                        Value::opt(t.percent_done, Value::Percent),
+                        Value::opt(t.bytes_per_second, Value::BytesPerSecond),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "shipments_in_transit",
+            title: "Shipments in transit".into(),
+            columns: &[
+                "job_id",
+                "account_id",
+                "job_state",
+                "status",
+                "tracking_number",
+            ],
+            rows: r
+                .in_transit
+                .iter()
+                .map(|s| {
+                    vec![
+                        Value::Text(s.job_id.clone()),
+                        Value::text(&s.account_id),
+                        Value::Text(s.job_state.clone()),
+                        Value::text(&s.status),
+                        Value::text(&s.tracking_number),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "device_deadlines",
+            title: format!(
+                "Devices due back within {} (360 days from preparation; approximate: first seen already prepared)",
+                human_duration(r.deadline_within.as_secs() as i64)
+            ),
+            columns: &[
+                "job_id",
+                "account_id",
+                "job_state",
+                "prepared_at",
+                "approximate",
+                "deadline",
+                "days_left",
+            ],
+            rows: r
+                .deadlines
+                .iter()
+                .map(|d| {
+                    vec![
+                        Value::Text(d.job_id.clone()),
+                        Value::text(&d.account_id),
+                        Value::Text(d.job_state.clone()),
+                        Value::Time(d.prepared_at),
+                        Value::Bool(d.approximate),
+                        Value::Time(d.deadline),
+                        Value::Int(i64::from(d.days_left)),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "sync_health",
+            title: "Sync health by day".into(),
+            columns: &[
+                "day",
+                "runs",
+                "succeeded",
+                "partial",
+                "failed",
+                "abandoned",
+                "running",
+                "mean_duration_seconds",
+                "last_success",
+            ],
+            rows: r
+                .health
+                .iter()
+                .map(|h| {
+                    vec![
+                        Value::Day(h.day),
+                        Value::Int(h.runs),
+                        Value::Int(h.succeeded),
+                        Value::Int(h.partial),
+                        Value::Int(h.failed),
+                        Value::Int(h.abandoned),
+                        Value::Int(h.running),
+                        Value::opt(h.mean_duration_seconds, Value::Seconds),
+                        Value::opt(h.last_success, Value::Time),
+                    ]
+                })
+                .collect(),
+        },
+    ]
+}
+
+/// Text: each section's title and an aligned table.
+pub fn text(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for section in sections {
+        let rows: Vec<Vec<String>> = section
+            .rows
+            .iter()
+            .map(|row| row.iter().map(Value::to_text).collect())
+            .collect();
+        out += &format!(
+            "\n{}\n{}",
+            section.title,
+            super::text_table(section.columns, &rows)
+        );
+    }
+    out
+}
+
+/// JSON: each section under its key, an array of objects.
+pub fn json(sections: &[Section], object: &mut serde_json::Map<String, serde_json::Value>) {
+    for section in sections {
+        let rows: Vec<serde_json::Value> = section
+            .rows
+            .iter()
+            .map(|row| {
+                section
+                    .columns
+                    .iter()
+                    .zip(row)
+                    .map(|(column, value)| (column.to_string(), value.to_json()))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            })
+            .collect();
+        object.insert(section.key.to_owned(), rows.into());
+    }
+}
+
+/// CSV: one table for every section; `section` says which, and the columns
+/// are every section's, in order of first appearance.
+pub fn csv(sections: &[Section]) -> String {
+    let mut columns: Vec<&str> = vec!["section"];
+    for column in sections.iter().flat_map(|s| s.columns.iter()) {
+        if !columns.contains(column) {
+            columns.push(column);
+        }
+    }
+    let mut out = super::csv_line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    for section in sections {
+        for row in &section.rows {
+            let line: Vec<String> = columns
+                .iter()
+                .map(|column| match *column {
+                    "section" => section.key.to_owned(),
+                    _ => section
+                        .columns
+                        .iter()
+                        .position(|c| c == column)
+                        .and_then(|i| row.get(i))
+                        .map(Value::to_csv)
+                        .unwrap_or_default(),
+                })
+                .collect();
+            out += &super::csv_line(&line);
+        }
+    }
+    out
+}
