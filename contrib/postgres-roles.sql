@@ -19,11 +19,19 @@ BEGIN
         CREATE ROLE snowball_reader LOGIN;
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO snowball_writer, snowball_reader', current_database());
+    -- The first migration says CREATE SCHEMA IF NOT EXISTS, which PostgreSQL
+    -- checks against the database's CREATE privilege even when the schema exists.
+    EXECUTE format('GRANT CREATE ON DATABASE %I TO snowball_writer', current_database());
 END
 $$;
 
--- sqlx records applied migrations in public._sqlx_migrations.
+-- sqlx records applied migrations in public._sqlx_migrations, which the
+-- writer creates at its first migration. The reader's commands (report,
+-- history, watch, verify) read it to check the schema is up to date.
 GRANT USAGE, CREATE ON SCHEMA public TO snowball_writer;
+GRANT USAGE ON SCHEMA public TO snowball_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE snowball_writer IN SCHEMA public
+    GRANT SELECT ON TABLES TO snowball_reader;
 
 CREATE SCHEMA IF NOT EXISTS snowball AUTHORIZATION snowball_writer;
 ALTER SCHEMA snowball OWNER TO snowball_writer;
@@ -51,6 +59,7 @@ BEGIN
     END LOOP;
     IF to_regclass('public._sqlx_migrations') IS NOT NULL THEN
         ALTER TABLE public._sqlx_migrations OWNER TO snowball_writer;
+        GRANT SELECT ON public._sqlx_migrations TO snowball_reader;
     END IF;
     IF to_regclass('snowball.job_state_history') IS NOT NULL THEN
         REVOKE UPDATE, DELETE, TRUNCATE ON snowball.job_state_history FROM snowball_writer;

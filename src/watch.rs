@@ -52,12 +52,18 @@ pub async fn run(
         tokio::select! {
             signal = &mut shutdown => return stopped(signal),
             received = listener.try_recv() => match received {
-                Ok(Some(notification)) => {
-                    let notice = RunNotice::parse(notification.payload())?;
-                    if !watcher.print(&notice, out).await? {
-                        return Ok(());
+                // Anyone may NOTIFY on the channel: a payload that is not a
+                // run's is noted and skipped, never fatal.
+                Ok(Some(notification)) => match RunNotice::parse(notification.payload()) {
+                    Ok(notice) => {
+                        if !watcher.print(&notice, out).await? {
+                            return Ok(());
+                        }
                     }
-                }
+                    Err(err) => {
+                        tracing::warn!(error = %format!("{err:#}"), "ignoring a notification that is not a run's");
+                    }
+                },
                 // The connection dropped (a server restart, an idle reaper):
                 // connect again, then print what ended in between.
                 Ok(None) | Err(_) => {

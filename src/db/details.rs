@@ -17,9 +17,11 @@ pub struct ToDescribe {
 
 /// Up to `limit` jobs after `after` (by job id) that this run must describe:
 /// listed by the run, not described yet in it (an export's parts come with
-/// their main job), and in a non-final state, changed by this run, or never
-/// described. `main_jobs` picks the exports' main jobs (described first) or
-/// every other job.
+/// their main job), and in a non-final state, changed by this run, never
+/// described, or changed since their latest description (a description that
+/// failed in the run that saw a job complete is caught up on by the next
+/// run, whatever the state). `main_jobs` picks the exports' main jobs
+/// (described first) or every other job.
 pub async fn to_describe(
     db: impl PgExecutor<'_>,
     run_id: i64,
@@ -38,8 +40,11 @@ pub async fn to_describe(
               AND d.sync_run_id IS DISTINCT FROM $1
               AND (j.job_state NOT IN ('Complete', 'Cancelled')
                    OR d.job_id IS NULL
+                   -- A state change newer than the latest description; this
+                   -- run's own changes are among them. Both times are
+                   -- transaction times of this database's clock.
                    OR EXISTS (SELECT 1 FROM snowball.job_state_history h
-                               WHERE h.job_id = j.job_id AND h.sync_run_id = $1))
+                               WHERE h.job_id = j.job_id AND h.observed_at > d.described_at))
               AND j.job_id > $3
             ORDER BY j.job_id
             LIMIT $4"#,

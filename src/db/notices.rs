@@ -29,8 +29,11 @@ pub struct RunNotice {
 
 impl RunNotice {
     pub fn parse(payload: &str) -> anyhow::Result<RunNotice> {
-        serde_json::from_str(payload)
-            .with_context(|| format!("reading a {CHANNEL} notification: {payload}"))
+        serde_json::from_str(payload).with_context(|| {
+            // Quoted and cut: anyone may send anything on the channel.
+            let start: String = payload.chars().take(200).collect();
+            format!("reading a {CHANNEL} notification: {start:?}")
+        })
     }
 }
 

@@ -300,19 +300,8 @@ async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_can
  {
     let db = TestDb::migrated().await;
     let sim = simulator(40, 63, &["us-east-1"]).await;
-    let script = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/contrib/postgres-roles.sql"
-    ))
-    .expect("the script");
-    sqlx::raw_sql(&script)
-        .execute(&db.pool)
-        .await
-        .expect("the roles script applies");
-    sqlx::raw_sql(&script)
-        .execute(&db.pool)
-        .await
-        .expect("and applies again");
+    apply_roles_script(&db).await;
+    apply_roles_script(&db).await;
     let as_role = |role: &str| {
         PgConnectOptions::from_str(&db.url)
             .expect("url")
@@ -362,6 +351,44 @@ async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_can
         .execute(&mut writer)
         .await;
     assert!(delete.is_err());
+}
+
+#[tokio::test]
+async fn report_history_and_watch_run_as_the_reader_role_on_a_database_the_writer_migrated() {
+    let db = TestDb::empty().await;
+    apply_roles_script(&db).await;
+    let as_role = |role: &str| {
+        PgConnectOptions::from_str(&db.url)
+            .expect("url")
+            .username(role)
+            .to_url_lossy()
+            .to_string()
+    };
+    let (writer, reader) = (as_role("snowball_writer"), as_role("snowball_reader"));
+    run_bin(&["migrate", "--database-url", &writer], &[])
+        .await
+        .assert_code(0);
+    let sim = simulator(5, 64, &["us-east-1"]).await;
+    let mut watch = crate::signals::Watch::start_as(&reader, "text").await;
+    run_bin(
+        &sync_args(&writer, &sim.endpoint_url(), &[]),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
+
+    let line = watch.lines(1).await;
+    assert!(line[0].contains("succeeded: 5 transitions"), "{line:#?}");
+    let report = run_bin(&["report", "--database-url", &reader], &[]).await;
+    report.assert_code(0);
+    assert!(report.stdout().contains("Jobs by state and type"));
+    let job: String = sqlx::query_scalar!("SELECT min(job_id) AS \"j!\" FROM snowball.jobs")
+        .fetch_one(&db.pool)
+        .await
+        .expect("a job");
+    let history = run_bin(&["history", &job, "--database-url", &reader], &[]).await;
+    history.assert_code(0);
+    assert!(history.stdout().starts_with(&job), "{}", history.stdout());
 }
 
 #[tokio::test]
@@ -491,4 +518,20 @@ async fn the_systemd_units_pass_systemd_analyze_verify() {
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
+}
+
+/// Applies contrib/postgres-roles.sql as the superuser. Roles belong to the
+/// whole server: tests applying it at once could both try to create them.
+async fn apply_roles_script(db: &TestDb) {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/postgres-roles.sql"
+    ))
+    .expect("the script");
+    sqlx::raw_sql(&script)
+        .execute(&db.pool)
+        .await
+        .expect("the roles script applies");
 }

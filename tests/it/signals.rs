@@ -249,15 +249,20 @@ where
 }
 
 /// A running `watch`: its stdout lines and its stderr (logs).
-struct Watch {
-    child: tokio::process::Child,
+pub struct Watch {
+    pub child: tokio::process::Child,
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Lines<BufReader<ChildStderr>>,
 }
 
 impl Watch {
     async fn start(db: &TestDb, format: &str) -> Watch {
-        let args: Vec<String> = ["watch", "--database-url", &db.url, "--format", format]
+        Watch::start_as(&db.url, format).await
+    }
+
+    /// Watching the database at `url` (which names the role).
+    pub async fn start_as(url: &str, format: &str) -> Watch {
+        let args: Vec<String> = ["watch", "--database-url", url, "--format", format]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -272,7 +277,7 @@ impl Watch {
         }
     }
 
-    async fn lines(&mut self, count: usize) -> Vec<String> {
+    pub async fn lines(&mut self, count: usize) -> Vec<String> {
         let mut lines = Vec::new();
         for _ in 0..count {
             let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
@@ -387,4 +392,43 @@ async fn watch_prints_each_run_and_its_transitions_and_survives_a_dropped_connec
             .expect("wait");
         assert_eq!(status.code(), Some(0));
     }
+}
+
+#[tokio::test]
+async fn watch_skips_a_strangers_notifications_and_keeps_listening() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(3, 76, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let mut watch = Watch::start(&db, "json").await;
+
+    let first = sync_ok(&config).await;
+    // Anyone may send on the channel: text that is no JSON, and JSON that is no run's.
+    sqlx::raw_sql(
+        r#"NOTIFY snowball_sync, 'x';
+           NOTIFY snowball_sync, '{"run_id": 7}';"#,
+    )
+    .execute(&db.pool)
+    .await
+    .expect("notify");
+    sim.sim.advance(5);
+    let second = sync_ok(&config).await;
+
+    let runs: Vec<i64> = watch
+        .lines(2 + (first.totals.transitions + second.totals.transitions) as usize)
+        .await
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .filter(|l| l["event"] == "run")
+        .map(|l| l["run_id"].as_i64().expect("run_id"))
+        .collect();
+    assert_eq!(runs, [first.run_id, second.run_id]);
+    let warnings = wait_for_line(&mut watch.stderr, "is not a run's").await;
+    assert!(
+        warnings.iter().all(|l| !l.contains("panicked")),
+        "{warnings:#?}"
+    );
+    assert!(
+        watch.child.try_wait().expect("status").is_none(),
+        "watch is still up"
+    );
 }
