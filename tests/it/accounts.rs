@@ -273,26 +273,8 @@ async fn runs_over_disjoint_accounts_go_together_and_runs_sharing_one_exit_75() 
 
 #[tokio::test]
 async fn a_database_of_the_previous_release_takes_accounts_without_losing_or_adding_history() {
-    let db = TestDb::empty().await;
     // The schema as the previous release left it: every migration before accounts.
-    let previous = tempfile::tempdir().expect("a temporary directory");
-    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-    for file in std::fs::read_dir(migrations).expect("the migrations") {
-        let path = file.expect("a migration").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name < "20261129100000" {
-            std::fs::copy(&path, previous.path().join(name)).expect("copy a migration");
-        }
-    }
-    sqlx::migrate::Migrator::new(previous.path())
-        .await
-        .expect("the previous release's migrations")
-        .run(&db.pool)
-        .await
-        .expect("the previous release's schema");
+    let db = TestDb::at_release("20261129100000").await;
     // What that release wrote: a run, three jobs and their first sightings.
     sqlx::raw_sql(
         "INSERT INTO snowball.sync_runs (regions, status, finished_at, jobs_seen, jobs_new, transitions, tool_version)

@@ -399,10 +399,12 @@ async fn sslmode_from_the_url_or_pgsslmode_is_honoured() {
             .fetch_one(&admin.pool)
             .await
             .expect("read the ssl setting");
-    if ssl != "on" {
-        eprintln!(
-            "SKIPPED sslmode_from_the_url_or_pgsslmode_is_honoured: the server has ssl={ssl}"
-        );
+    if ssl != "on"
+        && skipped(
+            "sslmode_from_the_url_or_pgsslmode_is_honoured",
+            &format!("a server with ssl=on (it has ssl={ssl})"),
+        )
+    {
         return;
     }
     let url = format!("{}?sslmode=require", admin.url);
@@ -452,8 +454,9 @@ async fn sslmode_from_the_url_or_pgsslmode_is_honoured() {
         verified[0].1 = "localhost".into();
         run_bin(&["migrate"], &verified).await.assert_code(0);
     } else {
-        eprintln!(
-            "SKIPPED the verify-full half: the server certificate is {cert}, not Debian's snakeoil"
+        skipped(
+            "the verify-full half of sslmode_from_the_url_or_pgsslmode_is_honoured",
+            &format!("Debian's snakeoil certificate (the server's is {cert})"),
         );
     }
 }
@@ -483,8 +486,9 @@ async fn the_systemd_units_pass_systemd_analyze_verify() {
         .arg("--version")
         .output()
     else {
-        eprintln!(
-            "SKIPPED the_systemd_units_pass_systemd_analyze_verify: systemd-analyze is not installed (apt-get install systemd)"
+        skipped(
+            "the_systemd_units_pass_systemd_analyze_verify",
+            "systemd-analyze (apt-get install systemd)",
         );
         return;
     };

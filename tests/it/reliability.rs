@@ -579,8 +579,9 @@ async fn postgres_restarted_mid_run_loses_and_duplicates_nothing() {
         .and_then(|entry| entry.ok())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
     else {
-        eprintln!(
-            "SKIPPED postgres_restarted_mid_run_loses_and_duplicates_nothing: no /etc/postgresql cluster to restart"
+        skipped(
+            "postgres_restarted_mid_run_loses_and_duplicates_nothing",
+            "a PostgreSQL cluster in /etc/postgresql to restart",
         );
         return;
     };

@@ -1,0 +1,242 @@
+//! The run ledger under concurrency: every run ends exactly once, with its
+//! true status and one notification, and no live run is ever marked
+//! abandoned; the statuses the database accepts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use snowball_sync::config::SyncConfig;
+use snowball_sync::simulator::Faults;
+use snowball_sync::values::RoleArn;
+use sqlx::postgres::PgListener;
+
+use crate::support::*;
+
+/// A sync of the member accounts `accounts` (their roles), waiting for locks.
+fn member_sync(config: &SyncConfig, accounts: &[usize]) -> SyncConfig {
+    let mut config = config.clone();
+    config.wait_lock = true;
+    config.aws.accounts.role_arns = accounts
+        .iter()
+        .map(|i| RoleArn::parse(&role_arn(*i)).expect("a role ARN"))
+        .collect();
+    config
+}
+
+/// Every notification on the channel until `count` have arrived, by run id.
+async fn notifications(listener: &mut PgListener, count: usize) -> HashMap<i64, Vec<String>> {
+    let mut by_run: HashMap<i64, Vec<String>> = HashMap::new();
+    for _ in 0..count {
+        let notification = tokio::time::timeout(Duration::from_secs(60), listener.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only these notifications arrived: {by_run:#?}"))
+            .expect("a notification");
+        let payload: serde_json::Value =
+            serde_json::from_str(notification.payload()).expect("a JSON payload");
+        by_run
+            .entry(payload["run_id"].as_i64().expect("run_id"))
+            .or_default()
+            .push(payload["status"].as_str().expect("status").to_owned());
+    }
+    // Nothing more comes: no run is announced twice.
+    let extra = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(extra.is_err(), "an extra notification: {extra:?}");
+    by_run
+}
+
+async fn statuses(db: &TestDb) -> HashMap<i64, String> {
+    sqlx::query!("SELECT id, status FROM snowball.sync_runs")
+        .fetch_all(&db.pool)
+        .await
+        .expect("read the runs")
+        .into_iter()
+        .map(|r| (r.id, r.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_whose_assume_role_failed_is_never_abandoned_by_a_run_reaching_that_account() {
+    let db = TestDb::migrated().await;
+    // Run A's view of AWS: account 1 slow, account 2's role refuses it.
+    let for_a = Faults {
+        page_latency: Duration::from_millis(100),
+        deny_assume_role: vec![snowball_sync::simulator::account_id(2)],
+        ..Faults::default()
+    };
+    let sim_a = organization(150, 91, &["us-east-1"], 3, &[], for_a).await;
+    // Run B's: the same organization, account 2 reachable.
+    let sim_b = organization(150, 91, &["us-east-1"], 3, &[], Faults::default()).await;
+    let mut listener = PgListener::connect(&db.url).await.expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
+    let mut a = member_sync(&sync_config(&db, &sim_a, &["us-east-1"]), &[1, 2]);
+    a.page_size = 10;
+    let b = member_sync(&sync_config(&db, &sim_b, &["us-east-1"]), &[2]);
+
+    // The runs' futures are not Send: they run as local tasks.
+    let local = tokio::task::LocalSet::new();
+    let run_a = local.spawn_local(async move { sync(&a).await.map(|(s, _)| s) });
+    // B starts once A is listing, and must wait for account 2's lock.
+    let watched = async {
+        let a_id = loop {
+            if let Some((id, _)) = statuses(&db).await.into_iter().next() {
+                break id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let run_b = tokio::task::spawn_local(async move { sync_ok(&b).await });
+        while !run_a.is_finished() {
+            assert_ne!(
+                statuses(&db).await.get(&a_id).map(String::as_str),
+                Some("abandoned"),
+                "run A was marked abandoned while alive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let a_end = run_a.await.expect("run A's task");
+        let b_summary = run_b.await.expect("run B's task");
+        (a_id, a_end, b_summary)
+    };
+    let (a_id, a_end, b_summary) = local.run_until(watched).await;
+
+    let a_error = a_end.expect_err("run A is partial: account 2 was unreachable");
+    assert!(
+        a_error.chain().contains("AssumeRole"),
+        "{}",
+        a_error.chain()
+    );
+    let heard = notifications(&mut listener, 2).await;
+    assert_eq!(heard[&a_id], ["partial"]);
+    assert_eq!(heard[&b_summary.run_id], ["succeeded"]);
+    let stored = statuses(&db).await;
+    assert_eq!(stored[&a_id], "partial");
+    assert_eq!(stored[&b_summary.run_id], "succeeded");
+}
+
+/// The sets of member accounts eight runs sync at once; account 4's role
+/// refuses every run.
+const OVERLAPPING: [&[usize]; 8] = [
+    &[1, 2],
+    &[2, 3],
+    &[1, 3],
+    &[4],
+    &[1, 4],
+    &[3],
+    &[1, 2, 3, 4],
+    &[2],
+];
+const ROUNDS: usize = 10;
+
+/// The history per job, in order: what the runs recorded, whoever wrote it.
+async fn history_by_job(db: &TestDb) -> Vec<(String, Option<String>, String)> {
+    sqlx::query!(
+        "SELECT job_id, from_state, to_state FROM snowball.job_state_history ORDER BY job_id, id"
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("read history")
+    .into_iter()
+    .map(|r| (r.job_id, r.from_state, r.to_state))
+    .collect()
+}
+
+#[tokio::test]
+async fn eight_overlapping_runs_started_together_each_end_once_and_equal_the_same_runs_in_turn() {
+    let faults = || Faults {
+        page_latency: Duration::from_millis(5),
+        deny_assume_role: vec![snowball_sync::simulator::account_id(4)],
+        ..Faults::default()
+    };
+    let together = TestDb::migrated().await;
+    let in_turn = TestDb::migrated().await;
+    let sim_together = organization(30, 92, &["us-east-1"], 5, &[], faults()).await;
+    let sim_in_turn = organization(30, 92, &["us-east-1"], 5, &[], faults()).await;
+    let mut listener = PgListener::connect(&together.url).await.expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
+    let base = sync_config(&together, &sim_together, &["us-east-1"]);
+    let base_in_turn = sync_config(&in_turn, &sim_in_turn, &["us-east-1"]);
+
+    for round in 0..ROUNDS {
+        // The runs' futures are not Send: they run as local tasks, together.
+        let local = tokio::task::LocalSet::new();
+        for accounts in OVERLAPPING {
+            let config = member_sync(&base, accounts);
+            // Partial and failed runs (account 4) are ends too.
+            local.spawn_local(async move {
+                let _ = sync(&config).await;
+            });
+        }
+        local.await;
+        for accounts in OVERLAPPING {
+            let _ = sync(&member_sync(&base_in_turn, accounts)).await;
+        }
+        let heard = notifications(&mut listener, OVERLAPPING.len()).await;
+        assert_eq!(heard.len(), OVERLAPPING.len(), "round {round}: {heard:#?}");
+        assert!(
+            heard.values().all(|s| s.len() == 1 && s[0] != "abandoned"),
+            "round {round}: {heard:#?}"
+        );
+        sim_together.sim.advance(3);
+        sim_in_turn.sim.advance(3);
+    }
+    let stored = statuses(&together).await;
+    assert_eq!(stored.len(), ROUNDS * OVERLAPPING.len());
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for status in stored.values() {
+        *counts.entry(status.as_str()).or_default() += 1;
+    }
+    // Runs naming account 4 and others are partial; the one naming it alone failed.
+    assert_eq!(
+        counts,
+        HashMap::from([
+            ("succeeded", ROUNDS * 5),
+            ("partial", ROUNDS * 2),
+            ("failed", ROUNDS)
+        ])
+    );
+    let history = history_by_job(&together).await;
+    assert!(history.len() > 90, "{}", history.len());
+    assert_eq!(history, history_by_job(&in_turn).await);
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_status_no_release_writes_after_upgrading_a_database_of_the_previous_release()
+ {
+    let db = TestDb::at_release("20261201100000").await;
+    // What earlier releases wrote: every status they knew.
+    sqlx::raw_sql(
+        "INSERT INTO snowball.sync_runs (regions, accounts, status, tool_version)
+         SELECT '{us-east-1}', '{012345678900}', s, '0.1.0'
+           FROM unnest('{running,succeeded,partial,failed,abandoned}'::text[]) s;
+         INSERT INTO snowball.sync_run_listings
+                (run_id, account_id, region, status, started_at, finished_at)
+         VALUES (2, '012345678900', 'us-east-1', 'succeeded', now(), now()),
+                (4, '012345678900', 'us-east-1', 'failed', now(), now());",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("the previous release's rows");
+
+    snowball_sync::db::MIGRATOR
+        .run(&db.pool)
+        .await
+        .expect("the migrations apply over every status written before");
+
+    let run = sqlx::query!("UPDATE snowball.sync_runs SET status = 'done' WHERE id = 2")
+        .execute(&db.pool)
+        .await;
+    assert!(
+        run.expect_err("refused")
+            .to_string()
+            .contains("sync_runs_status_check")
+    );
+    let listing =
+        sqlx::query!("UPDATE snowball.sync_run_listings SET status = 'partial' WHERE run_id = 2")
+            .execute(&db.pool)
+            .await;
+    assert!(
+        listing
+            .expect_err("refused")
+            .to_string()
+            .contains("sync_run_listings_status_check")
+    );
+}
