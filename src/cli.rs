@@ -113,7 +113,12 @@ pub struct DatabaseArgs {
     pub database_url: Option<String>,
 
     /// Give up connecting to PostgreSQL after this long (e.g. 10s, 2m).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "10s",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub connect_timeout: String,
 }
 
@@ -158,15 +163,30 @@ pub struct AwsArgs {
     pub skip_accounts: Vec<String>,
 
     /// Attempts per API request, the first included, before giving up.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub max_attempts: u32,
 
     /// Time limit for one attempt of an API request.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub timeout: String,
 
     /// Time limit for one API request with all its retries.
-    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "3m",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub operation_timeout: String,
 }
 
@@ -179,15 +199,15 @@ pub struct SyncArgs {
     pub aws: AwsArgs,
 
     /// Jobs per ListJobs request (MaxResults), 1 to 100.
-    #[arg(long, default_value_t = MAX_PAGE_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = MAX_PAGE_SIZE, value_name = "N", allow_negative_numbers = true)]
     pub page_size: i64,
 
     /// Fail the run when one region's listing exceeds this many pages.
-    #[arg(long, default_value_t = DEFAULT_MAX_PAGES, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_MAX_PAGES, value_name = "N", allow_negative_numbers = true)]
     pub max_pages: u32,
 
     /// Listings (account and region) in flight at once, 1 to 64.
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: usize,
 
     /// After listing, describe jobs with DescribeJob (needs
@@ -197,7 +217,7 @@ pub struct SyncArgs {
     pub details: bool,
 
     /// DescribeJob requests in flight at once, 1 to 32.
-    #[arg(long, default_value_t = DEFAULT_DETAILS_CONCURRENCY, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_DETAILS_CONCURRENCY, value_name = "N", allow_negative_numbers = true)]
     pub details_concurrency: usize,
 
     /// Do not apply pending migrations first.
@@ -270,16 +290,31 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The period to report on, back from now (e.g. 36h, 7d).
-    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "7d",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub since: String,
 
     /// A job in a non-final state for this long counts as stuck.
-    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "14d",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub stuck_after: String,
 
     /// List the devices with the customer that are due back within this
     /// (a Snowball Edge locks 360 days after it was prepared).
-    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "30d",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub deadline_within: String,
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
@@ -305,11 +340,21 @@ pub struct SimulateArgs {
     pub listen: String,
 
     /// Jobs in each region's fleet at start.
-    #[arg(long, default_value_t = 250, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 250,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub jobs: usize,
 
     /// Seed for the fleet: the same seed and tick count give the same fleet.
-    #[arg(long, default_value_t = 1, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "S",
+        allow_negative_numbers = true
+    )]
     pub seed: u64,
 
     /// Regions with a fleet; the US regions share one, as the service does.
@@ -323,37 +368,56 @@ pub struct SimulateArgs {
 
     /// Accounts in the simulated organization, each with its own fleets;
     /// requests are answered for the account of their access key id.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub accounts: usize,
 
     /// Advance the fleet one tick every this many seconds (otherwise only
     /// through POST /_sim/advance).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub tick: Option<f64>,
 
     /// Extra latency for every ListJobs response.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     pub page_latency_ms: u64,
 
     /// Make the account of this index (0 is the management account)
     /// SUSPENDED in the organization (repeatable).
-    #[arg(long = "suspend-account", value_name = "INDEX")]
+    #[arg(
+        long = "suspend-account",
+        value_name = "INDEX",
+        allow_negative_numbers = true
+    )]
     pub suspended: Vec<usize>,
 
     /// Extra latency for every STS and Organizations response.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     pub identity_latency_ms: u64,
 
     /// Answer every K-th ListJobs request with a ThrottlingException.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub throttle_every: Option<u64>,
 
     /// Answer every K-th ListJobs request with an HTTP 500.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub error_every: Option<u64>,
 
     /// Drop the connection of every K-th ListJobs request without answering.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub drop_every: Option<u64>,
 }
 
@@ -365,24 +429,49 @@ pub struct DemoArgs {
     pub database_url: Option<String>,
 
     /// Syncs to run, advancing the simulated fleet between them.
-    #[arg(long, default_value_t = 6, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 6,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub runs: u32,
 
     /// Jobs in each simulated account's fleet.
-    #[arg(long, default_value_t = 300, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 300,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub jobs: usize,
 
     /// Accounts in the simulated AWS Organization, all synced by one run
     /// (--organization-role).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub accounts: usize,
 
     /// Seed for the simulated fleet.
-    #[arg(long, default_value_t = 7, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 7,
+        value_name = "S",
+        allow_negative_numbers = true
+    )]
     pub seed: u64,
 
     /// Wall-clock pause between syncs, so the recorded stints have lengths.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "1s",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
     pub pause: String,
 }
 

@@ -4,7 +4,23 @@ use clap::Parser;
 use snowball_sync::{Config, cli::Cli};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors.
+        Err(err) if !err.use_stderr() => {
+            err.print().ok();
+            return ExitCode::SUCCESS;
+        }
+        // A usage error is one line, like every other error.
+        Err(err) => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            return fail(&snowball_sync::Error::Usage(format!(
+                "{} (see --help)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            )));
+        }
+    };
     // The demo's own output tells the story; its syncs' progress logs would only clutter it.
     let demo = matches!(cli.command, snowball_sync::cli::Command::Demo(_));
     snowball_sync::telemetry::init(

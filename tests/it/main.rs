@@ -5,6 +5,7 @@
 mod accounts;
 mod binary;
 mod details;
+mod inputs;
 mod ledger;
 mod operations;
 mod reliability;
