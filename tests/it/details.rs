@@ -319,6 +319,70 @@ async fn an_unknown_job_is_named_and_the_run_is_partial_with_the_rest_stored() {
 }
 
 #[tokio::test]
+async fn a_job_whose_description_failed_when_it_completed_is_described_by_the_next_run_only() {
+    let db = TestDb::migrated().await;
+    let sim = simulator_with_jobs(
+        97,
+        vec![
+            entry("JIDdone", "InProgress"),
+            // Final and unchanged: described once, in the first run.
+            entry("JIDother", "Complete"),
+        ],
+    )
+    .await;
+    let config = with_details(sync_config(&db, &sim, &["us-east-1"]));
+    let described_in = || async {
+        sqlx::query_scalar!("SELECT sync_run_id FROM snowball.job_details WHERE job_id = 'JIDdone'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("JIDdone's details")
+    };
+    sync_ok(&config).await;
+    let before = detail_history(&db.pool, "JIDdone").await;
+
+    // It completes in a run whose DescribeJob for it fails.
+    sim.sim.set_state("JIDdone", "Complete");
+    sim.sim.set_faults(Faults {
+        forget_jobs: vec!["JIDdone".into()],
+        ..Faults::default()
+    });
+    let failed = snowball_sync::sync::run(&config, &mut Vec::new(), std::future::pending())
+        .await
+        .expect_err("JIDdone could not be described");
+    let completed_in = failed.summary.expect("a recorded run").run_id;
+    assert_ne!(described_in().await, completed_in);
+    sim.sim.set_faults(Faults::default());
+    sim.sim.take_described();
+
+    let next = sync_ok(&config).await;
+    assert_eq!(
+        sim.sim.take_described(),
+        ["JIDdone"],
+        "described again: final, but changed since"
+    );
+    assert_eq!(described_in().await, next.run_id);
+    let after = detail_history(&db.pool, "JIDdone").await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "its final figures: {after:#?}"
+    );
+    let last = after.last().expect("a row");
+    assert!(
+        last.4.is_some() && last.4 == last.6,
+        "transfer complete: {last:?}"
+    );
+
+    let then = sync_ok(&config).await;
+    assert_eq!(
+        sim.sim.take_described(),
+        Vec::<String>::new(),
+        "and not again"
+    );
+    assert_ne!(described_in().await, then.run_id);
+}
+
+#[tokio::test]
 async fn access_denied_on_describe_job_names_the_permission_and_the_listing_stands() {
     let db = TestDb::empty().await;
     let sim = simulator_with_faults(

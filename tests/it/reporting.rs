@@ -1,6 +1,8 @@
 //! The reporting views and the `history` and `report` commands, checked
 //! row by row and byte by byte against a history built through the simulator.
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use snowball_sync::cli::{ReportFormat, TableFormat};
@@ -605,4 +607,66 @@ async fn the_report_command_writes_html_to_a_file() {
     .await;
     bad.assert_code(2);
     assert!(bad.error_line().contains("--since"));
+}
+
+#[tokio::test]
+async fn a_report_taken_while_a_sync_commits_counts_every_job_once_and_health_shows_partial() {
+    let db = TestDb::migrated().await;
+    let faults = snowball_sync::simulator::Faults {
+        page_latency: Duration::from_millis(30),
+        ..Default::default()
+    };
+    let sim = simulator_with_faults(3000, 98, &["us-east-1"], faults).await;
+    let args = sync_args(&db.url, &sim.endpoint_url(), &["--page-size", "20"]);
+    let mut running = spawn_bin(&args);
+    let mut reports = 0;
+    while running.try_wait().expect("status").is_none() {
+        let out = run_bin(
+            &["report", "--format", "json", "--database-url", &db.url],
+            &[],
+        )
+        .await;
+        out.assert_code(0);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout()).expect("JSON");
+        let total = |section: &str| -> i64 {
+            report[section]
+                .as_array()
+                .expect("a section")
+                .iter()
+                .map(|row| row["jobs"].as_i64().expect("jobs"))
+                .sum()
+        };
+        assert_eq!(total("jobs_by_state"), total("jobs_by_account"), "{report}");
+        reports += 1;
+    }
+    assert!(reports >= 3, "only {reports} reports during the sync");
+
+    // A partial run: one listing of two fails.
+    sqlx::raw_sql(
+        "INSERT INTO snowball.sync_runs (regions, status, finished_at, tool_version)
+         VALUES ('{us-east-1}', 'partial', now(), 'test')",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("a partial run");
+    for format in ["text", "json", "csv", "html"] {
+        let out = run_bin(
+            &["report", "--format", format, "--database-url", &db.url],
+            &[],
+        )
+        .await;
+        out.assert_code(0);
+        let text = out.stdout();
+        assert!(text.contains("partial"), "{format}: {text}");
+        if format == "json" {
+            let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let day = &report["sync_health"][0];
+            let parts: i64 = ["succeeded", "partial", "failed", "abandoned", "running"]
+                .iter()
+                .map(|k| day[k].as_i64().expect("a count"))
+                .sum();
+            assert_eq!(parts, day["runs"].as_i64().expect("runs"), "{day}");
+            assert_eq!(day["partial"], 1);
+        }
+    }
 }
