@@ -21,6 +21,12 @@ The details case times the details step of `sync --details` (a first sync,
 which describes every job, then an unchanged re-sync, which describes the
 active ones again and must write no detail row) against the bound
 1.2 x (DescribeJob requests x latency / concurrency).
+       scripts/bench.py reports [--binary PATH] [--repeat 5]
+The reports case builds two synthetic histories with scripts/bench-reports.sql
+(995 500 and 104 500 rows, the same last seven days) and times `report
+--since 7d` and `history JOB_ID` on each (the median of REPEAT runs), with
+the observed_at index as BRIN and as b-tree; the bound is 1.5 x the small
+history's time.
 Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 uses and drops a database named snowball_bench.
 """
@@ -212,7 +218,56 @@ def details_case(argv):
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 
+def reports_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py reports")
+    parser.add_argument("--binary", default=BINARY)
+    parser.add_argument("--repeat", type=int, default=5)
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    base = admin_url.split("?")[0].rsplit("/", 1)[0]
+    if options.binary == BINARY:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+
+    def median(url, args):
+        times = []
+        for _ in range(options.repeat):
+            start = time.perf_counter()
+            subprocess.run([options.binary, "-q", *args, "--database-url", url], check=True,
+                           stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    print("| index | history rows | report --since 7d s | history JOB_ID s |")
+    print("|---|---|---|---|")
+    results = {}
+    for rows in [10, 1]:
+        name = f"snowball_bench_r{rows}"
+        url = f"{base}/{name}"
+        psql(admin_url, f"DROP DATABASE IF EXISTS {name}")
+        psql(admin_url, f"CREATE DATABASE {name}")
+        subprocess.run([options.binary, "-q", "migrate", "--database-url", url], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(["psql", url, "-q", "-v", f"rows={rows}", "-f",
+                        os.path.join(ROOT, "scripts", "bench-reports.sql")], check=True)
+        count = subprocess.run(["psql", url, "-Atc", "SELECT count(*) FROM snowball.job_state_history"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        for index in ["brin", "btree"]:
+            psql(url, "DROP INDEX snowball.job_state_history_observed_at_idx; "
+                      f"CREATE INDEX job_state_history_observed_at_idx ON snowball.job_state_history USING {index} (observed_at); ANALYZE")
+            report = median(url, ["report", "--since", "7d", "--format", "json"])
+            history = median(url, ["history", "JIDnew5"])
+            results[(index, rows)] = (report, history)
+            print(f"| {index} | {int(count):,} | {report:.3f} | {history:.3f} |", flush=True)
+        psql(admin_url, f"DROP DATABASE {name}")
+    for index in ["brin", "btree"]:
+        (big_r, big_h), (small_r, small_h) = results[(index, 10)], results[(index, 1)]
+        print(f"{index}: report {big_r / small_r:.2f} x, history {big_h / small_h:.2f} x the small history's time (bound 1.5 x)")
+
+
 def main():
+    if sys.argv[1:2] == ["reports"]:
+        reports_case(sys.argv[2:])
+        return
     if sys.argv[1:2] == ["accounts"]:
         accounts_case(sys.argv[2:])
         return

@@ -322,22 +322,26 @@ pub async fn daily_states(
                                       ($2::timestamptz AT TIME ZONE 'UTC')::date,
                                       interval '1 day') AS d
            ),
-           scoped AS (
-               SELECT job_id, job_state FROM snowball.jobs
-                WHERE cardinality($3::text[]) = 0 OR account_id = ANY($3)
-           ),
-           -- Per day, each job changed after the day's end, with its first change after it.
+           -- Per day, each job changed after the day's end, with its first
+           -- change after it: the period's rows alone (the observed_at index
+           -- finds them).
            later AS (
-               SELECT DISTINCT ON (d.day, h.job_id) d.day, h.from_state, s.job_state
-                 FROM days d
-                 JOIN snowball.job_state_history h ON h.observed_at > d.at
-                 JOIN scoped s USING (job_id)
+               SELECT DISTINCT ON (d.day, h.job_id) d.day, h.from_state, j.job_state
+                 FROM snowball.job_state_history h
+                 JOIN days d ON h.observed_at > d.at
+                 JOIN snowball.jobs j USING (job_id)
+                WHERE h.observed_at > ($1::timestamptz AT TIME ZONE 'UTC')::date AT TIME ZONE 'UTC'
+                  AND (cardinality($3::text[]) = 0 OR j.account_id = ANY($3))
                 ORDER BY d.day, h.job_id, h.id
            ),
+           today AS (
+               SELECT job_state AS state, count(*) AS jobs
+                 FROM snowball.jobs
+                WHERE cardinality($3::text[]) = 0 OR account_id = ANY($3)
+                GROUP BY 1
+           ),
            counted AS (
-               SELECT d.day, s.job_state AS state, count(*) AS jobs
-                 FROM days d CROSS JOIN scoped s
-                GROUP BY 1, 2
+               SELECT d.day, t.state, t.jobs FROM days d CROSS JOIN today t
                UNION ALL
                SELECT day, job_state, -count(*) FROM later GROUP BY 1, 2
                UNION ALL
