@@ -210,7 +210,7 @@ impl fmt::Display for Span {
         }
         let (name, unit) = UNITS
             .iter()
-            .find(|(_, unit)| ms % unit == 0)
+            .find(|(_, unit)| ms.is_multiple_of(*unit))
             .unwrap_or(&("ms", 1));
         write!(f, "{}{name}", ms / unit)
     }
