@@ -240,3 +240,51 @@ async fn the_database_refuses_a_status_no_release_writes_after_upgrading_a_datab
             .contains("sync_run_listings_status_check")
     );
 }
+
+#[tokio::test]
+async fn a_run_marked_ended_by_someone_else_says_so_exits_1_and_sends_no_second_notification() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(50),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(400, 93, &["us-east-1"], faults).await;
+    let mut listener = PgListener::connect(&db.url).await.expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.page_size = 20;
+
+    let local = tokio::task::LocalSet::new();
+    let run = local.spawn_local(async move { sync(&config).await.map(|(s, _)| s) });
+    let ended = local
+        .run_until(async {
+            // While it lists, someone ends its row by hand (no notification).
+            loop {
+                let marked = sqlx::query!(
+                    "UPDATE snowball.sync_runs SET status = 'abandoned', finished_at = now()
+                      WHERE status = 'running'"
+                )
+                .execute(&db.pool)
+                .await
+                .expect("mark the run");
+                if marked.rows_affected() == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            run.await.expect("the run's task")
+        })
+        .await;
+
+    let error = ended.expect_err("its end could not be recorded").chain();
+    assert!(
+        error.contains("was already 'abandoned' when it tried to record its end as 'succeeded'"),
+        "{error}"
+    );
+    let silent = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(silent.is_err(), "a notification was sent: {silent:?}");
+    assert_eq!(
+        statuses(&db).await.into_values().collect::<Vec<_>>(),
+        ["abandoned"]
+    );
+}
