@@ -32,22 +32,40 @@ pub use exit_code::{ExitCode, Signal};
 pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCode, Error> {
     match config {
         Config::Sync(sync) => {
-            let (summary, error) = match sync::run(&sync, out, shutdown_signal()).await {
+            // With --output json, stdout holds the one JSON object: a dry
+            // run's would-be changes go to stderr.
+            let mut changes_to_stderr = std::io::stderr();
+            let changes: &mut (dyn Write + Send) = match (sync.dry_run, sync.output) {
+                (true, cli::OutputFormat::Json) => &mut changes_to_stderr,
+                _ => &mut *out,
+            };
+            let (summary, error) = match sync::run(&sync, changes, shutdown_signal()).await {
                 Ok(summary) => (Some(summary), None),
                 Err(failure) => (failure.summary, Some(failure.error)),
             };
-            // A run that found the lock held did not run: no metrics, no summary.
-            if let (Some(path), false) =
-                (&sync.metrics_file, matches!(error, Some(Error::LockHeld)))
-            {
-                write_metrics(&sync, path, summary.as_ref(), error.is_none()).await;
-            }
+            // A run that found the lock held did not run, and a dry run
+            // committed nothing: neither writes metrics, so monitoring never
+            // hears of a success that did not happen.
+            let metrics_error = match (&sync.metrics_file, &error) {
+                (None, _) | (_, Some(Error::LockHeld)) => None,
+                _ if sync.dry_run => None,
+                (Some(path), _) => {
+                    write_metrics(&sync, path, summary.as_ref(), error.is_none()).await
+                }
+            };
             match (&summary, sync.output) {
                 (Some(summary), cli::OutputFormat::Json) => {
-                    writeln!(out, "{}", summary.to_json()).ok();
+                    let mut json = summary.to_json();
+                    json["metrics_file_error"] = serde_json::json!(metrics_error);
+                    writeln!(out, "{json}").ok();
                 }
                 (Some(summary), cli::OutputFormat::Text) if error.is_none() => {
-                    writeln!(out, "{summary}").ok();
+                    match &metrics_error {
+                        None => writeln!(out, "{summary}").ok(),
+                        Some(why) => {
+                            writeln!(out, "{summary}; metrics file not written: {why}").ok()
+                        }
+                    };
                 }
                 _ => {}
             }
@@ -77,14 +95,15 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
     Ok(ExitCode::Success)
 }
 
-/// Writes the metrics file; a failure to do so is logged, never fatal: the
-/// run itself is already recorded.
+/// Writes the metrics file; a failure to do so is an ERROR line and the
+/// returned text (for the summary), never fatal: the run itself is already
+/// recorded, and the staleness alert catches a file that stops changing.
 async fn write_metrics(
     config: &config::SyncConfig,
     path: &std::path::Path,
     summary: Option<&sync::RunSummary>,
     succeeded: bool,
-) {
+) -> Option<String> {
     let jobs_by_state = match summary {
         Some(_) => match db::connect_one(&config.database).await {
             Ok(mut conn) => db::report::state_counts(&mut conn).await.ok(),
@@ -98,8 +117,13 @@ async fn write_metrics(
         finished_at: summary.map_or_else(chrono::Utc::now, |s| s.finished_at),
         jobs_by_state: jobs_by_state.as_deref(),
     };
-    if let Err(err) = metrics::write(path, &report) {
-        tracing::error!(error = %format!("{err:#}"), "could not write the metrics file");
+    match metrics::write(path, &report) {
+        Ok(()) => None,
+        Err(err) => {
+            let why = format!("{err:#}");
+            tracing::error!(error = %why, "could not write the metrics file");
+            Some(why)
+        }
     }
 }
 

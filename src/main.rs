@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,7 +9,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         // --help and --version are not errors.
         Err(err) if !err.use_stderr() => {
-            err.print().ok();
+            let _ = err.print();
             return ExitCode::SUCCESS;
         }
         // A usage error is one line, like every other error.
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(err: &snowball_sync::Error) -> ExitCode {
-    eprintln!("snowball-sync: {}", err.chain());
+    // Not eprintln!, which panics when stderr is closed: the exit code says it.
+    let _ = writeln!(std::io::stderr(), "snowball-sync: {}", err.chain());
     err.exit_code().into()
 }

@@ -34,14 +34,28 @@ pub fn write(path: &Path, report: &Report<'_>) -> anyhow::Result<()> {
             .and_then(|old| previous_last_success(&old)),
     };
     let text = render(report, last_success);
-    let name = path
+    // A symlinked path is written through to its target, as node_exporter's
+    // textfile collector reads it; renaming over the link would replace it.
+    let target = match std::fs::read_link(path) {
+        Ok(link) => path.parent().map_or(link.clone(), |dir| dir.join(link)),
+        Err(_) => path.to_path_buf(),
+    };
+    let name = target
         .file_name()
         .context("the metrics path names no file")?
         .to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("renaming the metrics file into {}", path.display()))
+    let temporary = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temporary, text)
+        .with_context(|| format!("writing {}", temporary.display()))
+        .and_then(|()| {
+            std::fs::rename(&temporary, &target)
+                .with_context(|| format!("renaming the metrics file into {}", target.display()))
+        });
+    if written.is_err() {
+        // Never a temporary file left behind, run after run.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 fn render(report: &Report<'_>, last_success: Option<f64>) -> String {

@@ -22,9 +22,13 @@ pub fn init(verbosity: i8, format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    // A closed or full stderr (a dead `| logger`, a journald hiccup) loses
+    // log lines, never the run: tracing-subscriber would otherwise report the
+    // failed write with eprintln!, which panics when stderr is gone.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     if json {
         // Event fields at the top level beside timestamp, level, target and
         // message; the run's span (with run_id) on every line inside a run.

@@ -5,6 +5,7 @@
 mod accounts;
 mod binary;
 mod details;
+mod edges;
 mod inputs;
 mod ledger;
 mod operations;

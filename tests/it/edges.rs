@@ -1,0 +1,152 @@
+//! What cron, systemd, shells and environment files do to the tool: a
+//! closed stderr, dry runs beside monitoring, metrics files behind symlinks
+//! or in unwritable directories.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_sync_with_stderr_on_a_closed_pipe_is_recorded_and_exits_0() {
+    let db = TestDb::empty().await;
+    let sim = simulator(30, 110, &["us-east-1"]).await;
+    // -v: plenty of log lines, every one of them written into the closed pipe.
+    let args = sync_args(&db.url, &sim.endpoint_url(), &["-v"]);
+    let mut child = spawn_bin(&args);
+    drop(child.stderr.take());
+
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the run ends")
+        .expect("wait");
+
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let recorded: Vec<String> = sqlx::query_scalar!("SELECT status FROM snowball.sync_runs")
+        .fetch_all(&db.pool)
+        .await
+        .expect("runs");
+    assert_eq!(recorded, ["succeeded"]);
+    assert_eq!(count_jobs(&db.pool).await, 30);
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_no_metrics_and_its_json_is_one_object() {
+    let db = TestDb::empty().await;
+    let sim = simulator(12, 111, &["us-east-1"]).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("snowball-sync.prom");
+    let metrics = path.to_string_lossy().to_string();
+    run_bin(
+        &sync_args(&db.url, &sim.endpoint_url(), &["--metrics-file", &metrics]),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
+    let before = std::fs::read_to_string(&path).expect("the real run's metrics");
+    sim.sim.advance(5);
+
+    let dry = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--dry-run", "--output", "json", "--metrics-file", &metrics],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+
+    dry.assert_code(0);
+    let summary: serde_json::Value =
+        serde_json::from_str(&dry.stdout()).expect("stdout is one JSON object");
+    assert_eq!(summary["dry_run"], true);
+    assert!(summary["transitions"].as_i64().expect("transitions") > 0);
+    assert!(dry.stderr().contains("would record"), "{}", dry.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("the metrics file"),
+        before,
+        "a dry run leaves the metrics as the last real run wrote them"
+    );
+}
+
+#[tokio::test]
+async fn a_symlinked_metrics_path_is_written_through_and_a_failed_write_leaves_no_temporary_file() {
+    let db = TestDb::empty().await;
+    let sim = simulator(8, 112, &["us-east-1"]).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let target = dir.path().join("real.prom");
+    let link = dir.path().join("snowball-sync.prom");
+    std::os::unix::fs::symlink("real.prom", &link).expect("a symlink");
+
+    let out = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--metrics-file", &link.to_string_lossy()],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+
+    out.assert_code(0);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("the link")
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    let written = std::fs::read_to_string(&target).expect("the target holds the metrics");
+    assert!(
+        written.contains("snowball_sync_last_run_success 1"),
+        "{written}"
+    );
+
+    // The target's place is taken by a directory: the rename fails.
+    std::fs::remove_file(&target).expect("remove the target");
+    std::fs::create_dir(&target).expect("a directory in its place");
+    let failed = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--metrics-file", &link.to_string_lossy()],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+    failed.assert_code(0);
+    assert!(
+        failed.stdout().contains("metrics file not written"),
+        "the summary says so: {}",
+        failed.stdout()
+    );
+    assert!(
+        failed.stderr().contains("could not write the metrics file"),
+        "{}",
+        failed.stderr()
+    );
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("the directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+
+    // A directory that does not exist: an ERROR line, the summary says so, exit 0.
+    let missing = dir.path().join("nowhere/snowball-sync.prom");
+    let nowhere = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--metrics-file", &missing.to_string_lossy()],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+    nowhere.assert_code(0);
+    assert!(nowhere.stdout().contains("metrics file not written"));
+}
