@@ -124,8 +124,11 @@ pub struct DatabaseArgs {
 
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// AWS profile from the shared config and credentials files.
-    #[arg(long, env = "AWS_PROFILE")]
+    /// AWS profile from the shared config and credentials files. As with
+    /// the AWS CLI, an explicit --profile wins over AWS_ACCESS_KEY_ID and
+    /// friends in the environment; AWS_PROFILE does not (the environment's
+    /// keys, when set, come first in the standard chain).
+    #[arg(long)]
     pub profile: Option<String>,
 
     /// Region to list (repeatable). Defaults to the region of the AWS

@@ -45,7 +45,20 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
         loader = loader.region(Region::new(region.to_string()));
     }
     if let Some(profile) = &aws.profile {
-        loader = loader.profile_name(profile);
+        // An explicit --profile means that profile's credentials (keys, or a
+        // role with its source profile), as for `aws --profile`: left to the
+        // standard chain, keys in the environment would win and the run
+        // would sync another account than the one asked for.
+        tracing::debug!(profile, "credentials from the profile named by --profile");
+        loader = loader.profile_name(profile).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        );
+    } else if aws.static_credentials.is_none() {
+        tracing::debug!(
+            "credentials from the standard chain: environment, AWS_PROFILE or default profile, web identity, container, instance"
+        );
     }
     if let Some(url) = &aws.endpoint_url {
         loader = loader.endpoint_url(url);

@@ -13,6 +13,11 @@ usage: outside_client.py organization ENDPOINT REGION ROLE_NAME
 lists the organization's accounts (Organizations ListAccounts, paged), then,
 for each ACTIVE one, assumes ROLE_NAME there with STS (awsQuery) and lists
 its jobs; prints one JSON line per account, then one per job with its account.
+
+usage: outside_client.py identity ENDPOINT REGION [PROFILE]
+asks STS GetCallerIdentity with the credentials boto3 resolves from the
+environment and the shared files (with PROFILE as Session(profile_name=...),
+what `aws --profile` does) and prints {"account": ...}.
 """
 
 import json
@@ -99,7 +104,16 @@ def describe(endpoint, region, protocol, job_ids):
         print(json.dumps(projection(answer["JobMetadata"], answer.get("SubJobMetadata", [])), sort_keys=True))
 
 
+def identity(endpoint, region, profile=None):
+    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    sts = session.client("sts", endpoint_url=endpoint, region_name=region)
+    print(json.dumps({"account": sts.get_caller_identity()["Account"]}))
+
+
 def main():
+    if sys.argv[1] == "identity":
+        identity(*sys.argv[2:])
+        return
     if sys.argv[1] == "describe":
         describe(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
         return

@@ -150,3 +150,83 @@ async fn a_symlinked_metrics_path_is_written_through_and_a_failed_write_leaves_n
     nowhere.assert_code(0);
     assert!(nowhere.stdout().contains("metrics file not written"));
 }
+
+/// What boto3 resolves for `env` and the shared files: the account it is.
+async fn boto3_account(endpoint: &str, profile: Option<&str>, env: &[(&str, String)]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(script)
+        .args(["identity", endpoint, "us-east-1"])
+        .args(profile)
+        .env_remove("AWS_PROFILE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "boto3 failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    line["account"].as_str().expect("an account").to_owned()
+}
+
+#[tokio::test]
+async fn an_explicit_profile_wins_over_environment_keys_as_for_the_aws_cli_and_boto3() {
+    if !boto3_available(
+        "an_explicit_profile_wins_over_environment_keys_as_for_the_aws_cli_and_boto3",
+    ) {
+        return;
+    }
+    let sim = organization(4, 113, &["us-east-1"], 2, &[], Default::default()).await;
+    let member = snowball_sync::simulator::account_id(1);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let credentials = dir.path().join("credentials");
+    // The member profile's keys are account 1's; the environment's are account 0's.
+    std::fs::write(
+        &credentials,
+        format!(
+            "[member]\naws_access_key_id = {}\naws_secret_access_key = member-secret\n",
+            snowball_sync::simulator::organization::assumed_access_key(&member)
+        ),
+    )
+    .expect("the credentials file");
+    let mut env = aws_test_env();
+    env.retain(|(key, _)| *key != "AWS_SHARED_CREDENTIALS_FILE");
+    env.push((
+        "AWS_SHARED_CREDENTIALS_FILE",
+        credentials.to_string_lossy().into(),
+    ));
+    let endpoint = sim.endpoint_url();
+    let accounts = |out: &BinOutput| -> serde_json::Value {
+        out.assert_code(0);
+        serde_json::from_str::<serde_json::Value>(&out.stdout()).expect("JSON")["accounts"].clone()
+    };
+
+    let db = TestDb::empty().await;
+    let explicit = run_bin(
+        &sync_args(
+            &db.url,
+            &endpoint,
+            &["--profile", "member", "--output", "json"],
+        ),
+        &env,
+    )
+    .await;
+    assert_eq!(accounts(&explicit), serde_json::json!([member]));
+    assert_eq!(boto3_account(&endpoint, Some("member"), &env).await, member);
+
+    // AWS_PROFILE, as for the AWS CLI and boto3: the environment's keys come first.
+    let mut with_variable = env.clone();
+    with_variable.push(("AWS_PROFILE", "member".into()));
+    let db = TestDb::empty().await;
+    let variable = run_bin(
+        &sync_args(&db.url, &endpoint, &["--output", "json"]),
+        &with_variable,
+    )
+    .await;
+    let boto3 = boto3_account(&endpoint, None, &with_variable).await;
+    assert_eq!(accounts(&variable), serde_json::json!([boto3]));
+}
