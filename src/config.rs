@@ -160,6 +160,28 @@ pub use cli::{
     MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE,
 };
 
+/// The endpoint variables the AWS SDK reads, checked like --endpoint-url.
+pub const ENDPOINT_VARIABLES: [&str; 4] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SNOWBALL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_ORGANIZATIONS",
+];
+
+/// An absolute http(s) URL with a host, or exit 2 naming where it came from.
+fn endpoint(source: &str, text: &str) -> Result<String, Error> {
+    let absolute = text.parse::<hyper::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    match absolute {
+        true => Ok(text.to_owned()),
+        false => Err(Error::Usage(format!(
+            "{source} {text:?} is not an absolute http(s) URL like https://snowball.us-east-1.amazonaws.com"
+        ))),
+    }
+}
+
 /// A duration flag's value within the flag's range, or exit 2 naming both.
 fn span(flag: &str, text: &str, (min, max): (Span, Span)) -> Result<Span, Error> {
     Span::parse(text)
@@ -286,6 +308,12 @@ impl AwsConfig {
                 "--organization-role takes a role name, not an ARN".into(),
             ));
         }
+        // The SDK reads these itself; a malformed one would make it panic.
+        for variable in ENDPOINT_VARIABLES {
+            if let Ok(url) = std::env::var(variable) {
+                endpoint(variable, &url)?;
+            }
+        }
         Ok(AwsConfig {
             accounts: AccountSources {
                 role_arns: each("--role-arn", &args.role_arns, RoleArn::parse)?,
@@ -296,7 +324,11 @@ impl AwsConfig {
             },
             profile: args.profile,
             regions: each("--region", &args.regions, Region::parse)?,
-            endpoint_url: args.endpoint_url,
+            endpoint_url: args
+                .endpoint_url
+                .as_deref()
+                .map(|url| endpoint("--endpoint-url", url))
+                .transpose()?,
             max_attempts,
             attempt_timeout: span("--timeout", &args.timeout, limits::TIMEOUT)?.as_std(),
             operation_timeout: span(

@@ -5,6 +5,7 @@ use clap::Parser;
 use snowball_sync::{Config, cli::Cli};
 
 fn main() -> ExitCode {
+    forget_empty_settings();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version are not errors.
@@ -51,4 +52,30 @@ fn fail(err: &snowball_sync::Error) -> ExitCode {
     // Not eprintln!, which panics when stderr is closed: the exit code says it.
     let _ = writeln!(std::io::stderr(), "snowball-sync: {}", err.chain());
     err.exit_code().into()
+}
+
+/// An empty environment variable (an `AWS_ENDPOINT_URL=` line in an env file)
+/// means unset, as for the AWS CLI: the SDK would panic on an empty endpoint.
+fn forget_empty_settings() {
+    let named = [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "DATABASE_URL",
+    ];
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(key, value)| {
+            let key = key.to_string_lossy();
+            value.is_empty()
+                && (named.contains(&key.as_ref())
+                    || key.starts_with("AWS_ENDPOINT_URL")
+                    || key.starts_with("PG"))
+        })
+        .map(|(key, _)| key)
+        .collect();
+    for key in empty {
+        // SAFETY: called first thing in main, before the runtime or any
+        // other thread exists, so nothing reads the environment meanwhile.
+        unsafe { std::env::remove_var(key) };
+    }
 }

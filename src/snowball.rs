@@ -75,6 +75,24 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
     loader.http_client(http_client()).load().await
 }
 
+/// Fails with a usage error naming the sources tried when no credentials
+/// can be found at all: nothing can be attempted, so nothing is.
+pub async fn ensure_credentials(sdk: &aws_config::SdkConfig) -> Result<(), crate::error::Error> {
+    use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError};
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(crate::error::Error::Usage(
+            "no AWS credentials provider".into(),
+        ));
+    };
+    match provider.provide_credentials().await {
+        Err(CredentialsError::CredentialsNotLoaded(_)) => Err(crate::error::Error::Usage(
+            "no AWS credentials found: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the profile (--profile, AWS_PROFILE or default) in the shared config and credentials files, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), the container (ECS) and the instance metadata service".into(),
+        )),
+        // Other failures (a profile's role refused, say) are the run's to report.
+        _ => Ok(()),
+    }
+}
+
 /// The one HTTP client every AWS client of a run shares: what the SDK would
 /// build by default (rustls with aws-lc, proxies from the environment), but
 /// built once. Left to the SDK, every service client builds its own, loading

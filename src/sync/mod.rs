@@ -411,6 +411,7 @@ async fn identify(
 ) -> Result<(Vec<String>, Accounts), Error> {
     let sdk = snowball::load_sdk_config(&config.aws).await;
     let regions = resolve_regions(config, &sdk)?;
+    snowball::ensure_credentials(&sdk).await?;
     let accounts =
         sources::resolve(&config.aws.accounts, &sdk, config.concurrency, counter).await?;
     if accounts.sources.is_empty() && accounts.unreachable.is_empty() {

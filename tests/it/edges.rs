@@ -230,3 +230,99 @@ async fn an_explicit_profile_wins_over_environment_keys_as_for_the_aws_cli_and_b
     let boto3 = boto3_account(&endpoint, None, &with_variable).await;
     assert_eq!(accounts(&variable), serde_json::json!([boto3]));
 }
+
+#[tokio::test]
+async fn empty_settings_mean_unset_and_malformed_ones_exit_2_with_one_line() {
+    let db = TestDb::empty().await;
+    let sim = simulator(6, 114, &["us-east-1"]).await;
+    let endpoint = sim.endpoint_url();
+    // Every variable the tool reads, empty, beside a working command line.
+    let mut env = aws_test_env();
+    for variable in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SNOWBALL",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_ORGANIZATIONS",
+        "AWS_REGION",
+        "AWS_PROFILE",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+    ] {
+        env.push((variable, String::new()));
+    }
+    let out = run_bin(&sync_args(&db.url, &endpoint, &[]), &env).await;
+    out.assert_code(0);
+    assert!(!out.stderr().contains("panicked"), "{}", out.stderr());
+
+    // DATABASE_URL empty: unset, so the libpq defaults apply (this machine's
+    // server answers on them, as root or postgres).
+    let mut empty_url = aws_test_env();
+    empty_url.push(("DATABASE_URL", String::new()));
+    let out = run_bin(&["migrate", "--connect-timeout", "2s"], &empty_url).await;
+    assert!(!out.stderr().contains("panicked"), "{}", out.stderr());
+    assert!(out.output.status.code() != Some(101), "{}", out.stderr());
+
+    for (flag_or_variable, value) in [
+        ("--endpoint-url", ""),
+        ("--endpoint-url", "notaurl"),
+        ("--endpoint-url", "ftp://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL", "notaurl"),
+        ("AWS_ENDPOINT_URL_SNOWBALL", "/relative"),
+    ] {
+        let mut env = aws_test_env();
+        let mut args = vec!["sync", "--region", "us-east-1", "--database-url", &db.url];
+        match flag_or_variable.starts_with("--") {
+            true => args.extend([flag_or_variable, value]),
+            false => env.push((flag_or_variable, value.to_owned())),
+        }
+        let out = run_bin(&args, &env).await;
+        out.assert_code(2);
+        assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
+        assert!(
+            out.error_line().contains(flag_or_variable),
+            "{}",
+            out.error_line()
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_credentials_anywhere_exits_2_naming_the_sources_before_anything_is_written() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(6, 115, &["us-east-1"]).await;
+    let env: Vec<(&str, String)> = aws_test_env()
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("AWS_ACCESS_KEY_ID") && *key != "AWS_SECRET_ACCESS_KEY")
+        .collect();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"));
+    command
+        .args(sync_args(&db.url, &sim.endpoint_url(), &[]))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent/snowball-sync-test");
+    for (key, value) in &env {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("ends")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(line.contains("no AWS credentials found"), "{stderr}");
+    assert!(
+        line.contains("AWS_ACCESS_KEY_ID") && line.contains("instance metadata"),
+        "{line}"
+    );
+    let runs: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.sync_runs"#)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count runs");
+    assert_eq!(runs, 0);
+}
