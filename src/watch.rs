@@ -204,7 +204,7 @@ pub fn run_line(format: LineFormat, notice: &RunNotice) -> String {
                 line.push_str(": ");
                 line.push_str(error);
             }
-            line
+            crate::report::visible(&line).into_owned()
         }
     }
 }
@@ -221,13 +221,14 @@ pub fn transition_line(format: LineFormat, notice: &RunNotice, t: &RunTransition
             "observed_at": t.observed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         })
         .to_string(),
-        LineFormat::Text => format!(
+        LineFormat::Text => crate::report::visible(&format!(
             "{} run {} {}: {} -> {}",
             timestamp(t.observed_at),
             notice.run_id,
             t.job_id,
             t.from_state.as_deref().unwrap_or("(new)"),
             t.to_state,
-        ),
+        ))
+        .into_owned(),
     }
 }

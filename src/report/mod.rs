@@ -42,15 +42,45 @@ fn seconds(duration: chrono::TimeDelta) -> f64 {
         .map_or(duration.num_seconds() as f64, |us| us as f64 / 1e6)
 }
 
-/// One CSV line: fields quoted when they hold a comma, a quote or a line break.
+/// A value from the API made safe for a terminal: control characters (ESC,
+/// CR, the C1 range...) become visible escapes such as `\u{1b}`, so a job
+/// description cannot move the cursor, recolour or overwrite a line.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// A CSV cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// tab or CR first) gets a leading single quote, as OWASP recommends; numbers
+/// such as `-5` stay numbers.
+fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && cell.parse::<f64>().is_err();
+    match risky {
+        true => std::borrow::Cow::Owned(format!("'{cell}")),
+        false => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
+/// One CSV line: fields quoted when they hold a comma, a quote or a line
+/// break, and made formula-safe.
 pub fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
         .map(|f| {
+            let f = formula_safe(f);
             if f.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", f.replace('"', "\"\""))
             } else {
-                f.clone()
+                f.into_owned()
             }
         })
         .collect();
@@ -531,8 +561,14 @@ pub async fn report_command(
     Ok(())
 }
 
-/// Left-aligned columns separated by two spaces, with a header and a rule.
+/// Left-aligned columns separated by two spaces, with a header and a rule;
+/// every cell made `visible`.
 pub fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| visible(cell).into_owned()).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -598,6 +634,27 @@ mod tests {
         assert_eq!(
             table,
             "state           jobs\n--------------  ----\nNew             12\nInTransitToAWS  3\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(visible("plain"), "plain");
+        assert_eq!(visible("a\u{1b}[31mred\r"), "a\\u{1b}[31mred\\u{d}");
+        assert_eq!(visible("\u{9b}2J"), "\\u{9b}2J");
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_are_quoted_and_numbers_stay() {
+        assert_eq!(
+            csv_line(&[
+                "=HYPERLINK(1)".into(),
+                "+1+1".into(),
+                "@SUM".into(),
+                "-5".into(),
+                "ok".into()
+            ]),
+            "'=HYPERLINK(1),'+1+1,'@SUM,-5,ok\n"
         );
     }
 

@@ -525,9 +525,11 @@ fn count(totals: &mut RunTotals, transitions: &[Transition]) {
 
 fn report_changes(out: &mut (dyn Write + Send), transitions: &[Transition]) {
     for t in transitions {
+        use crate::report::visible;
+        let (job, to) = (visible(&t.job_id), visible(&t.to_state));
         let line = match &t.from_state {
-            None => writeln!(out, "would add {} ({})", t.job_id, t.to_state),
-            Some(from) => writeln!(out, "would record {}: {} -> {}", t.job_id, from, t.to_state),
+            None => writeln!(out, "would add {job} ({to})"),
+            Some(from) => writeln!(out, "would record {job}: {} -> {to}", visible(from)),
         };
         if line.is_err() {
             // stdout closed (e.g. piped into head): the run itself goes on.

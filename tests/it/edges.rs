@@ -326,3 +326,58 @@ async fn no_credentials_anywhere_exits_2_naming_the_sources_before_anything_is_w
         .expect("count runs");
     assert_eq!(runs, 0);
 }
+
+#[tokio::test]
+async fn values_from_the_api_are_escaped_in_text_formula_safe_in_csv_and_exact_in_json() {
+    let db = TestDb::migrated().await;
+    let hostile = "=HYPERLINK(\"http://x\")\u{1b}[31m\r";
+    let sim = simulator_with_jobs(116, vec![entry("JIDevil", hostile)]).await;
+    sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+    let report = |format: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let out = run_bin(
+                &[
+                    "report",
+                    "--stuck-after",
+                    "0s",
+                    "--format",
+                    format,
+                    "--database-url",
+                    &url,
+                ],
+                &[],
+            )
+            .await;
+            out.assert_code(0);
+            out.stdout()
+        }
+    };
+
+    let text = report("text").await;
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+    assert!(
+        text.contains("=HYPERLINK(\"http://x\")\\u{1b}[31m\\u{d}"),
+        "{text}"
+    );
+    let history = run_bin(&["history", "JIDevil", "--database-url", &db.url], &[]).await;
+    assert!(
+        !history.stdout().contains('\u{1b}'),
+        "{:?}",
+        history.stdout()
+    );
+
+    let csv = report("csv").await;
+    let stuck = csv
+        .lines()
+        .find(|l| l.starts_with("stuck_jobs,"))
+        .expect("a stuck job row");
+    assert!(
+        stuck.contains(",\"'=HYPERLINK(\"\"http://x\"\")"),
+        "{stuck:?}"
+    );
+    assert!(!csv.contains(",\"=HYPERLINK"), "{csv:?}");
+
+    let json: serde_json::Value = serde_json::from_str(&report("json").await).expect("JSON");
+    assert_eq!(json["stuck_jobs"][0]["job_state"], hostile);
+}
