@@ -195,9 +195,15 @@ pub async fn run(
         lock: &lock,
         run_id,
     };
-    let outcome = pipeline(config, listing, writer, out, &mut shutdown)
+    let outcome = unless_panicked(pipeline(config, listing, writer, out, &mut shutdown))
         .instrument(span.clone())
-        .await;
+        .await
+        .unwrap_or_else(|err| writing::Outcome {
+            totals: RunTotals::default(),
+            listings: Vec::new(),
+            failure: Some(err),
+            interrupted: None,
+        });
     let listings = all_listings(outcome.listings, &accounts.unreachable, &regions);
     let mut end = RunEnd {
         totals: outcome.totals,
@@ -230,9 +236,12 @@ pub async fn run(
             concurrency,
             counter: &counter,
         };
-        details::run(step, &mut end, &mut shutdown)
+        if let Err(err) = unless_panicked(details::run(step, &mut end, &mut shutdown))
             .instrument(span.clone())
-            .await;
+            .await
+        {
+            end.failure = Some(Error::Failed(err));
+        }
     }
 
     // The run's one end, recorded once.
@@ -288,6 +297,33 @@ pub async fn run(
             summary: Some(summary),
         }),
     }
+}
+
+/// Runs `future`, turning a panic inside it into an error, so that a run
+/// records its end (`failed`, with one line) whatever happens in it. What
+/// the future held is dropped: an open transaction rolls back.
+async fn unless_panicked<T>(future: impl Future<Output = T>) -> anyhow::Result<T> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::Poll;
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                Poll::Ready(Err(anyhow!(
+                    "the run panicked: {}",
+                    message.replace('\n', " ")
+                )))
+            }
+        },
+    )
+    .await
 }
 
 /// The schema, before the run row: migrated (or checked, for a dry run),
@@ -479,4 +515,24 @@ fn hostname() -> Option<String> {
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_inside_a_run_becomes_its_one_line_error() {
+        let caught = unless_panicked(async {
+            tokio::task::yield_now().await;
+            panic!("a bug\nover two lines")
+        })
+        .await;
+        let err = caught.err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("the run panicked: a bug over two lines")
+        );
+        assert_eq!(unless_panicked(async { 7 }).await.ok(), Some(7));
+    }
 }
