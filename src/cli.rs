@@ -12,6 +12,21 @@ pub const MAX_CONCURRENCY: usize = 64;
 pub const DEFAULT_DETAILS_CONCURRENCY: usize = 4;
 pub const MAX_DETAILS_CONCURRENCY: usize = 32;
 
+/// The end of `--help` and of the manual page.
+const EXIT_CODES_AND_ENVIRONMENT: &str = "\
+Exit codes: 0 success; 1 the run failed or was partial (the error is on stderr
+and in snowball.sync_runs.error); 2 bad usage or configuration, nothing was
+attempted; 75 another run holds the lock (try later); 130 and 143 stopped by
+SIGINT and SIGTERM.
+
+Environment: DATABASE_URL, else PGHOST, PGPORT, PGUSER, PGPASSWORD,
+PGDATABASE, PGSSLMODE, PGSSLROOTCERT; the AWS credential chain
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
+AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, web identity, container and
+instance credentials); AWS_REGION; AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_SNOWBALL, _STS, _ORGANIZATIONS; RUST_LOG; NO_COLOR. An empty
+variable counts as unset.";
+
 /// The accepted range of every other number and duration flag: what the
 /// arithmetic behind it can hold, and no zero where zero means nothing.
 pub mod limits {
@@ -42,7 +57,7 @@ pub mod limits {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "snowball-sync", version, about, long_about = None)]
+#[command(name = "snowball-sync", version, about, long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -101,8 +116,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `snowball-sync man > snowball-sync.1`.
-    Man,
+    /// Print the manual page (roff), e.g. `snowball-sync man > snowball-sync.1`,
+    /// or with --dir write one page per subcommand there.
+    Man {
+        /// Write snowball-sync.1 and snowball-sync-SUBCOMMAND.1 into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

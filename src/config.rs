@@ -21,7 +21,8 @@ pub enum Config {
     Report(ReportConfig),
     Watch(WatchConfig),
     Completions(clap_complete::Shell),
-    Man,
+    /// None: the top page on stdout; Some: every page into that directory.
+    Man(Option<std::path::PathBuf>),
 }
 
 #[derive(Debug, Clone)]
@@ -245,7 +246,7 @@ impl Config {
                 format: args.format,
             }),
             cli::Command::Completions { shell } => Config::Completions(shell),
-            cli::Command::Man => Config::Man,
+            cli::Command::Man { dir } => Config::Man(dir),
         })
     }
 }

@@ -83,14 +83,22 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         Config::History(history) => report::history_command(&history, out).await?,
         Config::Report(config) => report::report_command(&config, out).await?,
         Config::Watch(watch) => watch::run(&watch, out, shutdown_signal()).await?,
-        Config::Completions(shell) => {
-            clap_complete::generate(shell, &mut cli::Cli::command(), "snowball-sync", out);
-        }
-        Config::Man => clap_mangen::Man::new(cli::Cli::command())
+        Config::Completions(shell) => completions(shell, out)?,
+        Config::Man(None) => clap_mangen::Man::new(cli::Cli::command())
             .render(out)
             .map_err(|err| {
                 Error::Failed(anyhow::Error::new(err).context("writing the manual page"))
             })?,
+        Config::Man(Some(dir)) => {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(cli::Cli::command(), &dir))
+                .map_err(|err| {
+                    Error::Failed(
+                        anyhow::Error::new(err)
+                            .context(format!("writing the manual pages into {}", dir.display())),
+                    )
+                })?;
+        }
     }
     Ok(ExitCode::Success)
 }
@@ -125,6 +133,30 @@ async fn write_metrics(
             Some(why)
         }
     }
+}
+
+/// The completion script for `shell`. clap_complete 4.6 names bash's
+/// subcommand functions after the binary with its hyphen turned into
+/// `__` in one place and into `__subcmd__` in another, so for
+/// `snowball-sync` no subcommand matched; the script is written with one
+/// spelling throughout.
+fn completions(shell: clap_complete::Shell, out: &mut (dyn Write + Send)) -> Result<(), Error> {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut cli::Cli::command(),
+        "snowball-sync",
+        &mut script,
+    );
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        script = script.replace(
+            "snowball__subcmd__sync__subcmd__",
+            "snowball__sync__subcmd__",
+        );
+    }
+    out.write_all(script.as_bytes())
+        .map_err(|err| Error::Failed(anyhow::Error::new(err).context("writing the completions")))
 }
 
 /// Resolves on SIGINT or SIGTERM, saying which.

@@ -6,6 +6,14 @@ use snowball_sync::{Config, cli::Cli};
 
 fn main() -> ExitCode {
     forget_empty_settings();
+    // A panic is one line on stderr like every other error (the run that
+    // panicked records it too); RUST_BACKTRACE=1 keeps Rust's own report.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            let line = info.to_string().replace('\n', " ");
+            let _ = writeln!(std::io::stderr(), "snowball-sync: {line}");
+        }));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version are not errors.

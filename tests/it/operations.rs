@@ -481,6 +481,98 @@ async fn completions_and_the_manual_page_are_generated() {
 }
 
 #[tokio::test]
+async fn bash_completes_subcommands_and_their_flags_in_a_real_bash() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = dir.path().join("snowball-sync.bash");
+    let out = run_bin(&["completions", "bash"], &[]).await;
+    out.assert_code(0);
+    std::fs::write(&script, out.stdout()).expect("the script");
+    // What bash does on TAB: COMP_WORDS and COMP_CWORD set, then the function
+    // `complete -p` names called with the command, the word and the one before.
+    let complete = |line: &str| {
+        format!(
+            r#"source {script}; read -ra COMP_WORDS <<< "{line}"; COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ));
+               f=$(complete -p snowball-sync | sed -E 's/.* -F ([^ ]+) .*/\1/');
+               "$f" snowball-sync "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}";
+               printf '%s\n' "${{COMPREPLY[@]}}""#,
+            script = script.display()
+        )
+    };
+    for (line, expected) in [
+        ("snowball-sync report --f", vec!["--format"]),
+        ("snowball-sync sync --dry", vec!["--dry-run"]),
+        ("snowball-sync rep", vec!["report"]),
+    ] {
+        let output = std::process::Command::new("bash")
+            .args(["--norc", "-c", &complete(line)])
+            .output()
+            .expect("bash runs");
+        let words: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            words,
+            expected,
+            "{line}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_manual_page_per_subcommand_renders_without_warnings() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pages = dir.path().join("man1");
+    run_bin(&["man", "--dir", &pages.to_string_lossy()], &[])
+        .await
+        .assert_code(0);
+    let mut names: Vec<String> = std::fs::read_dir(&pages)
+        .expect("the pages")
+        .map(|e| {
+            e.expect("a page")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    for sub in [
+        "sync", "migrate", "simulate", "demo", "history", "report", "watch",
+    ] {
+        assert!(
+            names.contains(&format!("snowball-sync-{sub}.1")),
+            "{names:?}"
+        );
+    }
+    for name in &names {
+        let rendered = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww"])
+            .arg(pages.join(name))
+            .output();
+        let Ok(rendered) = rendered else {
+            skipped(
+                "one_manual_page_per_subcommand_renders_without_warnings",
+                "groff (apt-get install groff-base)",
+            );
+            return;
+        };
+        let warnings = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            rendered.status.success() && warnings.is_empty(),
+            "{name}: {warnings}"
+        );
+    }
+    let top = std::fs::read_to_string(pages.join("snowball-sync.1")).expect("the top page");
+    assert!(
+        top.contains("Exit codes") && top.contains("DATABASE_URL"),
+        "{top}"
+    );
+    let sync = std::fs::read_to_string(pages.join("snowball-sync-sync.1")).expect("sync's page");
+    assert!(sync.contains("dry\\-run"), "{sync}");
+}
+
+#[tokio::test]
 async fn the_systemd_units_pass_systemd_analyze_verify() {
     let Ok(found) = std::process::Command::new("systemd-analyze")
         .arg("--version")
