@@ -50,7 +50,11 @@ fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout();
-    match runtime.block_on(snowball_sync::run(config, &mut stdout)) {
+    let ended = runtime.block_on(snowball_sync::run(config, &mut stdout));
+    // Blocking work still going (a simulator's advance, a latency wait) must
+    // not hold the exit back: SIGTERM ends a process within a second.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match ended {
         Ok(code) => code.into(),
         Err(err) => fail(&err),
     }

@@ -186,13 +186,19 @@ impl Simulator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Advances every fleet by `ticks`.
+    /// Advances every fleet by `ticks`, taking the lock for one tick at a
+    /// time so that requests are answered in between.
     pub fn advance(&self, ticks: u64) -> u64 {
-        let mut state = self.state();
-        let mut tick = 0;
-        for fleet in state.fleets.values_mut() {
-            fleet.advance(ticks);
-            tick = fleet.tick();
+        let mut tick = self.tick();
+        for _ in 0..ticks {
+            let mut state = self.state();
+            for fleet in state.fleets.values_mut() {
+                fleet.advance(1);
+                tick = fleet.tick();
+            }
+            drop(state);
+            // The lock is not fair: let a waiting request take it first.
+            std::thread::yield_now();
         }
         tick
     }

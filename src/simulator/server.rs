@@ -9,13 +9,20 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::wire::{self, ApiError, Protocol};
 use super::{Answer, Faults, Simulator};
+
+/// A request body larger than this is refused with 413, unread.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A client has this long to send its request headers.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Ticks one `POST /_sim/advance` may ask for.
+pub const MAX_ADVANCE_TICKS: u64 = 10_000;
 
 const CBOR_PATH: &str = "/service/AWSIESnowballJobManagementService/operation/";
 const DEFAULT_REGION: &str = "us-east-1";
@@ -83,15 +90,21 @@ pub async fn serve_until<T>(
                 let stream = match accepted {
                     Ok((stream, _)) => stream,
                     Err(err) => {
-                        tracing::warn!(%err, "accept failed");
+                        // Out of file descriptors, say: wait for some to
+                        // close instead of spinning on the same error.
+                        tracing::warn!(%err, "accept failed; pausing 100 ms");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         continue;
                     }
                 };
                 let sim = sim.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| handle(sim.clone(), request));
-                    // Errors here are dropped connections, injected or the client's.
+                    // Errors here are dropped connections, injected or the
+                    // client's, and clients too slow with their headers.
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -125,8 +138,27 @@ async fn handle(
     let access_key = super::organization::access_key_of(authorization.as_deref()).to_owned();
     let form = header(&request, "content-type")
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    let body = match request.into_body().collect().await {
+    let declared_too_large = header(&request, "content-length")
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    if declared_too_large {
+        return Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body over 1 MiB",
+        ));
+    }
+    // Bodies without a length are counted as they arrive.
+    let body = match http_body_util::Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body over 1 MiB",
+            ));
+        }
         Err(_) => return Err(DropConnection),
     };
     if method == Method::POST {
@@ -192,7 +224,7 @@ async fn handle(
             };
         }
     }
-    Ok(control(&sim, &method, &path, &query))
+    Ok(control(&sim, &method, &path, &query).await)
 }
 
 /// A Snowball operation in either protocol: ListJobs or DescribeJob.
@@ -297,25 +329,35 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
-fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
+async fn control(
+    sim: &Simulator,
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Response<Full<Bytes>> {
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
     let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     match (method, path) {
         (&Method::POST, "/_sim/advance") => {
             let ticks = match param("ticks").map(str::parse::<u64>) {
                 None => 1,
-                Some(Ok(n)) => n,
-                Some(Err(_)) => {
+                Some(Ok(n)) if n <= MAX_ADVANCE_TICKS => n,
+                Some(_) => {
                     return plain(
                         StatusCode::BAD_REQUEST,
-                        "ticks must be a non-negative integer",
+                        "ticks must be an integer from 0 to 10000",
                     );
                 }
             };
-            let tick = sim.advance(ticks);
-            json(serde_json::json!({ "tick": tick }))
+            // Off the async threads, one tick per hold of the fleet's lock:
+            // every other request goes on meanwhile.
+            let sim = sim.clone();
+            match tokio::task::spawn_blocking(move || sim.advance(ticks)).await {
+                Ok(tick) => json(serde_json::json!({ "tick": tick })),
+                Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "advancing failed"),
+            }
         }
         (&Method::POST, "/_sim/faults") => {
             let mut faults: Faults = sim.faults();
@@ -352,6 +394,9 @@ fn control(sim: &Simulator, method: &Method, path: &str, query: &str) -> Respons
                 }
                 if let Some(value) = param("deny_describe_job") {
                     faults.deny_describe_job = ids(value);
+                }
+                if let Some(value) = param("forget_jobs") {
+                    faults.forget_jobs = ids(value);
                 }
                 if let Some(ms) = param("latency_ms") {
                     faults.page_latency =

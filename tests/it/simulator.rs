@@ -450,3 +450,104 @@ async fn demo_without_postgres_fails_within_seconds_and_says_what_it_tried() {
     assert!(line.contains("--database-url"), "{line}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// One raw HTTP exchange with the simulator: the status line and the rest.
+async fn raw(endpoint: &str, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the simulator answers");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    // The server may answer (and close) before the whole body is sent.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_stops_on_sigterm() {
+    let (mut child, endpoint) = spawn_simulate(&["--jobs", "50", "--seed", "4"]).await;
+    let address = endpoint.trim_start_matches("http://").to_owned();
+    let big = vec![b'x'; 2 * 1024 * 1024];
+
+    let declared = raw(
+        &endpoint,
+        &format!(
+            "POST /service/AWSIESnowballJobManagementService/operation/ListJobs HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            big.len()
+        ),
+        &big,
+    )
+    .await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared:.200}");
+    let mut chunked = format!("{:x}\r\n", big.len()).into_bytes();
+    chunked.extend(&big);
+    chunked.extend(b"\r\n0\r\n\r\n");
+    let streamed = raw(
+        &endpoint,
+        &format!(
+            "POST /service/AWSIESnowballJobManagementService/operation/ListJobs HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ),
+        &chunked,
+    )
+    .await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed:.200}");
+
+    // Half a request's headers, then nothing: the server hangs up.
+    let started = std::time::Instant::now();
+    let slow = raw(&endpoint, "POST /_sim/advance HTTP/1.1\r\nHost: x\r\n", b"").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(9),
+        "closed after {waited:?}: {slow:?}"
+    );
+
+    let absurd = raw(
+        &endpoint,
+        &format!("POST /_sim/advance?ticks=100000000000 HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        b"",
+    )
+    .await;
+    assert!(absurd.starts_with("HTTP/1.1 400"), "{absurd}");
+
+    // forget_jobs is taken from the control route, as the README says.
+    let faults = control(&endpoint, "POST", "/_sim/faults?forget_jobs=JIDa,JIDb").await;
+    assert_eq!(
+        faults["forget_jobs"],
+        serde_json::json!(["JIDa", "JIDb"]),
+        "{faults}"
+    );
+
+    // The longest advance allowed leaves the simulator answering meanwhile,
+    // and SIGTERM ends it within a second even then.
+    let advancing = tokio::spawn({
+        let endpoint = endpoint.clone();
+        async move { control(&endpoint, "POST", "/_sim/advance?ticks=10000").await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answered = tokio::time::timeout(
+        Duration::from_secs(1),
+        control(&endpoint, "GET", "/_sim/stats"),
+    )
+    .await;
+    assert!(answered.is_ok(), "stats waited for the advance");
+    let pid = child.id().expect("a pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    let stopped = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+    advancing.abort();
+}
