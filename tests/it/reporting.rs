@@ -670,3 +670,71 @@ async fn a_report_taken_while_a_sync_commits_counts_every_job_once_and_health_sh
         }
     }
 }
+
+/// Every job's state and since when, and the counts, as the tables say now.
+async fn fleet_now(db: &TestDb) -> (Vec<(String, String, DateTime<Utc>)>, Vec<(String, i64)>) {
+    let jobs =
+        sqlx::query!("SELECT job_id, job_state, state_since FROM snowball.jobs ORDER BY job_id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .map(|r| (r.job_id, r.job_state, r.state_since))
+            .collect();
+    let counts = sqlx::query!(
+        r#"SELECT job_state AS "job_state!", sum(jobs)::bigint AS "jobs!"
+             FROM snowball.state_counts GROUP BY 1 ORDER BY 1"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("counts")
+    .into_iter()
+    .map(|r| (r.job_state, r.jobs))
+    .collect();
+    (jobs, counts)
+}
+
+#[tokio::test]
+async fn jobs_as_of_a_moment_equal_the_tables_as_they_stood_then() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(60, 99, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let mut moments = Vec::new();
+    for _ in 0..4 {
+        sync_ok(&config).await;
+        let at: DateTime<Utc> = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+            .fetch_one(&db.pool)
+            .await
+            .expect("the clock");
+        moments.push((at, fleet_now(&db).await));
+        sim.sim.advance(4);
+    }
+    sync_ok(&config).await;
+
+    for (at, (jobs, counts)) in moments {
+        let then: Vec<(String, String, DateTime<Utc>)> = sqlx::query!(
+            r#"SELECT job_id AS "job_id!", job_state AS "job_state!", state_since AS "state_since!"
+                 FROM snowball.jobs_as_of($1) ORDER BY job_id"#,
+            at
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("jobs_as_of")
+        .into_iter()
+        .map(|r| (r.job_id, r.job_state, r.state_since))
+        .collect();
+        assert_eq!(then, jobs, "jobs as of {at}");
+        let counted: Vec<(String, i64)> = sqlx::query!(
+            r#"SELECT job_state AS "job_state!", sum(jobs)::bigint AS "jobs!"
+                 FROM snowball.state_counts_as_of($1) GROUP BY 1 ORDER BY 1"#,
+            at
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("state_counts_as_of")
+        .into_iter()
+        .map(|r| (r.job_state, r.jobs))
+        .collect();
+        assert_eq!(counted, counts, "counts as of {at}");
+    }
+}
