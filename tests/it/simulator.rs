@@ -551,3 +551,65 @@ async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_s
     assert_eq!(status.code(), Some(0));
     advancing.abort();
 }
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_simulator_backs_off_and_serves_again() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("stderr");
+    // Few descriptors: a handful of connections exhaust them.
+    let mut child = tokio::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 24; exec {} --log-format json simulate --listen 127.0.0.1:0 --jobs 5 2>{}",
+                env!("CARGO_BIN_EXE_snowball-sync"),
+                log.display()
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("simulate starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("an address")
+        .expect("read")
+        .expect("a line");
+    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    let address = endpoint.trim_start_matches("http://").to_owned();
+
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(&address).await {
+            held.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let failures = std::fs::read_to_string(&log)
+        .expect("the log")
+        .matches("accept failed")
+        .count();
+    // Backing off 100 ms, about ten a second; spinning would be thousands.
+    assert!(
+        (1..=40).contains(&failures),
+        "{failures} accept failures logged in a second"
+    );
+
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut stats = String::new();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        format!("GET /_sim/stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("send");
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut stats)).await;
+    assert!(stats.starts_with("HTTP/1.1 200"), "{stats}");
+}
