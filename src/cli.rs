@@ -312,6 +312,13 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Report as the record stood at this moment (RFC 3339, or a date for
+    /// its start in UTC): states, stuck jobs and transitions then. Details
+    /// (transfers, shipments, deadlines) and attributes without history are
+    /// today's.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+
     /// The period to report on, back from now (e.g. 36h, 7d).
     #[arg(
         long,

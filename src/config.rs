@@ -41,6 +41,8 @@ pub struct WatchConfig {
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
     pub database: DatabaseConfig,
+    /// `--as-of`: the moment reported on; None for now.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     pub since: Span,
     pub stuck_after: Span,
     pub format: cli::ReportFormat,
@@ -231,6 +233,12 @@ impl Config {
             }),
             cli::Command::Report(args) => Config::Report(ReportConfig {
                 database: DatabaseConfig::from_args(args.database)?,
+                as_of: args
+                    .as_of
+                    .as_deref()
+                    .map(crate::values::parse_moment)
+                    .transpose()
+                    .map_err(|e| Error::Usage(format!("--as-of {e}")))?,
                 since: span("--since", &args.since, limits::PERIOD)?,
                 stuck_after: span("--stuck-after", &args.stuck_after, limits::AGE)?,
                 deadline_within: span("--deadline-within", &args.deadline_within, limits::AGE)?,

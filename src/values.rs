@@ -105,6 +105,21 @@ impl fmt::Display for Region {
     }
 }
 
+/// A moment given on the command line: RFC 3339 (`2026-09-30T23:59:59Z`),
+/// or a date for its first instant in UTC (`2026-10-01`).
+pub fn parse_moment(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
+        .ok_or_else(|| {
+            format!("{text:?} is not a moment like 2026-09-30T23:59:59Z or a date like 2026-10-01")
+        })
+}
+
 /// Values in order, each once: the first occurrence wins.
 pub fn first_occurrences<T: PartialEq>(values: Vec<T>) -> Vec<T> {
     let mut kept: Vec<T> = Vec::with_capacity(values.len());
@@ -282,6 +297,20 @@ mod tests {
         assert!(RoleArn::parse("arn:aws:iam::12345:role/r").is_err());
         assert!(RoleArn::parse("arn:aws:iam::012345678901:user/u").is_err());
         assert!(RoleArn::parse("snowball-reader").is_err());
+    }
+
+    #[test]
+    fn moments_are_rfc3339_or_a_date_in_utc() {
+        assert_eq!(
+            parse_moment("2026-09-30T23:00:00+02:00").map(|t| t.to_rfc3339()),
+            Ok("2026-09-30T21:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            parse_moment("2026-10-01").map(|t| t.to_rfc3339()),
+            Ok("2026-10-01T00:00:00+00:00".to_owned())
+        );
+        assert!(parse_moment("yesterday").is_err());
+        assert!(parse_moment("2026-13-01").is_err());
     }
 
     #[test]

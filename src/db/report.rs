@@ -207,11 +207,12 @@ pub struct TransitionCount {
     pub count: i64,
 }
 
-/// History rows since `since`, by from_state and to_state (first sightings
-/// have no from_state), most frequent first.
+/// History rows from `since` to `until`, by from_state and to_state (first
+/// sightings have no from_state), most frequent first.
 pub async fn transitions_since(
     db: impl PgExecutor<'_>,
     since: DateTime<Utc>,
+    until: DateTime<Utc>,
     accounts: &[String],
 ) -> anyhow::Result<Vec<TransitionCount>> {
     sqlx::query_as!(
@@ -219,12 +220,13 @@ pub async fn transitions_since(
         r#"SELECT h.from_state, h.to_state, count(*) AS "count!"
              FROM snowball.job_state_history h
              JOIN snowball.jobs j USING (job_id)
-            WHERE h.observed_at >= $1
+            WHERE h.observed_at >= $1 AND h.observed_at <= $3
               AND (cardinality($2::text[]) = 0 OR j.account_id = ANY($2))
             GROUP BY h.from_state, h.to_state
             ORDER BY count(*) DESC, h.from_state NULLS FIRST, h.to_state"#,
         since,
-        accounts
+        accounts,
+        until
     )
     .fetch_all(db)
     .await
@@ -579,4 +581,76 @@ pub async fn transfer_series(
     .fetch_all(db)
     .await
     .context("reading data transferred over time")
+}
+
+/// Jobs per account as the history stood at `at` (snowball.jobs_as_of);
+/// `missing` counts jobs whose missing_since (which has no history) is at
+/// or before `at`.
+pub async fn account_counts_at(
+    db: impl PgExecutor<'_>,
+    at: DateTime<Utc>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<AccountCount>> {
+    sqlx::query_as!(
+        AccountCount,
+        r#"SELECT a.account_id, count(*) AS "jobs!",
+                  count(*) FILTER (WHERE a.job_state NOT IN ('Complete', 'Cancelled')) AS "active!",
+                  count(*) FILTER (WHERE j.missing_since <= $1) AS "missing!"
+             FROM snowball.jobs_as_of($1) a
+             JOIN snowball.jobs j USING (job_id)
+            WHERE cardinality($2::text[]) = 0 OR a.account_id = ANY($2)
+            GROUP BY a.account_id
+            ORDER BY a.account_id NULLS LAST"#,
+        at,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("counting jobs by account as of the moment")
+}
+
+/// Jobs by state and type as the history stood at `at`.
+pub async fn state_type_counts_at(
+    db: impl PgExecutor<'_>,
+    at: DateTime<Utc>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<StateTypeCount>> {
+    sqlx::query_as!(
+        StateTypeCount,
+        r#"SELECT job_state AS "job_state!", job_type, snowball_type, sum(jobs)::bigint AS "jobs!"
+             FROM snowball.state_counts_as_of($1)
+            WHERE cardinality($2::text[]) = 0 OR account_id = ANY($2)
+            GROUP BY job_state, job_type, snowball_type
+            ORDER BY job_state, job_type NULLS LAST, snowball_type NULLS LAST"#,
+        at,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("counting jobs by state and type as of the moment")
+}
+
+/// Jobs that were in a non-final state at `at` since `before` or earlier.
+pub async fn stuck_jobs_at(
+    db: impl PgExecutor<'_>,
+    at: DateTime<Utc>,
+    before: DateTime<Utc>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<StuckJob>> {
+    sqlx::query_as!(
+        StuckJob,
+        r#"SELECT job_id AS "job_id!", job_state AS "job_state!", job_type, snowball_type,
+                  region AS "region!", state_since AS "state_since!", account_id
+             FROM snowball.jobs_as_of($1)
+            WHERE job_state NOT IN ('Complete', 'Cancelled')
+              AND state_since <= $2
+              AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
+            ORDER BY state_since, job_id"#,
+        at,
+        before,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("finding the jobs stuck as of the moment")
 }

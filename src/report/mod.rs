@@ -381,6 +381,8 @@ impl History {
 /// Everything `report` shows, as of one moment of the database clock.
 pub struct Report {
     pub as_of: DateTime<Utc>,
+    /// `--as-of`: a moment in the past, the state sections read from history.
+    pub past: bool,
     pub since: DateTime<Utc>,
     pub stuck_after: Span,
     /// `--account`: the accounts reported on; empty for all.
@@ -403,6 +405,8 @@ pub struct Report {
 
 /// What `Report::load` reports on.
 pub struct Scope<'a> {
+    /// `--as-of` given: states as the history stood at `as_of`.
+    pub past: bool,
     pub period: Span,
     pub stuck_after: Span,
     pub deadline_within: Span,
@@ -416,6 +420,7 @@ impl Report {
         scope: Scope<'_>,
     ) -> anyhow::Result<Report> {
         let Scope {
+            past,
             period,
             stuck_after,
             deadline_within,
@@ -428,15 +433,29 @@ impl Report {
         let stuck_before = stuck_after
             .before(as_of)
             .context("--stuck-after reaches before the calendar")?;
+        // Now, the tables say it; at a moment past, the history does.
+        let (jobs_by_account, jobs_by_state, stuck) = match past {
+            false => (
+                db::report::account_counts(&mut *conn, accounts).await?,
+                db::report::state_type_counts(&mut *conn, accounts).await?,
+                db::report::stuck_jobs(&mut *conn, stuck_before, accounts).await?,
+            ),
+            true => (
+                db::report::account_counts_at(&mut *conn, as_of, accounts).await?,
+                db::report::state_type_counts_at(&mut *conn, as_of, accounts).await?,
+                db::report::stuck_jobs_at(&mut *conn, as_of, stuck_before, accounts).await?,
+            ),
+        };
         Ok(Report {
             as_of,
+            past,
             since,
             stuck_after,
             accounts: accounts.to_vec(),
-            jobs_by_account: db::report::account_counts(&mut *conn, accounts).await?,
-            jobs_by_state: db::report::state_type_counts(&mut *conn, accounts).await?,
-            transitions: db::report::transitions_since(&mut *conn, since, accounts).await?,
-            stuck: db::report::stuck_jobs(&mut *conn, stuck_before, accounts).await?,
+            jobs_by_account,
+            jobs_by_state,
+            transitions: db::report::transitions_since(&mut *conn, since, as_of, accounts).await?,
+            stuck,
             // Runs span accounts: their health is the database's, unfiltered.
             health: db::report::sync_health(&mut *conn, since).await?,
             daily: db::report::daily_states(&mut *conn, since, as_of, accounts).await?,
@@ -460,7 +479,12 @@ impl Report {
         match format {
             ReportFormat::Text => {
                 format!(
-                    "Snowball fleet report, {} to {} UTC (stuck after {}{})\n",
+                    "Snowball fleet report{}, {} to {} UTC (stuck after {}{})\n",
+                    match self.past {
+                        true =>
+                            " as of the end of the period (states from the history; details and attributes as today)",
+                        false => "",
+                    },
                     text_time(self.since),
                     text_time(self.as_of),
                     human_duration(self.stuck_after.as_secs() as i64),
@@ -474,6 +498,7 @@ impl Report {
                 let mut object = serde_json::Map::new();
                 for (key, value) in [
                     ("as_of", json!(rfc3339(self.as_of))),
+                    ("states_from_history", json!(self.past)),
                     ("since", json!(rfc3339(self.since))),
                     ("stuck_after_seconds", json!(self.stuck_after.as_secs())),
                     (
@@ -540,8 +565,12 @@ pub async fn report_command(
     db::ensure_migrated(&mut conn).await?;
     let mut tx = snapshot(&mut conn).await?;
     // now() is the snapshot's own moment: the transaction's start.
-    let as_of = db::report::now(&mut *tx).await?;
+    let as_of = match config.as_of {
+        Some(at) => at,
+        None => db::report::now(&mut *tx).await?,
+    };
     let scope = Scope {
+        past: config.as_of.is_some(),
         period: config.since,
         stuck_after: config.stuck_after,
         deadline_within: config.deadline_within,

@@ -346,6 +346,7 @@ async fn known_report(db: &TestDb) -> (Report, [DateTime<Utc>; 3]) {
     let as_of = times[2] + TimeDelta::days(1);
     let mut conn = db.pool.acquire().await.expect("a connection");
     let scope = Scope {
+        past: false,
         period: Span::from_secs(7 * 86_400),
         stuck_after: Span::from_secs(20 * 3600),
         deadline_within: Span::from_secs(30 * 86_400),
@@ -382,6 +383,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
         json,
         json!({
             "as_of": rfc3339(as_of),
+            "states_from_history": false,
             "since": rfc3339(since),
             "stuck_after_seconds": 72_000,
             "deadline_within_seconds": 2_592_000,
@@ -737,4 +739,57 @@ async fn jobs_as_of_a_moment_equal_the_tables_as_they_stood_then() {
         .collect();
         assert_eq!(counted, counts, "counts as of {at}");
     }
+}
+
+#[tokio::test]
+async fn a_report_as_of_a_moment_equals_in_every_state_section_the_report_taken_then() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(80, 101, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let report = |extra: Vec<String>| {
+        let url = db.url.clone();
+        async move {
+            let mut args: Vec<String> = ["report", "--format", "json", "--stuck-after", "0s"]
+                .map(String::from)
+                .to_vec();
+            args.extend(extra);
+            args.extend(["--database-url".to_owned(), url]);
+            let out = run_bin(&args, &[]).await;
+            out.assert_code(0);
+            serde_json::from_str::<serde_json::Value>(&out.stdout()).expect("JSON")
+        }
+    };
+    for _ in 0..3 {
+        sync_ok(&config).await;
+        sim.sim.advance(4);
+    }
+    let then = report(Vec::new()).await;
+    let at = then["as_of"].as_str().expect("as_of").to_owned();
+    for _ in 0..3 {
+        sim.sim.advance(4);
+        sync_ok(&config).await;
+    }
+    let now = report(Vec::new()).await;
+    assert_ne!(
+        now["jobs_by_state"], then["jobs_by_state"],
+        "the fleet moved on"
+    );
+
+    let past = report(vec!["--as-of".into(), at.clone()]).await;
+    assert_eq!(past["as_of"], then["as_of"]);
+    assert_eq!(past["states_from_history"], true);
+    for section in [
+        "jobs_by_state",
+        "transitions",
+        "stuck_jobs",
+        "jobs_by_account",
+    ] {
+        assert_eq!(past[section], then[section], "{section} as of {at}");
+    }
+    let text = run_bin(&["report", "--as-of", &at, "--database-url", &db.url], &[]).await;
+    assert!(
+        text.stdout().starts_with("Snowball fleet report as of"),
+        "{}",
+        text.stdout()
+    );
 }
