@@ -252,12 +252,15 @@ pub async fn run(
     {
         Ok((started_at, finished_at)) => (status, end.failure, started_at, finished_at),
         Err(err) => {
-            if err.downcast_ref::<db::runs::AlreadyEnded>().is_none() {
+            // Ended by another run: that is the error to report. Otherwise
+            // the run's own failure stands, or, had it succeeded, this one:
+            // a run whose success cannot be recorded has not succeeded.
+            let already_ended = err.downcast_ref::<db::runs::AlreadyEnded>().is_some();
+            if !already_ended {
                 tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
             }
-            // A run whose success cannot be recorded has not succeeded.
             let error = match end.failure {
-                Some(failure) if err.downcast_ref::<db::runs::AlreadyEnded>().is_none() => failure,
+                Some(failure) if !already_ended => failure,
                 _ => Error::Failed(err),
             };
             (RunStatus::Failed, Some(error), Utc::now(), Utc::now())

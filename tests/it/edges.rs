@@ -77,15 +77,19 @@ async fn a_symlinked_metrics_path_is_written_through_and_a_failed_write_leaves_n
     let link = dir.path().join("snowball-sync.prom");
     std::os::unix::fs::symlink("real.prom", &link).expect("a symlink");
 
-    let out = run_bin(
-        &sync_args(
-            &db.url,
-            &sim.endpoint_url(),
-            &["--metrics-file", &link.to_string_lossy()],
-        ),
-        &aws_test_env(),
-    )
-    .await;
+    let sync_writing_metrics_to = |path: std::path::PathBuf| {
+        let (url, endpoint) = (db.url.clone(), sim.endpoint_url());
+        async move {
+            let metrics = path.to_string_lossy().into_owned();
+            run_bin(
+                &sync_args(&url, &endpoint, &["--metrics-file", &metrics]),
+                &aws_test_env(),
+            )
+            .await
+        }
+    };
+
+    let out = sync_writing_metrics_to(link.clone()).await;
 
     out.assert_code(0);
     assert!(
@@ -104,15 +108,7 @@ async fn a_symlinked_metrics_path_is_written_through_and_a_failed_write_leaves_n
     // The target's place is taken by a directory: the rename fails.
     std::fs::remove_file(&target).expect("remove the target");
     std::fs::create_dir(&target).expect("a directory in its place");
-    let failed = run_bin(
-        &sync_args(
-            &db.url,
-            &sim.endpoint_url(),
-            &["--metrics-file", &link.to_string_lossy()],
-        ),
-        &aws_test_env(),
-    )
-    .await;
+    let failed = sync_writing_metrics_to(link.clone()).await;
     failed.assert_code(0);
     assert!(
         failed.stdout().contains("metrics file not written"),
@@ -138,39 +134,17 @@ async fn a_symlinked_metrics_path_is_written_through_and_a_failed_write_leaves_n
 
     // A directory that does not exist: an ERROR line, the summary says so, exit 0.
     let missing = dir.path().join("nowhere/snowball-sync.prom");
-    let nowhere = run_bin(
-        &sync_args(
-            &db.url,
-            &sim.endpoint_url(),
-            &["--metrics-file", &missing.to_string_lossy()],
-        ),
-        &aws_test_env(),
-    )
-    .await;
+    let nowhere = sync_writing_metrics_to(missing).await;
     nowhere.assert_code(0);
     assert!(nowhere.stdout().contains("metrics file not written"));
 }
 
 /// What boto3 resolves for `env` and the shared files: the account it is.
 async fn boto3_account(endpoint: &str, profile: Option<&str>, env: &[(&str, String)]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
-    let mut command = tokio::process::Command::new("python3");
-    command
-        .arg(script)
-        .args(["identity", endpoint, "us-east-1"])
-        .args(profile)
-        .env_remove("AWS_PROFILE");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().await.expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "boto3 failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
-    line["account"].as_str().expect("an account").to_owned()
+    let mut args = vec!["identity", endpoint, "us-east-1"];
+    args.extend(profile);
+    let lines = outside_client_in(&args, env).await;
+    lines[0]["account"].as_str().expect("an account").to_owned()
 }
 
 #[tokio::test]

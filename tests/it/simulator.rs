@@ -451,28 +451,13 @@ async fn demo_without_postgres_fails_within_seconds_and_says_what_it_tried() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// One raw HTTP exchange with the simulator: the status line and the rest.
-async fn raw(endpoint: &str, head: &str, body: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("the simulator answers");
-    stream.write_all(head.as_bytes()).await.expect("send");
-    // The server may answer (and close) before the whole body is sent.
-    let _ = stream.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response).into_owned()
-}
-
 #[tokio::test]
 async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_stops_on_sigterm() {
     let (mut child, endpoint) = spawn_simulate(&["--jobs", "50", "--seed", "4"]).await;
     let address = endpoint.trim_start_matches("http://").to_owned();
     let big = vec![b'x'; 2 * 1024 * 1024];
 
-    let declared = raw(
+    let declared = raw_http(
         &endpoint,
         &format!(
             "POST /service/AWSIESnowballJobManagementService/operation/ListJobs HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -485,7 +470,7 @@ async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_s
     let mut chunked = format!("{:x}\r\n", big.len()).into_bytes();
     chunked.extend(&big);
     chunked.extend(b"\r\n0\r\n\r\n");
-    let streamed = raw(
+    let streamed = raw_http(
         &endpoint,
         &format!(
             "POST /service/AWSIESnowballJobManagementService/operation/ListJobs HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -497,14 +482,14 @@ async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_s
 
     // Half a request's headers, then nothing: the server hangs up.
     let started = std::time::Instant::now();
-    let slow = raw(&endpoint, "POST /_sim/advance HTTP/1.1\r\nHost: x\r\n", b"").await;
+    let slow = raw_http(&endpoint, "POST /_sim/advance HTTP/1.1\r\nHost: x\r\n", b"").await;
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_secs(4) && waited < Duration::from_secs(9),
         "closed after {waited:?}: {slow:?}"
     );
 
-    let absurd = raw(
+    let absurd = raw_http(
         &endpoint,
         &format!("POST /_sim/advance?ticks=100000000000 HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
         b"",
@@ -554,7 +539,6 @@ async fn the_simulator_refuses_big_bodies_slow_headers_and_absurd_advances_and_s
 
 #[tokio::test]
 async fn out_of_file_descriptors_the_simulator_backs_off_and_serves_again() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join("stderr");
     // Few descriptors: a handful of connections exhaust them.
@@ -571,13 +555,7 @@ async fn out_of_file_descriptors_the_simulator_backs_off_and_serves_again() {
         .kill_on_drop(true)
         .spawn()
         .expect("simulate starts");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("an address")
-        .expect("read")
-        .expect("a line");
-    let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
+    let endpoint = simulator_endpoint(&mut child).await;
     let address = endpoint.trim_start_matches("http://").to_owned();
 
     let mut held = Vec::new();
@@ -599,17 +577,11 @@ async fn out_of_file_descriptors_the_simulator_backs_off_and_serves_again() {
 
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut stats = String::new();
-    let mut stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .expect("connects");
-    tokio::io::AsyncWriteExt::write_all(
-        &mut stream,
-        format!("GET /_sim/stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
+    let stats = raw_http(
+        &endpoint,
+        &format!("GET /_sim/stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+        b"",
     )
-    .await
-    .expect("send");
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut stats)).await;
+    .await;
     assert!(stats.starts_with("HTTP/1.1 200"), "{stats}");
 }

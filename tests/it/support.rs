@@ -332,19 +332,30 @@ impl BinOutput {
 
 /// A bare HTTP/1.1 request to the simulator's control routes; the body of the answer.
 pub async fn control(endpoint: &str, method: &str, path: &str) -> serde_json::Value {
+    let address = endpoint.trim_start_matches("http://");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let response = raw_http(endpoint, &request, b"").await;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
+}
+
+/// One raw HTTP exchange with the simulator: `head` (request line and
+/// headers), then `body`; the whole response, status line first, as read
+/// within 10 s.
+pub async fn raw_http(endpoint: &str, head: &str, body: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = endpoint.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("the simulator answers");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("receive");
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
+    stream.write_all(head.as_bytes()).await.expect("send");
+    // The server may answer (and close) before the whole body is sent.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// The built binary, started with piped stdout and stderr and the test AWS
@@ -416,6 +427,12 @@ pub async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("simulate starts");
+    let endpoint = simulator_endpoint(&mut child).await;
+    (child, endpoint)
+}
+
+/// The endpoint a started `simulate` prints as its first stdout line.
+pub async fn simulator_endpoint(child: &mut tokio::process::Child) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
     let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -425,7 +442,7 @@ pub async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
         .expect("a line");
     let endpoint = first.rsplit(' ').next().expect("an address").to_owned();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{first}");
-    (child, endpoint)
+    endpoint
 }
 
 /// Whether a test may skip for want of `what`: false, and a line saying so,
@@ -477,13 +494,22 @@ pub async fn assert_append_only(pool: &PgPool, table: &str, assignment: &str) {
 
 /// Runs tests/outside_client.py (boto3) with `args`; its JSON lines.
 pub async fn outside_client<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<serde_json::Value> {
+    outside_client_in(args, &[]).await
+}
+
+/// `outside_client` with `env` added to the environment (AWS_PROFILE
+/// removed first, so boto3 resolves only what the test gives it).
+pub async fn outside_client_in<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, String)],
+) -> Vec<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/outside_client.py");
-    let output = tokio::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .await
-        .expect("python3 runs");
+    let mut command = tokio::process::Command::new("python3");
+    command.arg(script).args(args).env_remove("AWS_PROFILE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("python3 runs");
     assert!(
         output.status.success(),
         "boto3 failed:\n{}",
