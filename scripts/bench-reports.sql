@@ -40,10 +40,38 @@ SELECT job_id, (array_agg(to_state ORDER BY observed_at DESC))[1], 'IMPORT', 'ED
   FROM (SELECT * FROM old_rows UNION ALL SELECT * FROM recent_rows) r
  GROUP BY job_id;
 
--- In time order, as syncs append them; each row's run is the hour's.
-INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, sync_run_id)
-SELECT job_id, from_state, to_state, observed_at,
-       greatest(1, 8761 - floor(extract(epoch FROM now() - observed_at) / 3600)::int)
-  FROM (SELECT * FROM old_rows UNION ALL SELECT * FROM recent_rows) r
+-- In time order, as syncs append them; each row's run is the hour's, and
+-- each row is chained to its job's previous one as a sync chains it.
+INSERT INTO snowball.job_state_history
+       (job_id, from_state, to_state, observed_at, sync_run_id, prev_hash, row_hash)
+WITH RECURSIVE ranked AS MATERIALIZED (
+    SELECT r.*, greatest(1, 8761 - floor(extract(epoch FROM now() - r.observed_at) / 3600)::int) AS run,
+           row_number() OVER (PARTITION BY r.job_id ORDER BY r.observed_at) AS n
+      FROM (SELECT * FROM old_rows UNION ALL SELECT * FROM recent_rows) r
+),
+chain AS (
+    SELECT r.*, NULL::bytea AS prev_hash,
+           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at, NULL, r.run, NULL) AS row_hash
+      FROM ranked r
+     WHERE r.n = 1
+     UNION ALL
+    SELECT r.*, c.row_hash,
+           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at, NULL, r.run, c.row_hash)
+      FROM chain c
+      JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
+)
+SELECT job_id, from_state, to_state, observed_at, run, prev_hash, row_hash
+  FROM chain
  ORDER BY observed_at, job_id;
+
+-- Every run sealed, in order, as each would have been when it ended.
+DO $$
+DECLARE
+    ended bigint;
+BEGIN
+    FOR ended IN SELECT id FROM snowball.sync_runs ORDER BY id LOOP
+        PERFORM snowball.seal_run(ended);
+    END LOOP;
+END
+$$;
 ANALYZE;

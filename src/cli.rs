@@ -111,6 +111,10 @@ pub enum Command {
     /// Print every sync run as it ends, and its transitions, one line each
     /// (LISTEN on the `snowball_sync` channel), until SIGINT or SIGTERM.
     Watch(WatchArgs),
+    /// Recompute every history row's hash, every job's chain and every run's
+    /// digest; check digests kept outside the database (--anchor). Exits 0
+    /// when everything holds, 1 on any mismatch. Needs only read access.
+    Verify(VerifyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -305,6 +309,26 @@ pub struct HistoryArgs {
 
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
     pub format: TableFormat,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run's digest kept outside the database, as RUN_ID:DIGEST (the
+    /// `digest` of the run's JSON summary, log line or notification).
+    /// Repeatable.
+    #[arg(long, value_name = "RUN_ID:DIGEST")]
+    pub anchor: Vec<String>,
+
+    /// A file of anchors: one `RUN_ID DIGEST` per line; blank lines and
+    /// lines starting with # are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<std::path::PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

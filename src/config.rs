@@ -20,6 +20,7 @@ pub enum Config {
     History(HistoryConfig),
     Report(ReportConfig),
     Watch(WatchConfig),
+    Verify(VerifyConfig),
     Completions(clap_complete::Shell),
     /// None: the top page on stdout; Some: every page into that directory.
     Man(Option<std::path::PathBuf>),
@@ -30,6 +31,74 @@ pub struct HistoryConfig {
     pub database: DatabaseConfig,
     pub job_id: String,
     pub format: cli::TableFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    pub database: DatabaseConfig,
+    /// Digests kept outside the database, by run id; one per run.
+    pub anchors: Vec<(i64, [u8; 32])>,
+    pub output: cli::OutputFormat,
+}
+
+impl VerifyConfig {
+    fn from_args(args: cli::VerifyArgs) -> Result<VerifyConfig, Error> {
+        let mut anchors: Vec<(i64, [u8; 32])> = Vec::new();
+        let mut add = |run: i64, digest: [u8; 32], from: &dyn Fn() -> String| match anchors
+            .iter()
+            .find(|(r, _)| *r == run)
+        {
+            Some((_, d)) if *d != digest => Err(Error::Usage(format!(
+                "{}: run {run} has two different anchors",
+                from()
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                anchors.push((run, digest));
+                Ok(())
+            }
+        };
+        for anchor in &args.anchor {
+            let (run, digest) = anchor
+                .split_once(':')
+                .and_then(|(run, digest)| parse_anchor(run, digest))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--anchor must be RUN_ID:DIGEST (a run id and 64 hexadecimal digits), got {anchor:?}"
+                    ))
+                })?;
+            add(run, digest, &|| format!("--anchor {anchor}"))?;
+        }
+        if let Some(path) = &args.anchors {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                Error::Usage(format!("--anchors: cannot read {}: {err}", path.display()))
+            })?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let from = || format!("--anchors {} line {}", path.display(), n + 1);
+                let mut words = line.split_whitespace();
+                let (run, digest) = match (words.next(), words.next(), words.next()) {
+                    (Some(run), Some(digest), None) => parse_anchor(run, digest),
+                    _ => None,
+                }
+                .ok_or_else(|| Error::Usage(format!("{}: expected `RUN_ID DIGEST`", from())))?;
+                add(run, digest, &from)?;
+            }
+        }
+        Ok(VerifyConfig {
+            database: DatabaseConfig::from_args(args.database)?,
+            anchors,
+            output: args.output,
+        })
+    }
+}
+
+fn parse_anchor(run: &str, digest: &str) -> Option<(i64, [u8; 32])> {
+    let run = run.trim().parse::<i64>().ok().filter(|r| *r > 0)?;
+    Some((run, crate::chain::parse_digest(digest)?))
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +322,7 @@ impl Config {
                 database: DatabaseConfig::from_args(args.database)?,
                 format: args.format,
             }),
+            cli::Command::Verify(args) => Config::Verify(VerifyConfig::from_args(args)?),
             cli::Command::Completions { shell } => Config::Completions(shell),
             cli::Command::Man { dir } => Config::Man(dir),
         })

@@ -2,6 +2,7 @@
 //! append-only history of every JobState transition.
 
 pub mod cbor;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod snowball;
 pub mod sync;
 pub mod telemetry;
 pub mod values;
+pub mod verify;
 pub mod watch;
 
 use std::io::Write;
@@ -83,6 +85,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         Config::History(history) => report::history_command(&history, out).await?,
         Config::Report(config) => report::report_command(&config, out).await?,
         Config::Watch(watch) => watch::run(&watch, out, shutdown_signal()).await?,
+        Config::Verify(verify) => verify::run(&verify, out).await?,
         Config::Completions(shell) => completions(shell, out)?,
         Config::Man(None) => clap_mangen::Man::new(cli::Cli::command())
             .render(out)

@@ -138,6 +138,16 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
             s.api_retries as f64,
         );
     }
+    if let Some((s, digest)) = report.summary.and_then(|s| Some((s, s.digest_hex()?))) {
+        // An info metric: what identifies the run, in labels. A copy of the
+        // digest kept by Prometheus can anchor `verify`.
+        let name = "snowball_sync_last_run_info";
+        let _ = writeln!(
+            out,
+            "# HELP {name} The last run's id and its digest (sync_runs.digest, hex).\n# TYPE {name} gauge\n{name}{{run_id=\"{}\",digest=\"{digest}\"}} 1",
+            s.run_id
+        );
+    }
     if let Some(states) = report.jobs_by_state {
         let name = "snowball_sync_jobs";
         let _ = writeln!(

@@ -200,6 +200,10 @@ pub fn run_line(format: LineFormat, notice: &RunNotice) -> String {
                 notice.jobs_changed,
                 notice.jobs_missing.unwrap_or(0),
             );
+            if let Some(digest) = &notice.digest {
+                line.push_str(", digest ");
+                line.push_str(digest);
+            }
             if let Some(error) = &notice.error {
                 line.push_str(": ");
                 line.push_str(error);

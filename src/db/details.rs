@@ -157,10 +157,18 @@ pub async fn write_details(
             INSERT INTO snowball.job_detail_history
                    (job_id, observed_at, sync_run_id, shipping_option, outbound_status,
                     outbound_tracking_number, inbound_status, inbound_tracking_number,
-                    bytes_transferred, objects_transferred, total_bytes, total_objects)
+                    bytes_transferred, objects_transferred, total_bytes, total_objects,
+                    prev_hash, row_hash)
             SELECT i.job_id, now(), $1, i.shipping_option, i.outbound_status,
                    i.outbound_tracking_number, i.inbound_status, i.inbound_tracking_number,
-                   i.bytes_transferred, i.objects_transferred, i.total_bytes, i.total_objects
+                   i.bytes_transferred, i.objects_transferred, i.total_bytes, i.total_objects,
+                   -- Chained to the job's last row, as in db::jobs::write_jobs.
+                   p.row_hash,
+                   snowball.job_detail_row_hash(i.job_id, now(), $1, i.shipping_option,
+                                                i.outbound_status, i.outbound_tracking_number,
+                                                i.inbound_status, i.inbound_tracking_number,
+                                                i.bytes_transferred, i.objects_transferred,
+                                                i.total_bytes, i.total_objects, p.row_hash)
               FROM input i
               LEFT JOIN previous p USING (job_id)
              WHERE p.job_id IS NULL

@@ -133,16 +133,32 @@ pub async fn write_jobs(
             RETURNING job_id, job_state
         ),
         transitions AS (
+            -- Each row chained to its job's last one (the migration
+            -- 20261201130000_history_chain.sql defines the hash). A job
+            -- appears once per statement, so at most one row per job here.
             INSERT INTO snowball.job_state_history
-                   (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id)
-            SELECT t.job_id, t.from_state, t.to_state, now(), t.from_state_last_seen_at, $1
+                   (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id,
+                    prev_hash, row_hash)
+            SELECT t.job_id, t.from_state, t.to_state, now(), t.from_state_last_seen_at, $1,
+                   t.prev_hash,
+                   snowball.job_state_row_hash(t.job_id, t.from_state, t.to_state, now(),
+                                               t.from_state_last_seen_at, $1, t.prev_hash)
               FROM (SELECT u.job_id, b.job_state AS from_state, u.job_state AS to_state,
-                           b.last_seen_at AS from_state_last_seen_at
+                           b.last_seen_at AS from_state_last_seen_at, head.row_hash AS prev_hash
                       FROM updated u
                       JOIN before b USING (job_id)
+                      -- The job's last row until now, by (job_id, id); a new
+                      -- job has none: its first row starts its chain.
+                      LEFT JOIN LATERAL (
+                            SELECT h.row_hash
+                              FROM snowball.job_state_history h
+                             WHERE h.job_id = u.job_id
+                             ORDER BY h.id DESC
+                             LIMIT 1
+                           ) head ON true
                      WHERE b.job_state IS DISTINCT FROM u.job_state
                      UNION ALL
-                    SELECT i.job_id, NULL, i.job_state, NULL
+                    SELECT i.job_id, NULL, i.job_state, NULL, NULL
                       FROM inserted i) t
              ORDER BY t.job_id
             RETURNING job_id, from_state, to_state

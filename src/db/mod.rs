@@ -1,6 +1,7 @@
 //! The database: the one place that knows the schema. Connection set-up and
 //! migrations here; one module per table.
 
+pub mod chain;
 pub mod details;
 pub mod jobs;
 pub mod lock;

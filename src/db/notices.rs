@@ -25,6 +25,10 @@ pub struct RunNotice {
     /// The accounts the run was to list; None for runs before accounts were recorded.
     #[serde(default)]
     pub accounts: Option<Vec<String>>,
+    /// The run's digest (hex); None for notifications sent before runs
+    /// were sealed.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 impl RunNotice {

@@ -3,11 +3,13 @@
 //! status it may change from, so a second writer can never overwrite a
 //! first: a run starts `running`; it ends once, by `finish` (succeeded,
 //! partial or failed) or, when its process died, by a later run's `abandon`.
-//! The end and its one notification on `snowball_sync` are one statement.
+//! The end, its digest and its one notification on `snowball_sync` are
+//! one transaction.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::postgres::PgConnection;
+use sqlx::{Acquire, PgExecutor};
 
 /// A run's status, as stored in `status` (a CHECK constraint refuses others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,29 +99,53 @@ pub struct AlreadyEnded {
     pub wanted: &'static str,
 }
 
-/// Marks runs left 'running' by a killed process, announcing each end like
-/// `finish` does. Call only while holding the locks of `accounts`: a live
-/// run holds the lock of every account it records, so a 'running' run whose
-/// accounts are all among them is dead. Runs from before accounts were
-/// recorded held the one database-wide lock of that release (which this
-/// release holds shared) and are dead too.
-pub async fn abandon(db: impl PgExecutor<'_>, accounts: &[String]) -> anyhow::Result<u64> {
+/// Marks runs left 'running' by a killed process, sealing and announcing
+/// each like `finish` does, in one transaction. Call only while holding the
+/// locks of `accounts`: a live run holds the lock of every account it
+/// records, so a 'running' run whose accounts are all among them is dead.
+/// Runs from before accounts were recorded held the one database-wide lock
+/// of that release (which this release holds shared) and are dead too.
+pub async fn abandon(conn: &mut PgConnection, accounts: &[String]) -> anyhow::Result<u64> {
+    let mut tx = conn.begin().await.context("marking abandoned runs")?;
     let abandoned = sqlx::query_scalar!(
-        r#"WITH abandoned AS (
-               UPDATE snowball.sync_runs
-                  SET status = 'abandoned', finished_at = now(),
-                      error = coalesce(error, 'the process ended without recording a result')
-                WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1)
-            RETURNING *
-           )
-           SELECT pg_notify('snowball_sync', snowball.run_notification(abandoned)) AS "notified!"
-             FROM abandoned"#,
+        "UPDATE snowball.sync_runs
+            SET status = 'abandoned', finished_at = now(),
+                error = coalesce(error, 'the process ended without recording a result')
+          WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1)
+      RETURNING id",
         accounts
     )
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await
     .context("marking abandoned runs")?;
+    let mut abandoned = abandoned;
+    abandoned.sort_unstable();
+    for run_id in &abandoned {
+        seal_and_announce(&mut tx, *run_id).await?;
+    }
+    tx.commit().await.context("marking abandoned runs")?;
     Ok(abandoned.len() as u64)
+}
+
+/// Seals an ended run's digest (`snowball.seal_run`) and sends its one
+/// notification, which carries the digest. Call inside the transaction that
+/// ended the run: the seal's lock is held until it commits.
+async fn seal_and_announce(conn: &mut PgConnection, run_id: i64) -> anyhow::Result<[u8; 32]> {
+    let digest = sqlx::query_scalar!(r#"SELECT snowball.seal_run($1) AS "digest!""#, run_id)
+        .fetch_one(&mut *conn)
+        .await
+        .with_context(|| format!("sealing the digest of run {run_id}"))?;
+    sqlx::query!(
+        "SELECT pg_notify('snowball_sync', snowball.run_notification(r))
+           FROM snowball.sync_runs r
+          WHERE r.id = $1",
+        run_id
+    )
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("announcing the end of run {run_id}"))?;
+    <[u8; 32]>::try_from(digest.as_slice())
+        .map_err(|_| anyhow::anyhow!("run {run_id} was sealed with a digest that is not SHA-256"))
 }
 
 /// Records a run's start: a row in status 'running'.
@@ -180,19 +206,29 @@ pub async fn record_listings(
     Ok(())
 }
 
-/// Records a run's end and, in the same statement (so in the same
-/// transaction), sends its one notification on the `snowball_sync` channel:
-/// listeners hear of a run exactly when its end is committed, and never of a
-/// dry run, whose transaction is rolled back. Only a run still 'running'
-/// changes; otherwise the error is `AlreadyEnded` and nothing is sent.
+/// How a run's end was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The run's digest, as stored in `sync_runs.digest`.
+    pub digest: [u8; 32],
+}
+
+/// Records a run's end, seals its digest and sends its one notification on
+/// the `snowball_sync` channel, in one transaction (a savepoint inside a dry
+/// run's): listeners hear of a run exactly when its end is committed, and
+/// never of a dry run, whose transaction is rolled back. Only a run still
+/// 'running' changes; otherwise the error is `AlreadyEnded` and nothing is sent.
 pub async fn finish(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     run_id: i64,
     status: RunStatus,
     totals: &RunTotals,
     missing: u64,
     error: Option<&str>,
-) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+) -> anyhow::Result<Ended> {
+    let mut tx = conn.begin().await.context("recording the end of the run")?;
     // The outer SELECT reads the row as it was before the UPDATE (one
     // snapshot for the whole statement): its status says why nothing changed.
     let row = sqlx::query!(
@@ -202,17 +238,12 @@ pub async fn finish(
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
                       error = $9, jobs_described = $10, detail_changes = $11
                 WHERE id = $1 AND status = 'running'
-            RETURNING *
-           ),
-           notified AS (
-               SELECT started_at, finished_at,
-                      pg_notify('snowball_sync', snowball.run_notification(finished)) AS sent
-                 FROM finished
+            RETURNING started_at, finished_at
            )
-           SELECT r.status AS "status_before!", n.started_at AS "started_at?",
-                  n.finished_at AS "finished_at?"
+           SELECT r.status AS "status_before!", f.started_at AS "started_at?",
+                  f.finished_at AS "finished_at?"
              FROM snowball.sync_runs r
-             LEFT JOIN notified n ON true
+             LEFT JOIN finished f ON true
             WHERE r.id = $1"#,
         run_id,
         status.as_str(),
@@ -226,21 +257,27 @@ pub async fn finish(
         totals.jobs_described,
         totals.detail_changes,
     )
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await
     .context("recording the end of the run")?;
-    match row {
-        Some(row) => match (row.started_at, row.finished_at) {
-            (Some(started_at), Some(finished_at)) => Ok((started_at, finished_at)),
-            _ => Err(AlreadyEnded {
-                run_id,
-                status: row.status_before,
-                wanted: status.as_str(),
-            }
-            .into()),
-        },
-        None => Err(anyhow::anyhow!(
+    let Some(row) = row else {
+        return Err(anyhow::anyhow!(
             "run {run_id} has no row in snowball.sync_runs"
-        )),
-    }
+        ));
+    };
+    let (Some(started_at), Some(finished_at)) = (row.started_at, row.finished_at) else {
+        return Err(AlreadyEnded {
+            run_id,
+            status: row.status_before,
+            wanted: status.as_str(),
+        }
+        .into());
+    };
+    let digest = seal_and_announce(&mut tx, run_id).await?;
+    tx.commit().await.context("recording the end of the run")?;
+    Ok(Ended {
+        started_at,
+        finished_at,
+        digest,
+    })
 }

@@ -52,6 +52,9 @@ pub struct RunSummary {
     /// How long the details step took (`--details`).
     pub details_elapsed: Option<Duration>,
     pub dry_run: bool,
+    /// The digest sealed in `sync_runs.digest` when the run's end was
+    /// recorded; None for a dry run and for an end that was not recorded.
+    pub digest: Option<[u8; 32]>,
 }
 
 /// A run that failed; `summary` is there when the run got as far as its
@@ -116,6 +119,11 @@ impl std::fmt::Display for RunSummary {
 }
 
 impl RunSummary {
+    /// The digest as published (JSON, log line, metrics): hexadecimal.
+    pub fn digest_hex(&self) -> Option<String> {
+        self.digest.as_ref().map(|d| crate::chain::hex(d))
+    }
+
     /// The `--output json` object; its fields are documented in the README.
     pub fn to_json(&self) -> serde_json::Value {
         let t = &self.totals;
@@ -150,6 +158,7 @@ impl RunSummary {
                 .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
             "started_at": self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             "finished_at": self.finished_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "digest": self.digest_hex(),
         })
     }
 }
@@ -246,11 +255,18 @@ pub async fn run(
 
     // The run's one end, recorded once.
     let (status, message) = end.status(&listings);
-    let (status, error, started_at, finished_at) = match sink
+    let (status, error, started_at, finished_at, digest) = match sink
         .finish(run_id, status, &end.totals, end.missing, message.as_deref())
         .await
     {
-        Ok((started_at, finished_at)) => (status, end.failure, started_at, finished_at),
+        // A dry run's digest is rolled back with the rest: it is no one's.
+        Ok(ended) => (
+            status,
+            end.failure,
+            ended.started_at,
+            ended.finished_at,
+            (!config.dry_run).then_some(ended.digest),
+        ),
         Err(err) => {
             // Ended by another run: that is the error to report. Otherwise
             // the run's own failure stands, or, had it succeeded, this one:
@@ -263,7 +279,7 @@ pub async fn run(
                 Some(failure) if !already_ended => failure,
                 _ => Error::Failed(err),
             };
-            (RunStatus::Failed, Some(error), Utc::now(), Utc::now())
+            (RunStatus::Failed, Some(error), Utc::now(), Utc::now(), None)
         }
     };
     sink.close().await;
@@ -286,12 +302,15 @@ pub async fn run(
         elapsed: started.elapsed(),
         details_elapsed: end.details_elapsed,
         dry_run: config.dry_run,
+        digest,
     };
     // Log levels are what journald, Loki and -q key on: a run that did not
     // succeed ends on an ERROR line carrying the error.
     span.in_scope(|| match &summary.error {
-        None => tracing::info!(run_id, %summary, "sync finished"),
-        Some(error) => tracing::error!(run_id, error, %summary, "sync finished"),
+        None => tracing::info!(run_id, digest = summary.digest_hex(), %summary, "sync finished"),
+        Some(error) => {
+            tracing::error!(run_id, digest = summary.digest_hex(), error, %summary, "sync finished")
+        }
     });
     match error {
         None => Ok(summary),

@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Mutex;
 
@@ -187,11 +186,27 @@ impl Sink {
         totals: &RunTotals,
         missing: u64,
         error: Option<&str>,
-    ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-        on_sink!(self, |db| db::runs::finish(
-            db, run_id, status, totals, missing, error
-        )
-        .await)
+    ) -> anyhow::Result<db::runs::Ended> {
+        match self {
+            Sink::Live(pool) => {
+                let mut conn = pool
+                    .acquire()
+                    .await
+                    .context("recording the end of the run")?;
+                db::runs::finish(&mut conn, run_id, status, totals, missing, error).await
+            }
+            Sink::DryRun(tx) => {
+                db::runs::finish(
+                    &mut **tx.lock().await,
+                    run_id,
+                    status,
+                    totals,
+                    missing,
+                    error,
+                )
+                .await
+            }
+        }
     }
 }
 

@@ -5,23 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use snowball_sync::config::SyncConfig;
 use snowball_sync::simulator::Faults;
-use snowball_sync::values::RoleArn;
 use sqlx::postgres::PgListener;
 
 use crate::support::*;
-
-/// A sync of the member accounts `accounts` (their roles), waiting for locks.
-fn member_sync(config: &SyncConfig, accounts: &[usize]) -> SyncConfig {
-    let mut config = config.clone();
-    config.wait_lock = true;
-    config.aws.accounts.role_arns = accounts
-        .iter()
-        .map(|i| RoleArn::parse(&role_arn(*i)).expect("a role ARN"))
-        .collect();
-    config
-}
 
 /// Every notification on the channel until `count` have arrived, by run id.
 async fn notifications(listener: &mut PgListener, count: usize) -> HashMap<i64, Vec<String>> {

@@ -15,3 +15,4 @@ mod signals;
 mod simulator;
 mod support;
 mod sync;
+mod verification;

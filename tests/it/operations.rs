@@ -354,7 +354,8 @@ async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_can
 }
 
 #[tokio::test]
-async fn report_history_and_watch_run_as_the_reader_role_on_a_database_the_writer_migrated() {
+async fn report_history_watch_and_verify_run_as_the_reader_role_on_a_database_the_writer_migrated()
+{
     let db = TestDb::empty().await;
     apply_roles_script(&db).await;
     let as_role = |role: &str| {
@@ -389,6 +390,13 @@ async fn report_history_and_watch_run_as_the_reader_role_on_a_database_the_write
     let history = run_bin(&["history", &job, "--database-url", &reader], &[]).await;
     history.assert_code(0);
     assert!(history.stdout().starts_with(&job), "{}", history.stdout());
+    let verify = run_bin(&["verify", "--database-url", &reader], &[]).await;
+    verify.assert_code(0);
+    assert!(
+        verify.stdout().ends_with("the history verifies\n"),
+        "{}",
+        verify.stdout()
+    );
 }
 
 #[tokio::test]

@@ -174,6 +174,7 @@ async fn each_run_sends_one_notification_and_a_dry_run_sends_none() {
             "run_id": first.run_id, "status": "succeeded", "transitions": 120,
             "jobs_new": 120, "jobs_changed": 0, "jobs_missing": 0, "error": null,
             "accounts": [snowball_sync::simulator::account_id(0)],
+            "digest": first.digest_hex(),
         })
     );
     // The dry run was run 2, rolled back: the next notification is run 3's.
@@ -339,8 +340,9 @@ async fn watch_prints_each_run_and_its_transitions_and_survives_a_dropped_connec
     let text_lines = text.lines(expected).await;
     assert!(
         text_lines[0].ends_with(&format!(
-            "run {} succeeded: 40 transitions, 40 new, 0 changed, 0 no longer listed",
-            first.run_id
+            "run {} succeeded: 40 transitions, 40 new, 0 changed, 0 no longer listed, digest {}",
+            first.run_id,
+            first.digest_hex().expect("a digest")
         )),
         "{text_lines:#?}"
     );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use snowball_sync::config::{AwsConfig, DatabaseConfig, SyncConfig};
 use snowball_sync::simulator::{Faults, FleetConfig, JobEntry, RunningSimulator, Simulator};
 use snowball_sync::sync::RunSummary;
-use snowball_sync::values::Region;
+use snowball_sync::values::{Region, RoleArn};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The server tests create their databases on; DATABASE_URL when set.
@@ -75,6 +75,15 @@ impl TestDb {
 
     /// A fresh, empty database.
     pub async fn empty() -> TestDb {
+        TestDb::create(None).await
+    }
+
+    /// A copy of the database `template`, which nobody may be connected to.
+    pub async fn copy_of(template: &str) -> TestDb {
+        TestDb::create(Some(template)).await
+    }
+
+    async fn create(template: Option<&str>) -> TestDb {
         init_logging();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
@@ -91,7 +100,8 @@ impl TestDb {
             .await
             .expect("PostgreSQL answers at DATABASE_URL (default 127.0.0.1:5432)");
         // The name is ours (digits and underscores): nothing to inject.
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        let template = template.map_or_else(String::new, |t| format!(" TEMPLATE {t}"));
+        sqlx::query(&format!("CREATE DATABASE {name}{template}"))
             .execute(&admin)
             .await
             .expect("create test database");
@@ -454,6 +464,27 @@ pub fn skipped(test: &str, what: &str) -> bool {
     }
     eprintln!("SKIPPED {test}: {what}");
     true
+}
+
+/// Whether python3 can import psycopg (contrib/verify-history.py needs it);
+/// fails under CI=true when not.
+pub fn psycopg_available(test: &str) -> bool {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import psycopg"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available || !skipped(test, "python3 with psycopg (pip install 'psycopg[binary]')")
+}
+
+/// A sync of the member accounts `accounts` (their roles), waiting for locks.
+pub fn member_sync(config: &SyncConfig, accounts: &[usize]) -> SyncConfig {
+    let mut config = config.clone();
+    config.wait_lock = true;
+    config.aws.accounts.role_arns = accounts
+        .iter()
+        .map(|i| RoleArn::parse(&role_arn(*i)).expect("a role ARN"))
+        .collect();
+    config
 }
 
 /// Whether python3 can import boto3; says the test was skipped when not

@@ -1,0 +1,111 @@
+//! Reading the hash chain back for `verify`: every history row in chain
+//! order, and every run with the rows it wrote. Each is one streamed query,
+//! so the check runs in constant memory whatever the history's size.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use sqlx::PgExecutor;
+
+/// A job_state_history row as stored, hashes included.
+#[derive(Debug)]
+pub struct StateRow {
+    pub id: i64,
+    pub job_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub observed_at: DateTime<Utc>,
+    pub from_state_last_seen_at: Option<DateTime<Utc>>,
+    pub sync_run_id: i64,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every job_state_history row, by job, then id: each job's chain in order
+/// (the (job_id, id) index, no sort).
+pub fn state_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<StateRow>> {
+    sqlx::query_as!(
+        StateRow,
+        "SELECT id, job_id, from_state, to_state, observed_at, from_state_last_seen_at,
+                sync_run_id, prev_hash, row_hash
+           FROM snowball.job_state_history
+          ORDER BY job_id, id"
+    )
+    .fetch(db)
+}
+
+/// A job_detail_history row as stored, hashes included.
+#[derive(Debug)]
+pub struct DetailRow {
+    pub id: i64,
+    pub job_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub shipping_option: Option<String>,
+    pub outbound_status: Option<String>,
+    pub outbound_tracking_number: Option<String>,
+    pub inbound_status: Option<String>,
+    pub inbound_tracking_number: Option<String>,
+    pub bytes_transferred: Option<i64>,
+    pub objects_transferred: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub total_objects: Option<i64>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every job_detail_history row, by job, then id.
+pub fn detail_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<DetailRow>> {
+    sqlx::query_as!(
+        DetailRow,
+        "SELECT id, job_id, observed_at, sync_run_id, shipping_option, outbound_status,
+                outbound_tracking_number, inbound_status, inbound_tracking_number,
+                bytes_transferred, objects_transferred, total_bytes, total_objects,
+                prev_hash, row_hash
+           FROM snowball.job_detail_history
+          ORDER BY job_id, id"
+    )
+    .fetch(db)
+}
+
+/// One line of the runs stream: a run's own line (`part` 0), then the
+/// row_hash of each row it wrote (`part` 1: job_state_history, 2:
+/// job_detail_history), each in id order.
+#[derive(Debug)]
+pub struct RunLine {
+    pub sync_run_id: i64,
+    pub part: i32,
+    /// For part 0: the run, as sync_runs holds it (None when rows name a run
+    /// sync_runs does not hold: no part-0 line comes for it).
+    pub status: Option<String>,
+    pub digest: Option<Vec<u8>>,
+    pub digest_seq: Option<i64>,
+    /// The digest of the run sealed just before it (digest_seq - 1), and
+    /// whether such a run exists.
+    pub previous_digest: Option<Vec<u8>>,
+    pub previous_exists: bool,
+    /// For parts 1 and 2.
+    pub row_hash: Option<Vec<u8>>,
+}
+
+/// Every run, followed by the row hashes of the rows it wrote, by run id.
+/// Three ordered index scans merged (Merge Append), not a sort.
+pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunLine>> {
+    sqlx::query_as!(
+        RunLine,
+        r#"SELECT sync_run_id AS "sync_run_id!", part AS "part!", status, digest, digest_seq,
+                  previous_digest, previous_exists AS "previous_exists!", row_hash
+             FROM (SELECT r.id AS sync_run_id, 0 AS part, 0::bigint AS id, r.status, r.digest,
+                          r.digest_seq, p.digest AS previous_digest, p.id IS NOT NULL AS previous_exists,
+                          NULL::bytea AS row_hash
+                     FROM snowball.sync_runs r
+                     LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1
+                    UNION ALL
+                   SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, s.row_hash
+                     FROM snowball.job_state_history s
+                    UNION ALL
+                   SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, d.row_hash
+                     FROM snowball.job_detail_history d) l
+            ORDER BY sync_run_id, part, id"#
+    )
+    .fetch(db)
+}

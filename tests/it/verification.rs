@@ -1,0 +1,572 @@
+//! The hash-chained history: `verify` and contrib/verify-history.py against
+//! clean databases, tampered copies (as the superuser, triggers disabled),
+//! concurrent runs and a database of the previous release.
+
+use std::collections::BTreeSet;
+
+use snowball_sync::simulator::Faults;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use crate::support::*;
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+/// What one verifier said: its exit code and its PROBLEM lines.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    code: i32,
+    problems: Vec<String>,
+}
+
+fn problems(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("PROBLEM "))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn tool_verify(url: &str, anchors: &[String]) -> Verdict {
+    let mut args = vec![
+        "verify".to_owned(),
+        "--database-url".to_owned(),
+        url.to_owned(),
+    ];
+    for anchor in anchors {
+        args.extend(["--anchor".to_owned(), anchor.clone()]);
+    }
+    let out = run_bin(&args, &[]).await;
+    let code = out.output.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "{}: exit {code}\n{}\n{}",
+        out.command,
+        out.stdout(),
+        out.stderr()
+    );
+    if code == 1 {
+        assert!(
+            out.error_line().contains("does not verify"),
+            "{}",
+            out.stderr()
+        );
+    }
+    Verdict {
+        code,
+        problems: problems(&out.stdout()),
+    }
+}
+
+async fn python_verify(url: &str, anchors: &[String]) -> Verdict {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/verify-history.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(url)
+        .args(anchors)
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "verify-history.py {url}: exit {code}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Verdict {
+        code,
+        problems: problems(&stdout),
+    }
+}
+
+/// Both verifiers, which must say the same, word for word.
+async fn both_verify(url: &str, anchors: &[String]) -> Verdict {
+    let tool = tool_verify(url, anchors).await;
+    let python = python_verify(url, anchors).await;
+    assert_eq!(
+        tool, python,
+        "snowball-sync verify and contrib/verify-history.py disagree"
+    );
+    tool
+}
+
+/// Runs as superuser with every trigger (append-only, foreign keys) off.
+async fn tamper(db: &TestDb, sql: &str) {
+    sqlx::raw_sql(&format!("SET session_replication_role = replica; {sql}"))
+        .execute(&db.pool)
+        .await
+        .unwrap_or_else(|err| panic!("tampering failed: {err}\n{sql}"));
+}
+
+/// A database of several runs over three accounts and two regions, with
+/// details, one run partial (a member account denied). Returns it and each
+/// run's published summary digest as an anchor `RUN_ID:DIGEST`.
+async fn clean_history() -> (TestDb, Vec<String>) {
+    let faults = Faults {
+        deny_assume_role: vec![snowball_sync::simulator::account_id(3)],
+        ..Faults::default()
+    };
+    let db = TestDb::migrated().await;
+    let sim = organization(40, 93, &REGIONS, 4, &[], Faults::default()).await;
+    let mut config = sync_config(&db, &sim, &REGIONS);
+    config.aws.accounts.organization_role = Some("SnowballSyncReader".into());
+    config.details = Some(4);
+    let mut anchors = Vec::new();
+    for round in 0..4 {
+        if round == 2 {
+            sim.sim.set_faults(faults.clone());
+        }
+        // A partial run fails, with its summary.
+        let mut out = Vec::new();
+        let summary =
+            match snowball_sync::sync::run(&config, &mut out, std::future::pending()).await {
+                Ok(summary) => summary,
+                Err(failure) => failure
+                    .summary
+                    .unwrap_or_else(|| panic!("round {round}: {}", failure.error.chain())),
+            };
+        anchors.push(format!(
+            "{}:{}",
+            summary.run_id,
+            summary.digest_hex().expect("a recorded run has a digest")
+        ));
+        sim.sim.set_faults(Faults::default());
+        sim.sim.advance(4);
+    }
+    (db, anchors)
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|err| panic!("{err}: {sql}"))
+}
+
+#[tokio::test]
+async fn a_clean_history_verifies_and_every_way_of_tampering_with_it_is_named_by_both_verifiers() {
+    if !psycopg_available("verification::tampering") {
+        return;
+    }
+    let (clean, anchors) = clean_history().await;
+    let pool = &clean.pool;
+    // The history is varied enough to tamper with: jobs of several rows,
+    // detail rows, a partial run.
+    assert!(scalar(pool, "SELECT count(*) FROM snowball.job_detail_history").await > 0);
+    assert_eq!(
+        scalar(
+            pool,
+            "SELECT count(*) FROM snowball.sync_runs WHERE status = 'partial'"
+        )
+        .await,
+        1
+    );
+    let stored: Vec<String> = sqlx::query_scalar!(
+        r#"SELECT id || ':' || encode(digest, 'hex') AS "a!" FROM snowball.sync_runs ORDER BY id"#
+    )
+    .fetch_all(pool)
+    .await
+    .expect("digests");
+    assert_eq!(stored, anchors, "each summary published the stored digest");
+    assert_eq!(
+        both_verify(&clean.url, &anchors).await,
+        Verdict {
+            code: 0,
+            problems: vec![]
+        }
+    );
+
+    // Rows to tamper with: a middle row of a job with three rows or more
+    // (its run, and the job's next row), a job's last row, another job.
+    let row = |sql: &'static str| async move {
+        sqlx::query_as::<_, (i64, String, i64)>(sql)
+            .fetch_one(pool)
+            .await
+            .expect(sql)
+    };
+    let (middle, job, middle_run) = row(
+        "SELECT h.id, h.job_id, h.sync_run_id FROM snowball.job_state_history h
+          WHERE (SELECT count(*) FROM snowball.job_state_history o WHERE o.job_id = h.job_id) >= 3
+            AND h.prev_hash IS NOT NULL
+            AND EXISTS (SELECT FROM snowball.job_state_history n WHERE n.job_id = h.job_id AND n.id > h.id)
+          ORDER BY h.id LIMIT 1",
+    )
+    .await;
+    let next: i64 = scalar(
+        pool,
+        &format!(
+            "SELECT min(id) FROM snowball.job_state_history WHERE job_id = '{job}' AND id > {middle}"
+        ),
+    )
+    .await;
+    let (last, _, last_run) = row(
+        "SELECT h.id, h.job_id, h.sync_run_id FROM snowball.job_state_history h
+          WHERE h.id = (SELECT max(id) FROM snowball.job_state_history o WHERE o.job_id = h.job_id)
+            AND h.prev_hash IS NOT NULL
+          ORDER BY h.id DESC LIMIT 1",
+    )
+    .await;
+    let other: String = sqlx::query_scalar(
+        "SELECT job_id FROM snowball.jobs WHERE job_id <> $1 ORDER BY job_id LIMIT 1",
+    )
+    .bind(&job)
+    .fetch_one(pool)
+    .await
+    .expect("another job");
+    // A run in the middle of the digest chain, which wrote rows.
+    let (removed_run, after_run): (i64, i64) = sqlx::query_as(
+        "SELECT r.id, n.id FROM snowball.sync_runs r
+           JOIN snowball.sync_runs n ON n.digest_seq = r.digest_seq + 1
+          WHERE EXISTS (SELECT FROM snowball.job_state_history h WHERE h.sync_run_id = r.id)
+          ORDER BY r.digest_seq LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("a run with a successor");
+    let last_anchor = anchors.last().expect("anchors").clone();
+    let last_run_id: i64 = last_anchor
+        .split(':')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("a run id");
+    clean.pool.close().await;
+
+    let state = |id: i64, job: &str, what: &str| {
+        format!("snowball.job_state_history row {id} (job {job}): {what}")
+    };
+    let run = |id: i64, what: &str| format!("snowball.sync_runs run {id}: {what}");
+    const ROW: &str = "row_hash does not match the row";
+    const LINK: &str = "prev_hash does not link to the job's previous row";
+    const DIGEST: &str = "digest does not match";
+    let cases: Vec<(&str, String, Vec<String>)> = vec![
+        (
+            "a changed to_state",
+            format!("UPDATE snowball.job_state_history SET to_state = 'Cancelled' WHERE id = {middle}"),
+            vec![state(middle, &job, ROW)],
+        ),
+        (
+            "a changed observed_at",
+            format!(
+                "UPDATE snowball.job_state_history SET observed_at = observed_at - interval '1 hour' WHERE id = {middle}"
+            ),
+            vec![state(middle, &job, ROW)],
+        ),
+        (
+            "a deleted middle row",
+            format!("DELETE FROM snowball.job_state_history WHERE id = {middle}"),
+            vec![state(next, &job, LINK), run(middle_run, DIGEST)],
+        ),
+        (
+            "a deleted last row of a job",
+            format!("DELETE FROM snowball.job_state_history WHERE id = {last}"),
+            vec![run(last_run, DIGEST)],
+        ),
+        (
+            // Inserted with a hash that fits the job's chain: only the
+            // run's digest can tell.
+            "an inserted row",
+            format!(
+                "INSERT INTO snowball.job_state_history
+                        (job_id, from_state, to_state, observed_at, sync_run_id, prev_hash, row_hash)
+                 SELECT h.job_id, h.to_state, 'Cancelled', now(), {last_run_id}, h.row_hash,
+                        snowball.job_state_row_hash(h.job_id, h.to_state, 'Cancelled', now(), NULL,
+                                                    {last_run_id}, h.row_hash)
+                   FROM snowball.job_state_history h WHERE h.id = {last}"
+            ),
+            vec![run(last_run_id, DIGEST)],
+        ),
+        (
+            "a row moved from one job to another",
+            format!("UPDATE snowball.job_state_history SET job_id = '{other}' WHERE id = {middle}"),
+            vec![state(middle, &other, ROW), state(next, &job, LINK)],
+        ),
+        (
+            "a whole run's rows and its sync_runs row deleted",
+            format!(
+                "DELETE FROM snowball.job_state_history WHERE sync_run_id = {removed_run};
+                 DELETE FROM snowball.job_detail_history WHERE sync_run_id = {removed_run};
+                 DELETE FROM snowball.sync_run_listings WHERE run_id = {removed_run};
+                 DELETE FROM snowball.sync_runs WHERE id = {removed_run};"
+            ),
+            vec![run(after_run, "the run sealed before it is missing")],
+        ),
+    ];
+    for (case, sql, expected) in cases {
+        let copy = TestDb::copy_of(&clean.name).await;
+        tamper(&copy, &sql).await;
+        let verdict = both_verify(&copy.url, &[]).await;
+        assert_eq!(verdict.code, 1, "{case}: {verdict:#?}");
+        for problem in &expected {
+            assert!(
+                verdict.problems.contains(problem),
+                "{case}: expected {problem:?} among {:#?}",
+                verdict.problems
+            );
+        }
+    }
+
+    // The whole history rewritten, every hash and digest recomputed
+    // consistently: it verifies on its own; only an anchor kept outside
+    // the database tells.
+    let copy = TestDb::copy_of(&clean.name).await;
+    tamper(
+        &copy,
+        &format!(
+            "UPDATE snowball.job_state_history SET to_state = 'Cancelled' WHERE id = {middle};
+         {REHASH}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        both_verify(&copy.url, &[]).await.code,
+        0,
+        "a consistent rewrite verifies alone"
+    );
+    let against_anchor = both_verify(&copy.url, std::slice::from_ref(&last_anchor)).await;
+    assert_eq!(
+        against_anchor,
+        Verdict {
+            code: 1,
+            problems: vec![format!(
+                "anchor run {last_run_id}: digest differs from the anchor"
+            )]
+        }
+    );
+}
+
+/// What someone with the superuser and this README does to rewrite the
+/// history undetectably within the database: every chain rehashed in id
+/// order, every run sealed again in its order.
+const REHASH: &str = "
+WITH RECURSIVE ranked AS MATERIALIZED (
+    SELECT h.*, row_number() OVER (PARTITION BY h.job_id ORDER BY h.id) AS n
+      FROM snowball.job_state_history h
+), chain (id, job_id, n, prev_hash, row_hash) AS (
+    SELECT r.id, r.job_id, r.n, NULL::bytea,
+           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
+                                       r.from_state_last_seen_at, r.sync_run_id, NULL)
+      FROM ranked r WHERE r.n = 1
+     UNION ALL
+    SELECT r.id, r.job_id, r.n, c.row_hash,
+           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
+                                       r.from_state_last_seen_at, r.sync_run_id, c.row_hash)
+      FROM chain c JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
+)
+UPDATE snowball.job_state_history h SET prev_hash = c.prev_hash, row_hash = c.row_hash
+  FROM chain c WHERE h.id = c.id;
+CREATE TEMP TABLE sealed AS SELECT id, digest_seq FROM snowball.sync_runs WHERE digest_seq IS NOT NULL;
+UPDATE snowball.sync_runs SET digest = NULL, digest_seq = NULL;
+DO $$
+DECLARE
+    run bigint;
+BEGIN
+    FOR run IN SELECT id FROM sealed ORDER BY digest_seq LOOP
+        PERFORM snowball.seal_run(run);
+    END LOOP;
+END
+$$;";
+
+#[tokio::test]
+async fn the_digest_is_published_in_the_json_summary_the_notification_the_last_log_line_and_the_metrics_file()
+ {
+    let db = TestDb::migrated().await;
+    let sim = simulator(30, 94, &["us-east-1"]).await;
+    let mut listener = PgListener::connect(&db.url).await.expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let metrics = dir.path().join("snowball.prom");
+    let metrics_arg = metrics.to_string_lossy().into_owned();
+    let out = run_bin(
+        &sync_args(
+            &db.url,
+            &sim.endpoint_url(),
+            &[
+                "--output",
+                "json",
+                "--log-format",
+                "json",
+                "--metrics-file",
+                &metrics_arg,
+            ],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+    out.assert_code(0);
+
+    let (run_id, stored): (i64, String) =
+        sqlx::query_as("SELECT id, encode(digest, 'hex') FROM snowball.sync_runs")
+            .fetch_one(&db.pool)
+            .await
+            .expect("the run's digest");
+    assert_eq!(stored.len(), 64);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stdout().trim()).expect("one JSON object");
+    assert_eq!(summary["digest"], stored.as_str(), "JSON summary");
+    let last_log: serde_json::Value = out
+        .stderr()
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON log line");
+    assert_eq!(last_log["message"], "sync finished", "{last_log}");
+    assert_eq!(last_log["digest"], stored.as_str(), "last log line");
+    let notification = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification")
+        .expect("the listener's connection holds");
+    let payload: serde_json::Value =
+        serde_json::from_str(notification.payload()).expect("a JSON payload");
+    assert_eq!(payload["digest"], stored.as_str(), "notification");
+    let text = std::fs::read_to_string(&metrics).expect("the metrics file");
+    let line = format!("snowball_sync_last_run_info{{run_id=\"{run_id}\",digest=\"{stored}\"}} 1");
+    assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+
+    // An anchor from any of these checks the database.
+    tool_verify(&db.url, &[format!("{run_id}:{stored}")]).await;
+    let anchors = dir.path().join("anchors");
+    std::fs::write(
+        &anchors,
+        format!("# from the JSON logs\n{run_id} {stored}\n\n"),
+    )
+    .expect("write");
+    let out = run_bin(
+        &[
+            "verify",
+            "--database-url",
+            &db.url,
+            "--anchors",
+            &anchors.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(0);
+    let verdict: serde_json::Value = serde_json::from_str(out.stdout().trim()).expect("JSON");
+    assert_eq!(verdict["verified"], true, "{verdict}");
+    assert_eq!(verdict["anchors"], 1, "{verdict}");
+}
+
+#[tokio::test]
+async fn concurrent_runs_over_disjoint_accounts_each_get_a_digest_in_one_chain_without_fork() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: std::time::Duration::from_millis(3),
+        ..Faults::default()
+    };
+    let sim = organization(30, 95, &["us-east-1"], 5, &[], faults).await;
+    let base = sync_config(&db, &sim, &["us-east-1"]);
+    for _ in 0..3 {
+        let local = tokio::task::LocalSet::new();
+        for account in 1..5 {
+            let config = member_sync(&base, &[account]);
+            local.spawn_local(async move { sync_ok(&config).await });
+        }
+        local.await;
+        sim.sim.advance(3);
+    }
+    let seqs: Vec<(i64, Option<i64>, bool)> = sqlx::query_as(
+        "SELECT id, digest_seq, digest IS NOT NULL FROM snowball.sync_runs ORDER BY digest_seq",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("runs");
+    assert_eq!(seqs.len(), 12);
+    assert!(seqs.iter().all(|(_, _, sealed)| *sealed), "{seqs:?}");
+    let order: Vec<i64> = seqs.iter().filter_map(|(_, seq, _)| *seq).collect();
+    assert_eq!(
+        order,
+        (1..=12).collect::<Vec<_>>(),
+        "one chain: 1..12, no fork, no gap"
+    );
+    let runs: BTreeSet<i64> = seqs.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(runs.len(), 12);
+    assert_eq!(
+        tool_verify(&db.url, &[]).await,
+        Verdict {
+            code: 0,
+            problems: vec![]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_release_is_chained_by_the_migration_without_losing_or_adding_a_row()
+ {
+    if !psycopg_available("verification::upgrade") {
+        return;
+    }
+    // Written by the release before the chain: runs (one still running, as
+    // if killed), transitions and details.
+    let db = TestDb::at_release("20261201130000").await;
+    let account = snowball_sync::simulator::account_id(0);
+    sqlx::raw_sql(
+        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+         VALUES ('{us-east-1}', '{012345678900}', 'succeeded', now(), '0.4.0'),
+                ('{us-east-1}', '{012345678900}', 'partial', now(), '0.4.0'),
+                ('{us-east-1}', '{012345678900}', 'running', NULL, '0.4.0');
+         INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
+         VALUES ('JIDOLD-1', 'InProgress', 'us-east-1', now(), now(), now(), 2, '012345678900'),
+                ('JIDOLD-2', 'New', 'us-east-1', now(), now(), now(), 1, '012345678900');
+         INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id)
+         VALUES ('JIDOLD-1', NULL, 'New', now() - interval '2 days', NULL, 1),
+                ('JIDOLD-2', NULL, 'New', now() - interval '2 days', NULL, 1),
+                ('JIDOLD-1', 'New', 'WithAWS', now() - interval '1 day', now() - interval '2 days', 2),
+                ('JIDOLD-1', 'WithAWS', 'InProgress', now(), now() - interval '1 day', 3);
+         INSERT INTO snowball.job_detail_history (job_id, observed_at, sync_run_id, inbound_status, bytes_transferred)
+         VALUES ('JIDOLD-1', now() - interval '1 day', 2, 'DELIVERED', NULL),
+                ('JIDOLD-1', now(), 2, 'DELIVERED', 42);"
+            .replace("012345678900", &account),
+    )
+    .execute(&db.pool)
+    .await
+    .expect("the previous release's rows");
+    let before = history(&db.pool).await;
+    let details = scalar(&db.pool, "SELECT count(*) FROM snowball.job_detail_history").await;
+
+    snowball_sync::db::MIGRATOR
+        .run(&db.pool)
+        .await
+        .expect("this release's migrations");
+    assert_eq!(
+        history(&db.pool).await,
+        before,
+        "no history row added or lost"
+    );
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM snowball.job_detail_history").await,
+        details
+    );
+    // Ended runs sealed in id order; the running one is left for the run
+    // that will mark it abandoned.
+    let sealed: Vec<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, digest_seq FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("runs");
+    assert_eq!(sealed, vec![(1, Some(1)), (2, Some(2)), (3, None)]);
+    let verdict = both_verify(&db.url, &[]).await;
+    assert_eq!(verdict.code, 0, "{verdict:#?}");
+
+    // The next run marks run 3 abandoned and seals it, then itself.
+    let sim = simulator_with_jobs(96, vec![entry("JIDOLD-1", "Complete")]).await;
+    sync_ok(&sync_config(&db, &sim, &["us-east-1"])).await;
+    let sealed: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT id, status, digest_seq FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("runs");
+    assert_eq!(
+        sealed,
+        vec![
+            (1, "succeeded".into(), Some(1)),
+            (2, "partial".into(), Some(2)),
+            (3, "abandoned".into(), Some(3)),
+            (4, "succeeded".into(), Some(4))
+        ]
+    );
+    assert_eq!(both_verify(&db.url, &[]).await.code, 0);
+}
