@@ -337,9 +337,9 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Report as the record stood at this moment (RFC 3339, or a date for
-    /// its start in UTC): states, stuck jobs and transitions then. Details
-    /// (transfers, shipments, deadlines) and attributes without history are
-    /// today's.
+    /// its start in UTC): states, stuck jobs, devices with the customer and
+    /// transitions then. Transfers, shipments and attributes without history
+    /// are today's.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
 

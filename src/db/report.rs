@@ -542,6 +542,48 @@ pub async fn deadlines_within(
     .context("reading device deadlines")
 }
 
+/// Devices with the customer at `at` due back within `days` of it, soonest
+/// first: the device_deadlines view as the history stood then.
+pub async fn deadlines_within_at(
+    db: impl PgExecutor<'_>,
+    at: DateTime<Utc>,
+    days: i32,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Deadline>> {
+    sqlx::query_as!(
+        Deadline,
+        r#"SELECT job_id AS "job_id!", account_id, job_state AS "job_state!",
+                  prepared_at AS "prepared_at!", approximate AS "approximate!",
+                  deadline AS "deadline!", days_left AS "days_left!"
+             FROM (SELECT j.job_id, j.account_id, j.job_state, p.prepared_at, p.approximate,
+                          p.prepared_at + interval '360 days' AS deadline,
+                          floor(extract(epoch FROM p.prepared_at + interval '360 days' - $1)
+                                / 86400)::integer AS days_left
+                     FROM snowball.jobs_as_of($1) j
+                     -- As in the view: when the history first shows the job
+                     -- past PreparingAppliance, up to the moment.
+                     JOIN LATERAL (
+                           SELECT h.observed_at AS prepared_at, h.from_state IS NULL AS approximate
+                             FROM snowball.job_state_history h
+                            WHERE h.job_id = j.job_id AND h.observed_at <= $1
+                              AND h.to_state NOT IN ('New', 'PreparingAppliance')
+                            ORDER BY h.id
+                            LIMIT 1
+                          ) p ON true
+                    WHERE j.job_state IN ('PreparingShipment', 'InTransitToCustomer', 'WithCustomer')
+                  ) d
+            WHERE days_left <= $2
+              AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
+            ORDER BY deadline, job_id"#,
+        at,
+        days,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading device deadlines as of the moment")
+}
+
 pub struct TransferPoint {
     pub job_id: String,
     pub observed_at: DateTime<Utc>,

@@ -434,16 +434,19 @@ impl Report {
             .before(as_of)
             .context("--stuck-after reaches before the calendar")?;
         // Now, the tables say it; at a moment past, the history does.
-        let (jobs_by_account, jobs_by_state, stuck) = match past {
+        let (jobs_by_account, jobs_by_state, stuck, deadlines) = match past {
             false => (
                 db::report::account_counts(&mut *conn, accounts).await?,
                 db::report::state_type_counts(&mut *conn, accounts).await?,
                 db::report::stuck_jobs(&mut *conn, stuck_before, accounts).await?,
+                db::report::deadlines_within(&mut *conn, deadline_days, accounts).await?,
             ),
             true => (
                 db::report::account_counts_at(&mut *conn, as_of, accounts).await?,
                 db::report::state_type_counts_at(&mut *conn, as_of, accounts).await?,
                 db::report::stuck_jobs_at(&mut *conn, as_of, stuck_before, accounts).await?,
+                db::report::deadlines_within_at(&mut *conn, as_of, deadline_days, accounts)
+                    .await?,
             ),
         };
         Ok(Report {
@@ -463,7 +466,7 @@ impl Report {
             deadline_within,
             transfers: db::report::transfers_in_progress(&mut *conn, accounts).await?,
             in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
-            deadlines: db::report::deadlines_within(&mut *conn, deadline_days, accounts).await?,
+            deadlines,
             transfer_series: db::report::transfer_series(
                 &mut *conn,
                 since,

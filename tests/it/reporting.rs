@@ -749,9 +749,17 @@ async fn a_report_as_of_a_moment_equals_in_every_state_section_the_report_taken_
     let report = |extra: Vec<String>| {
         let url = db.url.clone();
         async move {
-            let mut args: Vec<String> = ["report", "--format", "json", "--stuck-after", "0s"]
-                .map(String::from)
-                .to_vec();
+            let mut args: Vec<String> = [
+                "report",
+                "--format",
+                "json",
+                "--stuck-after",
+                "0s",
+                "--deadline-within",
+                "360d",
+            ]
+            .map(String::from)
+            .to_vec();
             args.extend(extra);
             args.extend(["--database-url".to_owned(), url]);
             let out = run_bin(&args, &[]).await;
@@ -775,6 +783,11 @@ async fn a_report_as_of_a_moment_equals_in_every_state_section_the_report_taken_
         "the fleet moved on"
     );
 
+    assert_ne!(
+        then["device_deadlines"],
+        serde_json::json!([]),
+        "devices were with the customer then"
+    );
     let past = report(vec!["--as-of".into(), at.clone()]).await;
     assert_eq!(past["as_of"], then["as_of"]);
     assert_eq!(past["states_from_history"], true);
@@ -783,6 +796,7 @@ async fn a_report_as_of_a_moment_equals_in_every_state_section_the_report_taken_
         "transitions",
         "stuck_jobs",
         "jobs_by_account",
+        "device_deadlines",
     ] {
         assert_eq!(past[section], then[section], "{section} as of {at}");
     }
