@@ -16,9 +16,10 @@ def field(v):  # NULL: 0x00; else 0x01, 4-byte big-endian length, bytes
 
 def sha(*fields): return hashlib.sha256(b"".join(field(f) for f in fields)).digest()
 
-STATE = ("snowball.job_state_history", "job_id, from_state, to_state, observed_at, "
-         "from_state_last_seen_at, sync_run_id")
-DETAIL = ("snowball.job_detail_history", "job_id, observed_at, sync_run_id, shipping_option, "
+# The hashed columns in encoding order (after the table's name); job_id is third.
+STATE = ("snowball.job_state_history", "sync_run_id, observed_at, job_id, from_state, to_state, "
+         "from_state_last_seen_at")
+DETAIL = ("snowball.job_detail_history", "sync_run_id, observed_at, job_id, shipping_option, "
           "outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number, "
           "bytes_transferred, objects_transferred, total_bytes, total_objects")
 problems, lines = [], []
@@ -34,7 +35,7 @@ def main(url, anchors):
                 cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY job_id, id")
                 for r in cur:
                     rows += 1
-                    if r[1] != job: chains += 1; job = r[1]; head = None
+                    if r[3] != job: chains += 1; job = r[3]; head = None
                     values, prev, row_hash = r[1:-2], r[-2], bytes(r[-1])
                     prev = None if prev is None else bytes(prev)
                     if sha(table, *values, prev) != row_hash:

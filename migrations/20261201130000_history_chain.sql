@@ -33,37 +33,43 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT snowball.chain_field(to_char(v AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 $$;
 
--- A row's hash: the table's name first, so a row cannot be moved between
--- tables, then its values in column order, then prev_hash. The id is not
--- hashed: a row's place is proven by the links of its job's chain and by
--- its run's digest. These are plain SQL expressions, inlined into the
+-- A row's hash. Its first fields are the ones every row a statement writes
+-- shares, the prefix: the table's name (so a row cannot be moved between
+-- tables), sync_run_id and observed_at; a statement computes the prefix
+-- once. Then the row's own values in column order, then prev_hash. The id
+-- is not hashed: a row's place is proven by the links of its job's chain
+-- and by its run's digest. Plain SQL expressions, inlined into the
 -- statements that write the history.
+CREATE FUNCTION snowball.chain_prefix(table_name text, sync_run_id bigint, observed_at timestamptz)
+RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT snowball.chain_field(table_name)
+           || snowball.chain_field(sync_run_id)
+           || snowball.chain_field(observed_at)
+$$;
+
 CREATE FUNCTION snowball.job_state_row_hash(
-    job_id text, from_state text, to_state text, observed_at timestamptz,
-    from_state_last_seen_at timestamptz, sync_run_id bigint, prev_hash bytea
+    prefix bytea, job_id text, from_state text, to_state text,
+    from_state_last_seen_at timestamptz, prev_hash bytea
 ) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT sha256(snowball.chain_field('snowball.job_state_history'::text)
+    SELECT sha256(prefix
                   || snowball.chain_field(job_id)
                   || snowball.chain_field(from_state)
                   || snowball.chain_field(to_state)
-                  || snowball.chain_field(observed_at)
                   || snowball.chain_field(from_state_last_seen_at)
-                  || snowball.chain_field(sync_run_id)
                   || snowball.chain_field(prev_hash))
 $$;
 
 CREATE FUNCTION snowball.job_detail_row_hash(
-    job_id text, observed_at timestamptz, sync_run_id bigint, shipping_option text,
+    prefix bytea, job_id text, shipping_option text,
     outbound_status text, outbound_tracking_number text, inbound_status text,
     inbound_tracking_number text, bytes_transferred bigint, objects_transferred bigint,
     total_bytes bigint, total_objects bigint, prev_hash bytea
 ) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT sha256(snowball.chain_field('snowball.job_detail_history'::text)
+    SELECT sha256(prefix
                   || snowball.chain_field(job_id)
-                  || snowball.chain_field(observed_at)
-                  || snowball.chain_field(sync_run_id)
                   || snowball.chain_field(shipping_option)
                   || snowball.chain_field(outbound_status)
                   || snowball.chain_field(outbound_tracking_number)
@@ -102,14 +108,16 @@ WITH RECURSIVE ranked AS MATERIALIZED (
 ),
 chain (id, job_id, n, prev_hash, row_hash) AS (
     SELECT r.id, r.job_id, r.n, NULL::bytea,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
-                                       r.from_state_last_seen_at, r.sync_run_id, NULL)
+           snowball.job_state_row_hash(
+               snowball.chain_prefix('snowball.job_state_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.from_state, r.to_state, r.from_state_last_seen_at, NULL)
       FROM ranked r
      WHERE r.n = 1
      UNION ALL
     SELECT r.id, r.job_id, r.n, c.row_hash,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
-                                       r.from_state_last_seen_at, r.sync_run_id, c.row_hash)
+           snowball.job_state_row_hash(
+               snowball.chain_prefix('snowball.job_state_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.from_state, r.to_state, r.from_state_last_seen_at, c.row_hash)
       FROM chain c
       JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
 )
@@ -124,20 +132,20 @@ WITH RECURSIVE ranked AS MATERIALIZED (
 ),
 chain (id, job_id, n, prev_hash, row_hash) AS (
     SELECT r.id, r.job_id, r.n, NULL::bytea,
-           snowball.job_detail_row_hash(r.job_id, r.observed_at, r.sync_run_id, r.shipping_option,
-                                        r.outbound_status, r.outbound_tracking_number,
-                                        r.inbound_status, r.inbound_tracking_number,
-                                        r.bytes_transferred, r.objects_transferred,
-                                        r.total_bytes, r.total_objects, NULL)
+           snowball.job_detail_row_hash(
+               snowball.chain_prefix('snowball.job_detail_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.shipping_option, r.outbound_status, r.outbound_tracking_number,
+               r.inbound_status, r.inbound_tracking_number, r.bytes_transferred,
+               r.objects_transferred, r.total_bytes, r.total_objects, NULL)
       FROM ranked r
      WHERE r.n = 1
      UNION ALL
     SELECT r.id, r.job_id, r.n, c.row_hash,
-           snowball.job_detail_row_hash(r.job_id, r.observed_at, r.sync_run_id, r.shipping_option,
-                                        r.outbound_status, r.outbound_tracking_number,
-                                        r.inbound_status, r.inbound_tracking_number,
-                                        r.bytes_transferred, r.objects_transferred,
-                                        r.total_bytes, r.total_objects, c.row_hash)
+           snowball.job_detail_row_hash(
+               snowball.chain_prefix('snowball.job_detail_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.shipping_option, r.outbound_status, r.outbound_tracking_number,
+               r.inbound_status, r.inbound_tracking_number, r.bytes_transferred,
+               r.objects_transferred, r.total_bytes, r.total_objects, c.row_hash)
       FROM chain c
       JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
 )

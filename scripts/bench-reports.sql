@@ -51,12 +51,14 @@ WITH RECURSIVE ranked AS MATERIALIZED (
 ),
 chain AS (
     SELECT r.*, NULL::bytea AS prev_hash,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at, NULL, r.run, NULL) AS row_hash
+           snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', r.run, r.observed_at),
+                                       r.job_id, r.from_state, r.to_state, NULL, NULL) AS row_hash
       FROM ranked r
      WHERE r.n = 1
      UNION ALL
     SELECT r.*, c.row_hash,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at, NULL, r.run, c.row_hash)
+           snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', r.run, r.observed_at),
+                                       r.job_id, r.from_state, r.to_state, NULL, c.row_hash)
       FROM chain c
       JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
 )

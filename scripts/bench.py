@@ -27,6 +27,19 @@ The reports case builds two synthetic histories with scripts/bench-reports.sql
 --since 7d` and `history JOB_ID` on each (the median of REPEAT runs), with
 the observed_at index as BRIN and as b-tree; the bound is 1.5 x the small
 history's time.
+       scripts/bench.py chain --baseline BIN [--jobs 100000] [--latencies 0,20] [--repeat 3]
+The chain case times first syncs and unchanged re-syncs of JOBS jobs (one
+region) with this release and with BIN (the release before the hash chain,
+e.g. built from git tag or commit 416dd5a), alternating them, each into a
+fresh database, and prints each run and the median ratio; at 0 ms it also
+times the unchanged re-sync's floors in the same run: listing alone (the
+list-only example: the tool's ListJobs pagination, nothing written) and one
+`UPDATE snowball.jobs SET last_seen_at = now()` over the same rows.
+       scripts/bench.py verify [--repeat 3]
+The verify case builds the 995 500-row history of scripts/bench-reports.sql
+and times `snowball-sync verify` (its peak RSS too) against psql streaming
+the same rows (`COPY (the two queries verify runs) TO STDOUT > /dev/null`),
+medians of REPEAT runs; the bound is 2 x psql.
 Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 uses and drops a database named snowball_bench.
 """
@@ -264,7 +277,126 @@ def reports_case(argv):
         print(f"{index}: report {big_r / small_r:.2f} x, history {big_h / small_h:.2f} x the small history's time (bound 1.5 x)")
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def chain_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py chain")
+    parser.add_argument("--baseline", required=True)
+    parser.add_argument("--jobs", type=int, default=100000)
+    parser.add_argument("--latencies", default="0,20")
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args(argv)
+    global BINARY
+    current = BINARY
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "list-only"], cwd=ROOT, check=True)
+    list_only = os.path.join(ROOT, "target", "release", "examples", "list-only")
+    regions = ["us-east-1"]
+    print("| page latency | binary | first s | unchanged s | history rows |")
+    print("|---|---|---|---|---|")
+    for latency in [int(n) for n in options.latencies.split(",")]:
+        sim, endpoint = start_simulator(options.jobs, latency, regions)
+        times = {"baseline": ([], []), "current": ([], [])}
+        floors = ([], [])
+        try:
+            for i in range(options.repeat):
+                order = [("baseline", options.baseline), ("current", current)]
+                for label, binary in (order if i % 2 == 0 else order[::-1]):
+                    BINARY = binary
+                    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+                    psql(admin_url, "CREATE DATABASE snowball_bench")
+                    first, _, _, _ = timed_sync(database_url, endpoint, regions)
+                    unchanged, _, _, _ = timed_sync(database_url, endpoint, regions)
+                    rows = subprocess.run(["psql", database_url, "-Atc", "SELECT count(*) FROM snowball.job_state_history"],
+                                          check=True, capture_output=True, text=True).stdout.strip()
+                    times[label][0].append(first)
+                    times[label][1].append(unchanged)
+                    print(f"| {latency} ms | {label} | {first:.2f} | {unchanged:.2f} | {rows} |", flush=True)
+                    if label == "current" and latency == 0:
+                        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBENCH", AWS_SECRET_ACCESS_KEY="bench",
+                                   AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
+                                   AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+                        started = time.monotonic()
+                        subprocess.run([list_only, endpoint, regions[0]], env=env, check=True, stdout=subprocess.DEVNULL)
+                        floors[0].append(time.monotonic() - started)
+                        out = subprocess.run(["psql", database_url, "-c", "\\timing on", "-c",
+                                              "UPDATE snowball.jobs SET last_seen_at = now()"],
+                                             check=True, capture_output=True, text=True).stdout
+                        floors[1].append(float(out.split("Time: ")[1].split(" ms")[0]) / 1000.0)
+        finally:
+            sim.terminate()
+            sim.wait()
+        first_ratio = median(times["current"][0]) / median(times["baseline"][0])
+        print(f"\n{latency} ms: median first sync {median(times['current'][0]):.2f} s against "
+              f"{median(times['baseline'][0]):.2f} s ({(first_ratio - 1) * 100:+.1f} %, bound +10 %); "
+              f"unchanged {median(times['current'][1]):.2f} s against {median(times['baseline'][1]):.2f} s", flush=True)
+        if floors[0]:
+            floor = max(median(floors[0]), median(floors[1]))
+            print(f"{latency} ms: listing alone {median(floors[0]):.2f} s, UPDATE of every row {median(floors[1]):.2f} s; "
+                  f"unchanged re-sync {median(times['current'][1]):.2f} s = "
+                  f"{median(times['current'][1]) / floor:.2f} x max(floors) (bound 1.5)\n", flush=True)
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
+def verify_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py verify")
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+    psql(admin_url, "CREATE DATABASE snowball_bench")
+    subprocess.run([BINARY, "-q", "migrate", "--database-url", url], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["psql", url, "-q", "-v", "rows=10", "-f", os.path.join(ROOT, "scripts", "bench-reports.sql")],
+                   check=True)
+    psql(url, "VACUUM ANALYZE")
+    # The queries of src/db/chain.rs: the rows in chain order, then the runs with their rows.
+    queries = [
+        "SELECT id, job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash"
+        " FROM snowball.job_state_history ORDER BY job_id, id",
+        "SELECT id, job_id, observed_at, sync_run_id, shipping_option, outbound_status, outbound_tracking_number,"
+        " inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred, total_bytes, total_objects,"
+        " prev_hash, row_hash FROM snowball.job_detail_history ORDER BY job_id, id",
+        "SELECT sync_run_id, part, status, digest, digest_seq, previous_digest, previous_exists, row_hash"
+        " FROM (SELECT r.id AS sync_run_id, 0 AS part, 0::bigint AS id, r.status, r.digest, r.digest_seq,"
+        " p.digest AS previous_digest, p.id IS NOT NULL AS previous_exists, NULL::bytea AS row_hash"
+        " FROM snowball.sync_runs r LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1"
+        " UNION ALL SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, s.row_hash FROM snowball.job_state_history s"
+        " UNION ALL SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, d.row_hash FROM snowball.job_detail_history d) l"
+        " ORDER BY sync_run_id, part, id",
+    ]
+    copies, verifies, rss = [], [], []
+    for _ in range(options.repeat):
+        started = time.monotonic()
+        for query in queries:
+            with open(os.devnull, "w") as null:
+                subprocess.run(["psql", url, "-qc", f"COPY ({query}) TO STDOUT"], check=True, stdout=null)
+        copies.append(time.monotonic() - started)
+        started = time.monotonic()
+        proc = subprocess.Popen([BINARY, "verify", "--database-url", url], stdout=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        verifies.append(time.monotonic() - started)
+        rss.append(usage.ru_maxrss / 1024.0)
+        out = proc.stdout.read()
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"verify failed:\n{out}")
+        print(f"psql COPY {copies[-1]:.2f} s, verify {verifies[-1]:.2f} s, peak RSS {rss[-1]:.1f} MB", flush=True)
+    print(f"\nmedian: psql COPY {median(copies):.2f} s, verify {median(verifies):.2f} s = "
+          f"{median(verifies) / median(copies):.2f} x psql (bound 2), peak RSS {max(rss):.1f} MB (bound 64)")
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
 def main():
+    if sys.argv[1:2] == ["chain"]:
+        chain_case(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["verify"]:
+        verify_case(sys.argv[2:])
+        return
     if sys.argv[1:2] == ["reports"]:
         reports_case(sys.argv[2:])
         return

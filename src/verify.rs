@@ -209,12 +209,12 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     let mut rows = db::chain::state_rows(&mut *tx);
     while let Some(r) = rows.try_next().await.context("reading job_state_history")? {
         let mut e = Encoder::new(STATE_TABLE);
-        e.text(Some(&r.job_id))
+        e.integer(Some(r.sync_run_id))
+            .time(Some(r.observed_at))
+            .text(Some(&r.job_id))
             .text(r.from_state.as_deref())
             .text(Some(&r.to_state))
-            .time(Some(r.observed_at))
             .time(r.from_state_last_seen_at)
-            .integer(Some(r.sync_run_id))
             .bytes(r.prev_hash.as_deref());
         states.row(
             &mut findings,
@@ -235,9 +235,9 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         .context("reading job_detail_history")?
     {
         let mut e = Encoder::new(DETAIL_TABLE);
-        e.text(Some(&r.job_id))
+        e.integer(Some(r.sync_run_id))
             .time(Some(r.observed_at))
-            .integer(Some(r.sync_run_id))
+            .text(Some(&r.job_id))
             .text(r.shipping_option.as_deref())
             .text(r.outbound_status.as_deref())
             .text(r.outbound_tracking_number.as_deref())

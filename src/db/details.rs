@@ -164,11 +164,11 @@ pub async fn write_details(
                    i.bytes_transferred, i.objects_transferred, i.total_bytes, i.total_objects,
                    -- Chained to the job's last row, as in db::jobs::write_jobs.
                    p.row_hash,
-                   snowball.job_detail_row_hash(i.job_id, now(), $1, i.shipping_option,
-                                                i.outbound_status, i.outbound_tracking_number,
-                                                i.inbound_status, i.inbound_tracking_number,
-                                                i.bytes_transferred, i.objects_transferred,
-                                                i.total_bytes, i.total_objects, p.row_hash)
+                   snowball.job_detail_row_hash(
+                       (SELECT snowball.chain_prefix('snowball.job_detail_history', $1, now())),
+                       i.job_id, i.shipping_option, i.outbound_status, i.outbound_tracking_number,
+                       i.inbound_status, i.inbound_tracking_number, i.bytes_transferred,
+                       i.objects_transferred, i.total_bytes, i.total_objects, p.row_hash)
               FROM input i
               LEFT JOIN previous p USING (job_id)
              WHERE p.job_id IS NULL

@@ -141,8 +141,11 @@ pub async fn write_jobs(
                     prev_hash, row_hash)
             SELECT t.job_id, t.from_state, t.to_state, now(), t.from_state_last_seen_at, $1,
                    t.prev_hash,
-                   snowball.job_state_row_hash(t.job_id, t.from_state, t.to_state, now(),
-                                               t.from_state_last_seen_at, $1, t.prev_hash)
+                   -- The prefix (table, run, now()) is one value for the
+                   -- statement: an InitPlan, computed once.
+                   snowball.job_state_row_hash(
+                       (SELECT snowball.chain_prefix('snowball.job_state_history', $1, now())),
+                       t.job_id, t.from_state, t.to_state, t.from_state_last_seen_at, t.prev_hash)
               FROM (SELECT u.job_id, b.job_state AS from_state, u.job_state AS to_state,
                            b.last_seen_at AS from_state_last_seen_at, head.row_hash AS prev_hash
                       FROM updated u

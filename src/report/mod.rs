@@ -445,8 +445,7 @@ impl Report {
                 db::report::account_counts_at(&mut *conn, as_of, accounts).await?,
                 db::report::state_type_counts_at(&mut *conn, as_of, accounts).await?,
                 db::report::stuck_jobs_at(&mut *conn, as_of, stuck_before, accounts).await?,
-                db::report::deadlines_within_at(&mut *conn, as_of, deadline_days, accounts)
-                    .await?,
+                db::report::deadlines_within_at(&mut *conn, as_of, deadline_days, accounts).await?,
             ),
         };
         Ok(Report {

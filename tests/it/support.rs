@@ -101,10 +101,18 @@ impl TestDb {
             .expect("PostgreSQL answers at DATABASE_URL (default 127.0.0.1:5432)");
         // The name is ours (digits and underscores): nothing to inject.
         let template = template.map_or_else(String::new, |t| format!(" TEMPLATE {t}"));
-        sqlx::query(&format!("CREATE DATABASE {name}{template}"))
-            .execute(&admin)
-            .await
-            .expect("create test database");
+        let create = format!("CREATE DATABASE {name}{template}");
+        // A template's last client may have gone while its server process
+        // is still exiting (55006, "being accessed by other users").
+        let mut attempts = 0;
+        while let Err(err) = sqlx::query(&create).execute(&admin).await {
+            let busy = err
+                .as_database_error()
+                .is_some_and(|e| e.code().as_deref() == Some("55006"));
+            attempts += 1;
+            assert!(busy && attempts < 50, "create test database: {err}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         admin.close().await;
         let url = database_url(&admin_url(), &name);
         let pool = PgPoolOptions::new()

@@ -270,8 +270,9 @@ async fn a_clean_history_verifies_and_every_way_of_tampering_with_it_is_named_by
                 "INSERT INTO snowball.job_state_history
                         (job_id, from_state, to_state, observed_at, sync_run_id, prev_hash, row_hash)
                  SELECT h.job_id, h.to_state, 'Cancelled', now(), {last_run_id}, h.row_hash,
-                        snowball.job_state_row_hash(h.job_id, h.to_state, 'Cancelled', now(), NULL,
-                                                    {last_run_id}, h.row_hash)
+                        snowball.job_state_row_hash(
+                            snowball.chain_prefix('snowball.job_state_history', {last_run_id}, now()),
+                            h.job_id, h.to_state, 'Cancelled', NULL, h.row_hash)
                    FROM snowball.job_state_history h WHERE h.id = {last}"
             ),
             vec![run(last_run_id, DIGEST)],
@@ -344,13 +345,15 @@ WITH RECURSIVE ranked AS MATERIALIZED (
       FROM snowball.job_state_history h
 ), chain (id, job_id, n, prev_hash, row_hash) AS (
     SELECT r.id, r.job_id, r.n, NULL::bytea,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
-                                       r.from_state_last_seen_at, r.sync_run_id, NULL)
+           snowball.job_state_row_hash(
+               snowball.chain_prefix('snowball.job_state_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.from_state, r.to_state, r.from_state_last_seen_at, NULL)
       FROM ranked r WHERE r.n = 1
      UNION ALL
     SELECT r.id, r.job_id, r.n, c.row_hash,
-           snowball.job_state_row_hash(r.job_id, r.from_state, r.to_state, r.observed_at,
-                                       r.from_state_last_seen_at, r.sync_run_id, c.row_hash)
+           snowball.job_state_row_hash(
+               snowball.chain_prefix('snowball.job_state_history', r.sync_run_id, r.observed_at),
+               r.job_id, r.from_state, r.to_state, r.from_state_last_seen_at, c.row_hash)
       FROM chain c JOIN ranked r ON r.job_id = c.job_id AND r.n = c.n + 1
 )
 UPDATE snowball.job_state_history h SET prev_hash = c.prev_hash, row_hash = c.row_hash
