@@ -177,16 +177,13 @@ DECLARE
     rows     bytea;
     result   bytea;
 BEGIN
-    PERFORM pg_advisory_xact_lock(8317708120627700076);
-    -- READ COMMITTED: each statement from here sees every seal committed
-    -- before the lock was granted.
     SELECT * INTO run FROM snowball.sync_runs r WHERE r.id = run_id;
     IF NOT FOUND OR run.status = 'running' OR run.digest IS NOT NULL THEN
         RAISE EXCEPTION 'run % cannot be sealed: %', run_id,
             coalesce('its status is ' || run.status || CASE WHEN run.digest IS NOT NULL THEN ', sealed' ELSE '' END, 'no such run');
     END IF;
-    SELECT * INTO previous FROM snowball.sync_runs r
-     WHERE r.digest_seq IS NOT NULL ORDER BY r.digest_seq DESC LIMIT 1;
+    -- An ended run writes no more rows: its rows are hashed before the
+    -- lock, which then covers only the link to the previous digest.
     SELECT sha256(coalesce(string_agg(h.row_hash, ''::bytea ORDER BY h.part, h.id), ''::bytea))
       INTO rows
       FROM (SELECT 1 AS part, s.id, s.row_hash FROM snowball.job_state_history s
@@ -194,6 +191,11 @@ BEGIN
              UNION ALL
             SELECT 2, d.id, d.row_hash FROM snowball.job_detail_history d
              WHERE d.sync_run_id = run_id) h;
+    PERFORM pg_advisory_xact_lock(8317708120627700076);
+    -- READ COMMITTED: each statement from here sees every seal committed
+    -- before the lock was granted.
+    SELECT * INTO previous FROM snowball.sync_runs r
+     WHERE r.digest_seq IS NOT NULL ORDER BY r.digest_seq DESC LIMIT 1;
     result := sha256(snowball.chain_field('snowball.sync_runs'::text)
                      || snowball.chain_field(previous.digest)
                      || snowball.chain_field(run.id)

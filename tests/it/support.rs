@@ -78,7 +78,8 @@ impl TestDb {
         TestDb::create(None).await
     }
 
-    /// A copy of the database `template`, which nobody may be connected to.
+    /// A copy of the database `template`; its sessions (its own pool's
+    /// included) are ended.
     pub async fn copy_of(template: &str) -> TestDb {
         TestDb::create(Some(template)).await
     }
@@ -100,10 +101,12 @@ impl TestDb {
             .await
             .expect("PostgreSQL answers at DATABASE_URL (default 127.0.0.1:5432)");
         // The name is ours (digits and underscores): nothing to inject.
+        let template_name = template.unwrap_or_default().to_owned();
         let template = template.map_or_else(String::new, |t| format!(" TEMPLATE {t}"));
         let create = format!("CREATE DATABASE {name}{template}");
-        // A template's last client may have gone while its server process
-        // is still exiting (55006, "being accessed by other users").
+        // A template must have no session: its pool's idle connections, or
+        // a server process still exiting after its client left (55006,
+        // "being accessed by other users"), are ended first.
         let mut attempts = 0;
         while let Err(err) = sqlx::query(&create).execute(&admin).await {
             let busy = err
@@ -111,6 +114,14 @@ impl TestDb {
                 .is_some_and(|e| e.code().as_deref() == Some("55006"));
             attempts += 1;
             assert!(busy && attempts < 50, "create test database: {err}");
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&template_name)
+            .execute(&admin)
+            .await
+            .expect("end the template's sessions");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         admin.close().await;

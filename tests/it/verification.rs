@@ -230,7 +230,6 @@ async fn a_clean_history_verifies_and_every_way_of_tampering_with_it_is_named_by
         .next()
         .and_then(|id| id.parse().ok())
         .expect("a run id");
-    clean.pool.close().await;
 
     let state = |id: i64, job: &str, what: &str| {
         format!("snowball.job_state_history row {id} (job {job}): {what}")
