@@ -572,3 +572,73 @@ async fn a_database_of_the_previous_release_is_chained_by_the_migration_without_
     );
     assert_eq!(both_verify(&db.url, &[]).await.code, 0);
 }
+
+#[tokio::test]
+async fn awkward_values_hash_alike_in_postgresql_rust_and_python() {
+    if !psycopg_available("verification::awkward_values") {
+        return;
+    }
+    let db = TestDb::migrated().await;
+    // Rows hashed by the database's functions, as the writers hash them;
+    // both verifiers recompute them on their own.
+    sqlx::raw_sql(
+        r#"
+        INSERT INTO snowball.sync_runs (regions, status, tool_version) VALUES ('{us-east-1}', 'running', 't');
+        INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since)
+        SELECT v, 'New', 'us-east-1', now(), now(), now()
+          FROM unnest(ARRAY['', 'é漢字🙂', E'a\nb\tc', 'it''s "quoted"', repeat('x', 70000)]) v;
+        CREATE TEMP TABLE awkward (job_id text, from_state text, to_state text, observed_at timestamptz,
+                                   last_seen timestamptz);
+        INSERT INTO awkward
+        SELECT v, s.f, s.t, s.at, s.seen
+          FROM unnest(ARRAY['', 'é漢字🙂', E'a\nb\tc', 'it''s "quoted"', repeat('x', 70000)]) v,
+               (VALUES (NULL, '', '2026-12-01 00:00:00.000001+00'::timestamptz, NULL::timestamptz),
+                       ('', 'NULL', '1999-12-31 23:59:59.999999-05', '1999-12-31 00:00:00+14'),
+                       ('NULL', 'Nouvel État', '2026-06-30 12:00:00+02', '2026-06-30 09:59:59.5+00')) s (f, t, at, seen);
+        DO $$
+        DECLARE
+            r record;
+            head bytea;
+        BEGIN
+            FOR r IN SELECT * FROM awkward ORDER BY job_id, observed_at LOOP
+                SELECT h.row_hash INTO head FROM snowball.job_state_history h
+                 WHERE h.job_id = r.job_id ORDER BY h.id DESC LIMIT 1;
+                INSERT INTO snowball.job_state_history
+                       (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id,
+                        prev_hash, row_hash)
+                VALUES (r.job_id, r.from_state, r.to_state, r.observed_at, r.last_seen, 1, head,
+                        snowball.job_state_row_hash(
+                            snowball.chain_prefix('snowball.job_state_history', 1, r.observed_at),
+                            r.job_id, r.from_state, r.to_state, r.last_seen, head));
+                INSERT INTO snowball.job_detail_history
+                       (job_id, observed_at, sync_run_id, shipping_option, bytes_transferred,
+                        objects_transferred, total_bytes, total_objects, prev_hash, row_hash)
+                SELECT r.job_id, r.observed_at, 1, r.to_state, -1, 0, 9223372036854775807, NULL, p.row_hash,
+                       snowball.job_detail_row_hash(
+                           snowball.chain_prefix('snowball.job_detail_history', 1, r.observed_at),
+                           r.job_id, r.to_state, NULL, NULL, NULL, NULL, -1, 0, 9223372036854775807,
+                           NULL, p.row_hash)
+                  FROM (SELECT (SELECT d.row_hash FROM snowball.job_detail_history d
+                                 WHERE d.job_id = r.job_id ORDER BY d.id DESC LIMIT 1) AS row_hash) p;
+            END LOOP;
+        END
+        $$;
+        UPDATE snowball.sync_runs SET status = 'succeeded', finished_at = now();
+        SELECT snowball.seal_run(1);
+        "#,
+    )
+    .execute(&db.pool)
+    .await
+    .expect("awkward rows");
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM snowball.job_state_history").await,
+        15
+    );
+    assert_eq!(
+        both_verify(&db.url, &[]).await,
+        Verdict {
+            code: 0,
+            problems: vec![]
+        }
+    );
+}
