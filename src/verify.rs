@@ -136,6 +136,15 @@ struct RunCount {
     running: u64,
 }
 
+fn run_problem(id: i64, what: &'static str) -> Problem {
+    Problem {
+        table: RUNS_TABLE,
+        id,
+        subject: None,
+        what,
+    }
+}
+
 /// Checks one run once its rows are hashed. Returns None when sync_runs
 /// has no such run, else its stored digest (None when not sealed).
 fn close_run(
@@ -143,14 +152,8 @@ fn close_run(
     findings: &mut Findings,
     count: &mut RunCount,
 ) -> Option<Option<[u8; 32]>> {
-    let problem = |what| Problem {
-        table: RUNS_TABLE,
-        id: run.id,
-        subject: None,
-        what,
-    };
     let Some(line) = run.line else {
-        findings.add(problem("rows of this run but no sync_runs row"));
+        findings.add(run_problem(run.id, "rows of this run but no sync_runs row"));
         return None;
     };
     Some(seal_check(run.id, line, run.rows, findings, count))
@@ -163,12 +166,7 @@ fn seal_check(
     findings: &mut Findings,
     count: &mut RunCount,
 ) -> Option<[u8; 32]> {
-    let problem = |what| Problem {
-        table: RUNS_TABLE,
-        id,
-        subject: None,
-        what,
-    };
+    let problem = |what| run_problem(id, what);
     let status = line.status.unwrap_or_default();
     let (Some(digest), Some(seq)) = (line.digest, line.digest_seq) else {
         if status == "running" {
