@@ -194,6 +194,11 @@ async fn every_number_and_duration_flag_of_every_command_exits_0_1_or_2_and_neve
             Range::Span(limits::TIMEOUT.0, limits::TIMEOUT.1),
         ),
         (
+            on_db(&["verify"], &db.url),
+            "--connect-timeout",
+            Range::Span(limits::TIMEOUT.0, limits::TIMEOUT.1),
+        ),
+        (
             simulate.clone(),
             "--jobs",
             Range::Number(0, limits::SIMULATED_JOBS.1 as u64),

@@ -642,3 +642,57 @@ async fn awkward_values_hash_alike_in_postgresql_rust_and_python() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_malformed_or_conflicting_anchor_exits_2_naming_it() {
+    let db = TestDb::migrated().await;
+    let digest = "ab".repeat(32);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("anchors");
+    std::fs::write(&file, format!("# kept\n1 {digest}\n2 not-a-digest\n")).expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["--anchor".into(), "7".into()],
+            "--anchor must be RUN_ID:DIGEST".into(),
+        ),
+        (
+            vec!["--anchor".into(), format!("0:{digest}")],
+            "--anchor must be RUN_ID:DIGEST".into(),
+        ),
+        (
+            vec!["--anchor".into(), format!("1:{}", &digest[1..])],
+            "--anchor must be RUN_ID:DIGEST".into(),
+        ),
+        (
+            vec![
+                "--anchor".into(),
+                format!("1:{digest}"),
+                "--anchor".into(),
+                format!("1:{}", "cd".repeat(32)),
+            ],
+            "run 1 has two different anchors".into(),
+        ),
+        (
+            vec!["--anchors".into(), file.clone()],
+            format!("--anchors {file} line 3: expected `RUN_ID DIGEST`"),
+        ),
+        (
+            vec!["--anchors".into(), "/nonexistent/anchors".into()],
+            "--anchors: cannot read /nonexistent/anchors".into(),
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec![
+            "verify".to_owned(),
+            "--database-url".to_owned(),
+            db.url.clone(),
+        ];
+        args.extend(extra);
+        let out = run_bin(&args, &[]).await;
+        out.assert_code(2);
+        let line = out.error_line();
+        assert!(line.contains(&expected), "{line:?} should say {expected:?}");
+        assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
+    }
+}
