@@ -6,6 +6,13 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::db::chain::{DetailRow, StateRow};
+
+/// The hash-chained tables, in the order a run's digest takes their rows.
+pub const STATE_TABLE: &str = "snowball.job_state_history";
+pub const DETAIL_TABLE: &str = "snowball.job_detail_history";
+pub const RUNS_TABLE: &str = "snowball.sync_runs";
+
 /// A SHA-256 over fields, each NULL-distinct and length-prefixed.
 #[derive(Default)]
 pub struct Encoder(Sha256);
@@ -56,6 +63,38 @@ impl Encoder {
     }
 }
 
+/// A job_state_history row's hash, recomputed from its stored values.
+pub fn state_row_hash(r: &StateRow) -> [u8; 32] {
+    let mut e = Encoder::new(STATE_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.observed_at))
+        .text(Some(&r.job_id))
+        .text(r.from_state.as_deref())
+        .text(Some(&r.to_state))
+        .time(r.from_state_last_seen_at)
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
+/// A job_detail_history row's hash, recomputed from its stored values.
+pub fn detail_row_hash(r: &DetailRow) -> [u8; 32] {
+    let mut e = Encoder::new(DETAIL_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.observed_at))
+        .text(Some(&r.job_id))
+        .text(r.shipping_option.as_deref())
+        .text(r.outbound_status.as_deref())
+        .text(r.outbound_tracking_number.as_deref())
+        .text(r.inbound_status.as_deref())
+        .text(r.inbound_tracking_number.as_deref())
+        .integer(r.bytes_transferred)
+        .integer(r.objects_transferred)
+        .integer(r.total_bytes)
+        .integer(r.total_objects)
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
 /// The hash of a run's rows: SHA-256 over the row_hash of every row it
 /// wrote, job_state_history's in id order, then job_detail_history's.
 #[derive(Default)]
@@ -73,7 +112,7 @@ impl RowsHash {
 
 /// A run's digest, from the digest of the run sealed before it.
 pub fn run_digest(previous: Option<&[u8]>, run_id: i64, status: &str, rows: &[u8; 32]) -> [u8; 32] {
-    let mut e = Encoder::new("snowball.sync_runs");
+    let mut e = Encoder::new(RUNS_TABLE);
     e.bytes(previous)
         .integer(Some(run_id))
         .text(Some(status))

@@ -10,7 +10,7 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::chain::{self, Encoder, RowsHash};
+use crate::chain::{self, DETAIL_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE};
 use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
 use crate::db;
@@ -19,11 +19,6 @@ use crate::error::Error;
 /// Problems kept for the output; the rest are counted. A history rewritten
 /// wholesale without its hashes would otherwise fill memory with them.
 const PROBLEMS_KEPT: usize = 1000;
-
-/// The history tables, in the order a run's digest takes their rows.
-pub const STATE_TABLE: &str = "snowball.job_state_history";
-pub const DETAIL_TABLE: &str = "snowball.job_detail_history";
-const RUNS_TABLE: &str = "snowball.sync_runs";
 
 /// One thing found wrong. `line` is what both verifiers print (this one and
 /// contrib/verify-history.py), word for word.
@@ -123,19 +118,6 @@ impl ChainWalk {
     }
 }
 
-/// What a run's stored line says, while its rows are hashed.
-struct OpenRun {
-    id: i64,
-    line: Option<db::chain::RunLine>,
-    rows: RowsHash,
-}
-
-#[derive(Debug, Default)]
-struct RunCount {
-    sealed: u64,
-    running: u64,
-}
-
 fn run_problem(id: i64, what: &'static str) -> Problem {
     Problem {
         table: RUNS_TABLE,
@@ -145,47 +127,109 @@ fn run_problem(id: i64, what: &'static str) -> Problem {
     }
 }
 
-/// Checks one run once its rows are hashed. Returns None when sync_runs
-/// has no such run, else its stored digest (None when not sealed).
-fn close_run(
-    run: OpenRun,
-    findings: &mut Findings,
-    count: &mut RunCount,
-) -> Option<Option<[u8; 32]>> {
-    let Some(line) = run.line else {
-        findings.add(run_problem(run.id, "rows of this run but no sync_runs row"));
-        return None;
-    };
-    Some(seal_check(run.id, line, run.rows, findings, count))
+fn anchor_problem(id: i64, what: &'static str) -> Problem {
+    Problem {
+        table: "anchor",
+        id,
+        subject: None,
+        what,
+    }
 }
 
-fn seal_check(
-    id: i64,
-    line: db::chain::RunLine,
-    rows: RowsHash,
-    findings: &mut Findings,
-    count: &mut RunCount,
-) -> Option<[u8; 32]> {
-    let problem = |what| run_problem(id, what);
-    let status = line.status.unwrap_or_default();
-    let (Some(digest), Some(seq)) = (line.digest, line.digest_seq) else {
-        if status == "running" {
-            count.running += 1;
-        } else {
-            findings.add(problem("ended but not sealed"));
+/// Walks the runs in id order, each run's own line followed by its rows'
+/// hashes: every sealed run's digest must be the hash of the previous sealed
+/// run's stored digest, its id, status and rows; every anchor must name a
+/// run with that digest. Anchors are few and held; runs are not.
+struct RunWalk {
+    /// Anchored digests by run, and whether the run was found.
+    anchors: BTreeMap<i64, ([u8; 32], bool)>,
+    /// The run being read: its id, its own line once seen, its rows so far.
+    open: Option<(i64, Option<db::chain::RunLine>, RowsHash)>,
+    sealed: u64,
+    running: u64,
+}
+
+impl RunWalk {
+    fn new(anchors: &[(i64, [u8; 32])]) -> RunWalk {
+        RunWalk {
+            anchors: anchors.iter().map(|(run, d)| (*run, (*d, false))).collect(),
+            open: None,
+            sealed: 0,
+            running: 0,
         }
-        return None;
-    };
-    count.sealed += 1;
-    if seq > 1 && !line.previous_exists {
-        findings.add(problem("the run sealed before it is missing"));
-    } else if chain::run_digest(line.previous_digest.as_deref(), id, &status, &rows.finish())
-        .as_slice()
-        != digest.as_slice()
-    {
-        findings.add(problem("digest does not match"));
     }
-    <[u8; 32]>::try_from(digest.as_slice()).ok()
+
+    fn line(&mut self, findings: &mut Findings, line: db::chain::RunLine) {
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(id, _, _)| *id != line.sync_run_id)
+        {
+            self.close(findings);
+            self.open = Some((line.sync_run_id, None, RowsHash::default()));
+        }
+        if let Some((_, own, rows)) = self.open.as_mut() {
+            match &line.row_hash {
+                Some(hash) if line.part > 0 => rows.add(hash),
+                _ => *own = Some(line),
+            }
+        }
+    }
+
+    /// Checks the open run, and its anchor; a run sync_runs does not hold
+    /// leaves its anchor to `finish`, with those of no run at all.
+    fn close(&mut self, findings: &mut Findings) {
+        let Some((id, own, rows)) = self.open.take() else {
+            return;
+        };
+        let Some(line) = own else {
+            findings.add(run_problem(id, "rows of this run but no sync_runs row"));
+            return;
+        };
+        let status = line.status.unwrap_or_default();
+        let stored = match (line.digest, line.digest_seq) {
+            (Some(digest), Some(seq)) => {
+                self.sealed += 1;
+                if seq > 1 && !line.previous_exists {
+                    findings.add(run_problem(id, "the run sealed before it is missing"));
+                } else if chain::run_digest(
+                    line.previous_digest.as_deref(),
+                    id,
+                    &status,
+                    &rows.finish(),
+                )
+                .as_slice()
+                    != digest.as_slice()
+                {
+                    findings.add(run_problem(id, "digest does not match"));
+                }
+                <[u8; 32]>::try_from(digest.as_slice()).ok()
+            }
+            _ if status == "running" => {
+                self.running += 1;
+                None
+            }
+            _ => {
+                findings.add(run_problem(id, "ended but not sealed"));
+                None
+            }
+        };
+        if let Some((anchored, seen)) = self.anchors.get_mut(&id) {
+            *seen = true;
+            if stored != Some(*anchored) {
+                findings.add(anchor_problem(id, "digest differs from the anchor"));
+            }
+        }
+    }
+
+    fn finish(&mut self, findings: &mut Findings) {
+        self.close(findings);
+        for (id, (_, seen)) in &self.anchors {
+            if !seen {
+                findings.add(anchor_problem(*id, "no such run"));
+            }
+        }
+    }
 }
 
 /// The `verify` command. Exits 0 when everything holds, 1 on any problem.
@@ -206,21 +250,14 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     let mut states = ChainWalk::new(STATE_TABLE);
     let mut rows = db::chain::state_rows(&mut *tx);
     while let Some(r) = rows.try_next().await.context("reading job_state_history")? {
-        let mut e = Encoder::new(STATE_TABLE);
-        e.integer(Some(r.sync_run_id))
-            .time(Some(r.observed_at))
-            .text(Some(&r.job_id))
-            .text(r.from_state.as_deref())
-            .text(Some(&r.to_state))
-            .time(r.from_state_last_seen_at)
-            .bytes(r.prev_hash.as_deref());
+        let recomputed = chain::state_row_hash(&r);
         states.row(
             &mut findings,
             r.id,
             r.job_id,
             r.prev_hash,
             r.row_hash,
-            e.finish(),
+            recomputed,
         );
     }
     drop(rows);
@@ -232,100 +269,33 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         .await
         .context("reading job_detail_history")?
     {
-        let mut e = Encoder::new(DETAIL_TABLE);
-        e.integer(Some(r.sync_run_id))
-            .time(Some(r.observed_at))
-            .text(Some(&r.job_id))
-            .text(r.shipping_option.as_deref())
-            .text(r.outbound_status.as_deref())
-            .text(r.outbound_tracking_number.as_deref())
-            .text(r.inbound_status.as_deref())
-            .text(r.inbound_tracking_number.as_deref())
-            .integer(r.bytes_transferred)
-            .integer(r.objects_transferred)
-            .integer(r.total_bytes)
-            .integer(r.total_objects)
-            .bytes(r.prev_hash.as_deref());
+        let recomputed = chain::detail_row_hash(&r);
         details.row(
             &mut findings,
             r.id,
             r.job_id,
             r.prev_hash,
             r.row_hash,
-            e.finish(),
+            recomputed,
         );
     }
     drop(rows);
 
-    // Runs: each run's own line, then its rows' hashes. Anchors are looked
-    // up as the runs go by (they are few; the runs are not held).
-    let mut anchors: BTreeMap<i64, ([u8; 32], bool)> = config
-        .anchors
-        .iter()
-        .map(|(run, digest)| (*run, (*digest, false)))
-        .collect();
-    let mut runs = RunCount::default();
-    let mut open: Option<OpenRun> = None;
-    // `stored` is None for a run sync_runs does not hold: its anchor is
-    // reported with those of no run at all, at the end.
-    let mut check_anchor = |id: i64, stored: Option<Option<[u8; 32]>>, findings: &mut Findings| {
-        if let (Some(stored), Some((anchored, seen))) = (stored, anchors.get_mut(&id)) {
-            *seen = true;
-            if stored != Some(*anchored) {
-                findings.add(Problem {
-                    table: "anchor",
-                    id,
-                    subject: None,
-                    what: "digest differs from the anchor",
-                });
-            }
-        }
-    };
+    let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
     while let Some(line) = lines.try_next().await.context("reading the runs")? {
-        if open.as_ref().is_none_or(|o| o.id != line.sync_run_id) {
-            if let Some(done) = open.take() {
-                let id = done.id;
-                let stored = close_run(done, &mut findings, &mut runs);
-                check_anchor(id, stored, &mut findings);
-            }
-            open = Some(OpenRun {
-                id: line.sync_run_id,
-                line: None,
-                rows: RowsHash::default(),
-            });
-        }
-        let Some(current) = open.as_mut() else {
-            continue;
-        };
-        match &line.row_hash {
-            Some(hash) if line.part > 0 => current.rows.add(hash),
-            _ => current.line = Some(line),
-        }
+        runs.line(&mut findings, line);
     }
     drop(lines);
-    if let Some(done) = open.take() {
-        let id = done.id;
-        let stored = close_run(done, &mut findings, &mut runs);
-        check_anchor(id, stored, &mut findings);
-    }
-    for (id, (_, seen)) in &anchors {
-        if !seen {
-            findings.add(Problem {
-                table: "anchor",
-                id: *id,
-                subject: None,
-                what: "no such run",
-            });
-        }
-    }
+    runs.finish(&mut findings);
     tx.commit().await.context("ending the read-only snapshot")?;
 
     let report = Report {
         states: states.count,
         details: details.count,
-        runs,
-        anchors: anchors.len(),
+        sealed: runs.sealed,
+        running: runs.running,
+        anchors: runs.anchors.len(),
         findings,
     };
     let text = match config.output {
@@ -346,7 +316,8 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
 struct Report {
     states: TableCount,
     details: TableCount,
-    runs: RunCount,
+    sealed: u64,
+    running: u64,
     anchors: usize,
     findings: Findings,
 }
@@ -369,7 +340,7 @@ impl Report {
         }
         out.push_str(&format!(
             "{RUNS_TABLE}: {} run digests checked, {} runs still running, {} anchors checked\n",
-            self.runs.sealed, self.runs.running, self.anchors
+            self.sealed, self.running, self.anchors
         ));
         out.push_str(match self.findings.total {
             0 => "the history verifies\n",
@@ -383,7 +354,7 @@ impl Report {
         serde_json::json!({
             "verified": self.findings.total == 0,
             "tables": [table(STATE_TABLE, self.states), table(DETAIL_TABLE, self.details)],
-            "runs": {"sealed": self.runs.sealed, "running": self.runs.running},
+            "runs": {"sealed": self.sealed, "running": self.running},
             "anchors": self.anchors,
             "problems_total": self.findings.total,
             "problems": self.findings.kept.iter().map(|p| serde_json::json!({
