@@ -22,6 +22,8 @@ STATE = ("snowball.job_state_history", "sync_run_id, observed_at, job_id, from_s
 DETAIL = ("snowball.job_detail_history", "sync_run_id, observed_at, job_id, shipping_option, "
           "outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number, "
           "bytes_transferred, objects_transferred, total_bytes, total_objects")
+REPORTS = ("snowball.job_reports", "sync_run_id, fetched_at, job_id, kind, bytes, sha256, content_type, "
+           "CASE WHEN stored THEN 'true' ELSE 'false' END")
 problems, lines = [], []
 
 def main(url, anchors):
@@ -29,7 +31,7 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            for table, columns in (STATE, DETAIL):
+            for table, columns in (STATE, DETAIL, REPORTS):
                 rows = chains = 0; job = head = None
                 cur = conn.cursor(name="rows")  # server-side: constant memory
                 cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY job_id, id")
@@ -51,7 +53,7 @@ def main(url, anchors):
                                   " ON p.digest_seq = r.digest_seq - 1"):
                 runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
             orphans = set()
-            for table in (STATE[0], DETAIL[0]):
+            for table in (STATE[0], DETAIL[0], REPORTS[0]):
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
                     if run_id in runs: runs[run_id][5].update(bytes(row_hash))
                     else: orphans.add(run_id)

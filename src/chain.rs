@@ -6,11 +6,12 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::chain::{DetailRow, StateRow};
+use crate::db::chain::{DetailRow, ReportRow, StateRow};
 
 /// The hash-chained tables, in the order a run's digest takes their rows.
 pub const STATE_TABLE: &str = "snowball.job_state_history";
 pub const DETAIL_TABLE: &str = "snowball.job_detail_history";
+pub const REPORTS_TABLE: &str = "snowball.job_reports";
 pub const RUNS_TABLE: &str = "snowball.sync_runs";
 
 /// A SHA-256 over fields, each NULL-distinct and length-prefixed.
@@ -95,8 +96,25 @@ pub fn detail_row_hash(r: &DetailRow) -> [u8; 32] {
     e.finish()
 }
 
+/// A job_reports row's hash, recomputed from its stored values; `stored`
+/// is encoded as the text `true` or `false`.
+pub fn report_row_hash(r: &ReportRow) -> [u8; 32] {
+    let mut e = Encoder::new(REPORTS_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.fetched_at))
+        .text(Some(&r.job_id))
+        .text(Some(&r.kind))
+        .integer(Some(r.bytes))
+        .bytes(Some(&r.sha256))
+        .text(r.content_type.as_deref())
+        .text(Some(if r.stored { "true" } else { "false" }))
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
 /// The hash of a run's rows: SHA-256 over the row_hash of every row it
-/// wrote, job_state_history's in id order, then job_detail_history's.
+/// wrote, job_state_history's in id order, then job_detail_history's, then
+/// job_reports'.
 #[derive(Default)]
 pub struct RowsHash(Sha256);
 

@@ -83,6 +83,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `sync --include` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IncludeKind {
+    Details,
+    Reports,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// One human line.
@@ -92,6 +99,9 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up and turned into a configuration: its size does
+// not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Page through Snowball ListJobs and upsert every job into PostgreSQL,
     /// recording each JobState transition.
@@ -242,6 +252,17 @@ pub struct SyncArgs {
     /// run, or never described. Keeps their shipments and data transfer.
     #[arg(long)]
     pub details: bool,
+
+    /// What a run reads besides ListJobs, repeatable or comma-separated:
+    /// `details` (as --details) and `reports` (implies details: archives each
+    /// completed job's completion report and logs; see README "Job reports").
+    #[arg(long, value_delimiter = ',', value_name = "KIND")]
+    pub include: Vec<IncludeKind>,
+
+    /// Reports larger than this are hashed and their size kept, not their
+    /// content; a whole number with KiB, MiB or GiB.
+    #[arg(long, default_value = "512MiB", value_name = "SIZE")]
+    pub report_max_bytes: String,
 
     /// DescribeJob requests in flight at once, 1 to 32.
     #[arg(long, default_value_t = DEFAULT_DETAILS_CONCURRENCY, value_name = "N", allow_negative_numbers = true)]
@@ -429,6 +450,11 @@ pub struct SimulateArgs {
         allow_negative_numbers = true
     )]
     pub accounts: usize,
+
+    /// Make one job's success log this long (KiB, MiB, GiB accepted): the
+    /// first job whose reports DescribeJob returns (GET /_sim/stats names it).
+    #[arg(long, value_name = "SIZE")]
+    pub success_log_bytes: Option<String>,
 
     /// Advance the fleet one tick every this many seconds (otherwise only
     /// through POST /_sim/advance).

@@ -204,12 +204,43 @@ pub struct SyncConfig {
     pub concurrency: usize,
     /// `--details`: DescribeJob requests in flight at once; None without it.
     pub details: Option<usize>,
+    /// `--include reports`: how reports are archived; None without it.
+    pub reports: Option<ArchiveConfig>,
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
     pub output: cli::OutputFormat,
     /// Prometheus textfile written after every run.
     pub metrics_file: Option<std::path::PathBuf>,
+}
+
+/// How `sync --include reports` fetches and keeps reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// `--report-max-bytes`: a larger report is hashed, not kept.
+    pub max_bytes: u64,
+    /// Plain `http` is accepted for loopback addresses only, and only when
+    /// `--endpoint-url` is one (the simulator); otherwise only `https`.
+    pub loopback_http: bool,
+    pub attempt_timeout: Duration,
+    pub operation_timeout: Duration,
+}
+
+/// Whether a URL's host is a loopback address (127.0.0.0/8, ::1, localhost).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What `simulate` serves: the simulator's own settings type.
@@ -453,6 +484,7 @@ impl SyncConfig {
             max_pages: DEFAULT_MAX_PAGES,
             concurrency: DEFAULT_CONCURRENCY,
             details: None,
+            reports: None,
             migrate: true,
             wait_lock: false,
             dry_run: false,
@@ -469,13 +501,24 @@ impl SyncConfig {
             args.details_concurrency,
             (1, MAX_DETAILS_CONCURRENCY),
         )?;
+        let aws = AwsConfig::from_args(args.aws)?;
+        let max_bytes = crate::values::parse_size(&args.report_max_bytes)
+            .map_err(|why| Error::Usage(format!("--report-max-bytes: {why}")))?;
+        let reports = args.include.contains(&cli::IncludeKind::Reports);
+        let details = args.details || reports || args.include.contains(&cli::IncludeKind::Details);
         Ok(SyncConfig {
             database: DatabaseConfig::from_args(args.database)?,
-            aws: AwsConfig::from_args(args.aws)?,
+            reports: reports.then(|| ArchiveConfig {
+                max_bytes,
+                loopback_http: aws.endpoint_url.as_deref().is_some_and(is_loopback_url),
+                attempt_timeout: aws.attempt_timeout,
+                operation_timeout: aws.operation_timeout,
+            }),
+            aws,
             page_size: page_size as i32,
             max_pages: number("--max-pages", args.max_pages, limits::MAX_PAGES)?,
             concurrency,
-            details: args.details.then_some(details_concurrency),
+            details: details.then_some(details_concurrency),
             migrate: !args.no_migrate,
             wait_lock: args.wait_lock,
             dry_run: args.dry_run,
@@ -540,6 +583,13 @@ impl SimulatorConfig {
                 )
             },
             tick,
+            long_success_log: match &args.success_log_bytes {
+                None => None,
+                Some(size) => Some(
+                    crate::values::parse_size(size)
+                        .map_err(|why| Error::Usage(format!("--success-log-bytes: {why}")))?,
+                ),
+            },
             faults: crate::simulator::Faults {
                 throttle_every: every("--throttle-every", args.throttle_every)?,
                 error_every: every("--error-every", args.error_every)?,

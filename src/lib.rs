@@ -1,6 +1,7 @@
 //! snowball-sync: mirror AWS Snowball ListJobs into PostgreSQL, with an
 //! append-only history of every JobState transition.
 
+pub mod archive;
 pub mod cbor;
 pub mod chain;
 pub mod cli;

@@ -100,16 +100,24 @@ pub async fn ensure_credentials(sdk: &aws_config::SdkConfig) -> Result<(), crate
 /// the run's own CPU time when 100 accounts are listed (scripts/bench.py accounts).
 fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
+        connector(settings.cloned(), components.and_then(|c| c.sleep_impl()))
     })
+}
+
+/// The project's HTTP stack: rustls with aws-lc, proxies from the
+/// environment (HTTPS_PROXY, NO_PROXY, ...), as the SDK's own default. The
+/// report archive fetches through it too.
+pub fn connector(
+    settings: Option<aws_smithy_runtime_api::client::http::HttpConnectorSettings>,
+    sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
+) -> aws_smithy_http_client::Connector {
+    let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    connector.set_connector_settings(settings);
+    connector.set_sleep_impl(sleep);
+    connector.set_proxy_config(Some(ProxyConfig::from_env()));
+    connector.build()
 }
 
 /// A client for one region, counting its requests into `counter`.
@@ -303,10 +311,7 @@ pub enum DescribeError {
 /// DescribeJob of one job: its details and, for an export's main job, its
 /// parts'. The SDK's typed answer gives the typed fields; the raw answer, read
 /// by a per-request interceptor, gives the rest of JobMetadata as sent.
-pub async fn describe_job(
-    client: &Client,
-    job_id: &str,
-) -> Result<Vec<crate::detail::DetailRecord>, DescribeError> {
+pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, DescribeError> {
     let capture = RawAnswer::default();
     let answer = client
         .describe_job()
@@ -352,7 +357,24 @@ pub async fn describe_job(
         .filter_map(|(i, m)| {
             crate::detail::DetailRecord::from_metadata(m, raw_part("SubJobMetadata", Some(i)))
         });
-    Ok(std::iter::once(main).chain(parts).collect())
+    let links = output
+        .job_metadata()
+        .into_iter()
+        .chain(output.sub_job_metadata())
+        .flat_map(crate::archive::links)
+        .collect();
+    Ok(Description {
+        records: std::iter::once(main).chain(parts).collect(),
+        links,
+    })
+}
+
+/// One DescribeJob answer: the job's record (then its parts'), and the
+/// reports any of them has (their URLs valid for an hour).
+#[derive(Debug)]
+pub struct Description {
+    pub records: Vec<crate::detail::DetailRecord>,
+    pub links: Vec<crate::archive::ReportLink>,
 }
 
 /// Keeps the raw body of one response (JSON or CBOR, as JSON): DescribeJob's

@@ -121,6 +121,34 @@ pub fn parse_moment(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Values in order, each once: the first occurrence wins.
+/// A size in bytes: a whole number, optionally followed by KiB, MiB or GiB
+/// (`512MiB`, `1GiB`, `65536`), at most 1 TiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}': use KiB, MiB or GiB"
+            ));
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 512MiB"))?;
+    number
+        .checked_mul(scale)
+        .filter(|bytes| *bytes <= 1 << 40)
+        .ok_or_else(|| format!("'{text}' is over 1TiB"))
+}
+
 pub fn first_occurrences<T: PartialEq>(values: Vec<T>) -> Vec<T> {
     let mut kept: Vec<T> = Vec::with_capacity(values.len());
     for value in values {
@@ -235,6 +263,33 @@ impl fmt::Display for Span {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sizes_accept_bytes_kib_mib_and_gib_up_to_a_tib() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("1024GiB"), Ok(1 << 40));
+        for bad in [
+            "",
+            "MiB",
+            "1MB",
+            "-1",
+            "1.5MiB",
+            "1025GiB",
+            "18446744073709551615GiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_size_parser_never_panics(text in "\\PC{0,24}") {
+            let _ = parse_size(&text);
+        }
+    }
 
     #[test]
     fn spans_accept_the_documented_units() {

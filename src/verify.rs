@@ -10,7 +10,7 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::chain::{self, DETAIL_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE};
+use crate::chain::{self, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE};
 use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
 use crate::db;
@@ -281,6 +281,21 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     }
     drop(rows);
 
+    let mut reports = ChainWalk::new(REPORTS_TABLE);
+    let mut rows = db::chain::report_rows(&mut *tx);
+    while let Some(r) = rows.try_next().await.context("reading job_reports")? {
+        let recomputed = chain::report_row_hash(&r);
+        reports.row(
+            &mut findings,
+            r.id,
+            r.job_id,
+            r.prev_hash,
+            r.row_hash,
+            recomputed,
+        );
+    }
+    drop(rows);
+
     let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
     while let Some(line) = lines.try_next().await.context("reading the runs")? {
@@ -293,6 +308,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     let report = Report {
         states: states.count,
         details: details.count,
+        reports: reports.count,
         sealed: runs.sealed,
         running: runs.running,
         anchors: runs.anchors.len(),
@@ -316,6 +332,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
 struct Report {
     states: TableCount,
     details: TableCount,
+    reports: TableCount,
     sealed: u64,
     running: u64,
     anchors: usize,
@@ -332,7 +349,11 @@ impl Report {
         if unlisted > 0 {
             out.push_str(&format!("PROBLEM and {unlisted} more not listed\n"));
         }
-        for (table, count) in [(STATE_TABLE, self.states), (DETAIL_TABLE, self.details)] {
+        for (table, count) in [
+            (STATE_TABLE, self.states),
+            (DETAIL_TABLE, self.details),
+            (REPORTS_TABLE, self.reports),
+        ] {
             out.push_str(&format!(
                 "{table}: {} rows in {} chains checked\n",
                 count.rows, count.chains
@@ -353,7 +374,11 @@ impl Report {
         let table = |name: &str, c: TableCount| serde_json::json!({"table": name, "rows": c.rows, "chains": c.chains});
         serde_json::json!({
             "verified": self.findings.total == 0,
-            "tables": [table(STATE_TABLE, self.states), table(DETAIL_TABLE, self.details)],
+            "tables": [
+                table(STATE_TABLE, self.states),
+                table(DETAIL_TABLE, self.details),
+                table(REPORTS_TABLE, self.reports),
+            ],
             "runs": {"sealed": self.sealed, "running": self.running},
             "anchors": self.anchors,
             "problems_total": self.findings.total,

@@ -67,9 +67,37 @@ pub fn detail_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Resu
     .fetch(db)
 }
 
+/// A job_reports row as stored, hashes included.
+#[derive(Debug)]
+pub struct ReportRow {
+    pub id: i64,
+    pub job_id: String,
+    pub kind: String,
+    pub bytes: i64,
+    pub sha256: Vec<u8>,
+    pub content_type: Option<String>,
+    pub stored: bool,
+    pub fetched_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every job_reports row, by job, then id.
+pub fn report_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ReportRow>> {
+    sqlx::query_as!(
+        ReportRow,
+        "SELECT id, job_id, kind, bytes, sha256, content_type, stored, fetched_at, sync_run_id,
+                prev_hash, row_hash
+           FROM snowball.job_reports
+          ORDER BY job_id, id"
+    )
+    .fetch(db)
+}
+
 /// One line of the runs stream: a run's own line (`part` 0), then the
 /// row_hash of each row it wrote (`part` 1: job_state_history, 2:
-/// job_detail_history), each in id order.
+/// job_detail_history, 3: job_reports), each in id order.
 #[derive(Debug)]
 pub struct RunLine {
     pub sync_run_id: i64,
@@ -88,7 +116,7 @@ pub struct RunLine {
 }
 
 /// Every run, followed by the row hashes of the rows it wrote, by run id.
-/// Three ordered index scans merged (Merge Append), not a sort.
+/// Four ordered index scans merged (Merge Append), not a sort.
 pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunLine>> {
     sqlx::query_as!(
         RunLine,
@@ -104,7 +132,10 @@ pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result
                      FROM snowball.job_state_history s
                     UNION ALL
                    SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, d.row_hash
-                     FROM snowball.job_detail_history d) l
+                     FROM snowball.job_detail_history d
+                    UNION ALL
+                   SELECT p.sync_run_id, 3, p.id, NULL, NULL, NULL, NULL, false, p.row_hash
+                     FROM snowball.job_reports p) l
             ORDER BY sync_run_id, part, id"#
     )
     .fetch(db)

@@ -21,11 +21,13 @@ pub struct ToDescribe {
 /// described, or changed since their latest description (a description that
 /// failed in the run that saw a job complete is caught up on by the next
 /// run, whatever the state). `main_jobs` picks the exports' main jobs
-/// (described first) or every other job.
+/// (described first) or every other job. With `reports`, a completed job
+/// whose reports are not all archived is described again (its URLs expire).
 pub async fn to_describe(
     db: impl PgExecutor<'_>,
     run_id: i64,
     main_jobs: bool,
+    reports: bool,
     after: &str,
     limit: i64,
 ) -> anyhow::Result<Vec<ToDescribe>> {
@@ -44,14 +46,22 @@ pub async fn to_describe(
                    -- run's own changes are among them. Both times are
                    -- transaction times of this database's clock.
                    OR EXISTS (SELECT 1 FROM snowball.job_state_history h
-                               WHERE h.job_id = j.job_id AND h.observed_at > d.described_at))
+                               WHERE h.job_id = j.job_id AND h.observed_at > d.described_at)
+                   -- A completed job's reports: never offered to a run that
+                   -- archives (NULL), or offered and not all archived.
+                   OR ($5 AND j.job_state = 'Complete'
+                       AND (d.report_kinds IS NULL
+                            OR EXISTS (SELECT 1 FROM UNNEST(d.report_kinds) AS k
+                                        WHERE NOT EXISTS (SELECT 1 FROM snowball.job_reports r
+                                                           WHERE r.job_id = j.job_id AND r.kind = k)))))
               AND j.job_id > $3
             ORDER BY j.job_id
             LIMIT $4"#,
         run_id,
         main_jobs,
         after,
-        limit
+        limit,
+        reports
     )
     .fetch_all(db)
     .await

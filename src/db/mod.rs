@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod lock;
 pub mod notices;
 pub mod report;
+pub mod reports;
 pub mod runs;
 
 use anyhow::Context;

@@ -62,6 +62,9 @@ pub struct RunTotals {
     /// With --details: jobs described, and detail history rows written.
     pub jobs_described: Option<i32>,
     pub detail_changes: Option<i32>,
+    /// With --include reports: reports archived, and their bytes.
+    pub reports_archived: Option<i32>,
+    pub report_bytes: Option<i64>,
 }
 
 /// How one listing ended.
@@ -236,7 +239,8 @@ pub async fn finish(
                UPDATE snowball.sync_runs
                   SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
-                      error = $9, jobs_described = $10, detail_changes = $11
+                      error = $9, jobs_described = $10, detail_changes = $11,
+                      reports_archived = $12, report_bytes = $13
                 WHERE id = $1 AND status = 'running'
             RETURNING started_at, finished_at
            )
@@ -256,6 +260,8 @@ pub async fn finish(
         error,
         totals.jobs_described,
         totals.detail_changes,
+        totals.reports_archived,
+        totals.report_bytes,
     )
     .fetch_optional(&mut *tx)
     .await

@@ -3,7 +3,8 @@
 //! statuses move with the state, imports (and export parts) transfer data
 //! while InProgress, tick by tick. Everything is derived from the job id, its
 //! state and the ticks it has spent there, so it is as deterministic as the
-//! fleet. JobLogInfo, PickupDetails and TaxDocuments carry markers a test
+//! fleet. JobLogInfo (added for completed jobs, see reports.rs), PickupDetails
+//! and TaxDocuments carry markers a test
 //! looks for: they must never be stored, logged or printed.
 
 use serde_json::{Value as Json, json};
@@ -62,11 +63,6 @@ pub fn job_metadata(entry: &JobEntry, ticks_in_state: u64, account: &str) -> Jso
             "S3Resources": (0..1 + h % 2)
                 .map(|i| json!({ "BucketArn": format!("arn:aws:s3:::fleet-data-{}-{i}", h % 1000) }))
                 .collect::<Vec<_>>(),
-        },
-        "JobLogInfo": {
-            "JobCompletionReportURI": format!("https://awsie-job-reports.s3.amazonaws.com/{}/report.pdf?X-Amz-Security-Token={JOB_LOG_MARKER}&X-Amz-Signature=3f2a", entry.job_id),
-            "JobSuccessLogURI": format!("https://awsie-job-reports.s3.amazonaws.com/{}/success.log?X-Amz-Security-Token={JOB_LOG_MARKER}&X-Amz-Signature=9c1d", entry.job_id),
-            "JobFailureLogURI": format!("https://awsie-job-reports.s3.amazonaws.com/{}/failure.log?X-Amz-Security-Token={JOB_LOG_MARKER}&X-Amz-Signature=77e0", entry.job_id),
         },
         "PickupDetails": {
             "Name": format!("{PICKUP_MARKER} Pat Doe"),

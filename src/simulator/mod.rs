@@ -7,6 +7,7 @@ mod details;
 pub mod fleet;
 pub mod organization;
 mod organizations;
+pub mod reports;
 mod server;
 mod sts;
 pub mod wire;
@@ -57,6 +58,8 @@ pub struct ServeConfig {
     pub fleet: FleetConfig,
     pub tick: Option<Duration>,
     pub faults: Faults,
+    /// `--success-log-bytes`: one job's success log this long.
+    pub long_success_log: Option<u64>,
 }
 
 /// Faults injected into ListJobs requests, counted over all of them.
@@ -89,10 +92,28 @@ pub struct Faults {
     /// Jobs DescribeJob no longer knows (InvalidResourceException), as if
     /// removed between listing and describing.
     pub forget_jobs: Vec<String>,
+    /// The next this-many DescribeJob answers with JobLogInfo carry URLs
+    /// issued two hours ago: expired, as if fetched too late.
+    pub expire_reports: u64,
+    /// The next this-many report downloads answer HTTP 500.
+    pub fail_reports: u64,
+    /// The next this-many report downloads are cut off halfway.
+    pub cut_reports: u64,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Whether DescribeJob gives a job JobLogInfo: a completed import or export
+/// job (an export's parts; its main job has no transfer of its own).
+fn has_reports(entry: &JobEntry) -> bool {
+    entry.job_state == "Complete"
+        && !entry.is_master
+        && matches!(
+            entry.job_type.as_deref(),
+            Some("IMPORT") | Some("EXPORT") | None
+        )
 }
 
 /// The fleet a region lists. Every US region lists the jobs of all US
@@ -135,6 +156,12 @@ struct State {
     /// STS and Organizations requests received.
     identity_requests: u64,
     token_key: u64,
+    /// Report downloads asked for.
+    report_requests: u64,
+    /// `--success-log-bytes`: the length of one job's success log, the
+    /// first job whose JobLogInfo DescribeJob returns (`long_log_job`).
+    long_success_log: Option<u64>,
+    long_log_job: Option<String>,
 }
 
 /// What a ListJobs request gets, before protocol encoding.
@@ -175,6 +202,9 @@ impl Simulator {
                 describe_requests: 0,
                 identity_requests: 0,
                 token_key: random_key(),
+                report_requests: 0,
+                long_success_log: None,
+                long_log_job: None,
             })),
         }
     }
@@ -440,6 +470,38 @@ impl State {
     }
 
     /// Counts a Snowball request and decides whether a fault answers it.
+    /// Gives the described jobs that have reports (`flags`: the main job,
+    /// then each part) their JobLogInfo, pointing at `base`.
+    fn add_job_logs(
+        &mut self,
+        base: &str,
+        flags: Vec<bool>,
+        mut metadata: serde_json::Value,
+        mut parts: Vec<serde_json::Value>,
+    ) -> Answer {
+        let issued = chrono::Utc::now().timestamp();
+        let expired = self.faults.expire_reports > 0 && flags.iter().any(|f| *f);
+        if expired {
+            self.faults.expire_reports -= 1;
+        }
+        let at = match expired {
+            true => issued - 2 * reports::EXPIRES_SECONDS,
+            false => issued,
+        };
+        let values = std::iter::once(&mut metadata).chain(parts.iter_mut());
+        for (value, has) in values.zip(flags) {
+            if !has {
+                continue;
+            }
+            let id = value["JobId"].as_str().unwrap_or_default().to_owned();
+            if self.long_success_log.is_some() && self.long_log_job.is_none() {
+                self.long_log_job = Some(id.clone());
+            }
+            value["JobLogInfo"] = reports::job_log_info(base, &id, at);
+        }
+        Answer::Described { metadata, parts }
+    }
+
     fn fault(&mut self) -> Option<Answer> {
         self.snowball_requests += 1;
         let n = self.snowball_requests;
@@ -473,6 +535,7 @@ impl Simulator {
         access_key: &str,
         region: &str,
         job_id: &str,
+        base: &str,
     ) -> (Answer, Duration) {
         let mut state = self.state();
         state.describe_requests += 1;
@@ -502,16 +565,71 @@ impl Simulator {
                 "InvalidResourceException",
                 format!("The specified job ID {job_id} is not valid for this account."),
             )),
-            Some(job) => Answer::Described {
-                metadata: details::job_metadata(job.entry, job.ticks_in_state, &account_id),
-                parts: job
+            Some(job) => {
+                let flags: Vec<bool> = std::iter::once(job.entry)
+                    .chain(job.parts.iter().map(|(part, _)| *part))
+                    .map(has_reports)
+                    .collect();
+                let metadata = details::job_metadata(job.entry, job.ticks_in_state, &account_id);
+                let parts = job
                     .parts
                     .iter()
                     .map(|(part, ticks)| details::job_metadata(part, *ticks, &account_id))
-                    .collect(),
-            },
+                    .collect();
+                state.add_job_logs(base, flags, metadata, parts)
+            }
         };
         (answer, latency)
+    }
+
+    /// A report download: the report, or why it is refused (status, code,
+    /// message), or None to cut the connection halfway.
+    pub(crate) fn report(
+        &self,
+        path: &str,
+        query: &str,
+    ) -> Result<(reports::Report, bool), (u16, &'static str, String)> {
+        let mut state = self.state();
+        state.report_requests += 1;
+        if let Some(refusal) = reports::refusal(query, chrono::Utc::now().timestamp()) {
+            return Err(refusal);
+        }
+        if state.faults.fail_reports > 0 {
+            state.faults.fail_reports -= 1;
+            return Err((
+                500,
+                "InternalError",
+                "We encountered an internal error. Please try again.".to_owned(),
+            ));
+        }
+        let cut = state.faults.cut_reports > 0;
+        if cut {
+            state.faults.cut_reports -= 1;
+        }
+        let (job_id, kind) = path.split_once('/').unwrap_or((path, ""));
+        let long = match &state.long_log_job {
+            Some(job) if job == job_id => state.long_success_log,
+            _ => None,
+        };
+        match reports::report(job_id, kind, long) {
+            Some(report) => Ok((report, cut)),
+            None => Err((
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.".to_owned(),
+            )),
+        }
+    }
+
+    /// `--success-log-bytes`.
+    pub fn set_long_success_log(&self, bytes: Option<u64>) {
+        self.state().long_success_log = bytes;
+    }
+
+    /// Report downloads asked for, and the job with the long success log.
+    pub fn report_stats(&self) -> (u64, Option<String>) {
+        let state = self.state();
+        (state.report_requests, state.long_log_job.clone())
     }
 
     /// The parts of an export's main job, in any fleet.
@@ -575,6 +693,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let sim = Simulator::new(&config.fleet, config.faults.clone());
+    sim.set_long_success_log(config.long_success_log);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -6,7 +6,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::wire::{self, ApiError, Protocol};
-use super::{Answer, Faults, Simulator};
+use super::{Answer, Faults, Simulator, reports};
 
 /// A request body larger than this is refused with 413, unread.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -99,7 +102,7 @@ pub async fn serve_until<T>(
                 };
                 let sim = sim.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| handle(sim.clone(), request));
+                    let service = hyper::service::service_fn(move |request| route(sim.clone(), request));
                     // Errors here are dropped connections, injected or the
                     // client's, and clients too slow with their headers.
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -125,10 +128,82 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
+/// What the server answers with: a whole body, or a report streamed a chunk
+/// at a time (which may fail halfway, to cut the connection).
+type Body = BoxBody<Bytes, std::io::Error>;
+
+async fn route(
+    sim: Simulator,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    if request.method() == Method::GET
+        && let Some(path) = request.uri().path().strip_prefix(reports::PATH)
+    {
+        return Ok(report(&sim, path, request.uri().query().unwrap_or("")));
+    }
+    let response = handle(sim, request).await?;
+    Ok(response.map(|body| body.map_err(|never| match never {}).boxed()))
+}
+
+/// `GET /_reports/JOB_ID/KIND?…`: the report streamed, or an S3-style error.
+fn report(sim: &Simulator, path: &str, query: &str) -> Response<Body> {
+    let (report, cut) = match sim.report(path, query) {
+        Ok(found) => found,
+        Err((status, code, message)) => {
+            let mut response = Response::new(
+                Full::new(Bytes::from(reports::error_xml(code, &message)))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/xml"),
+            );
+            return response;
+        }
+    };
+    let len = report.len;
+    // Cut: the first half of the content, then the body fails and hyper
+    // drops the connection short of its Content-Length.
+    let mut left = if cut { len / 2 } else { u64::MAX };
+    let content = report.chunks().map_while(move |mut chunk| {
+        if left == 0 {
+            return None;
+        }
+        if (chunk.len() as u64) > left {
+            chunk.truncate(left as usize);
+        }
+        left = left.saturating_sub(chunk.len() as u64);
+        Some(Ok(Frame::data(chunk)))
+    });
+    // After a pause, so that what was sent reaches the client first.
+    let failure = futures_util::stream::iter(cut.then_some(())).then(|()| async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::other("injected cut"))
+    });
+    let body = StreamBody::new(futures_util::stream::iter(content).chain(failure));
+    let mut response = Response::new(BodyExt::boxed(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(report.content_type),
+    );
+    headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(len),
+    );
+    response
+}
+
 async fn handle(
     sim: Simulator,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let base = format!(
+        "http://{}",
+        header(&request, "host").unwrap_or_else(|| "127.0.0.1".to_owned())
+    );
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
     let method = request.method().clone();
@@ -167,8 +242,7 @@ async fn handle(
                 &sim,
                 Protocol::RpcV2Cbor,
                 operation,
-                &access_key,
-                &region,
+                (&access_key, &region, &base),
                 &body,
             )
             .await;
@@ -211,8 +285,7 @@ async fn handle(
                         &sim,
                         Protocol::AwsJson11,
                         operation,
-                        &access_key,
-                        &region,
+                        (&access_key, &region, &base),
                         &body,
                     )
                     .await
@@ -232,8 +305,7 @@ async fn snowball(
     sim: &Simulator,
     protocol: Protocol,
     operation: &str,
-    access_key: &str,
-    region: &str,
+    (access_key, region, base): (&str, &str, &str),
     body: &[u8],
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
     let (answer, latency) = match operation {
@@ -242,7 +314,7 @@ async fn snowball(
             Err(error) => return Ok(api_error(protocol, &error)),
         },
         "DescribeJob" => match wire::decode_job_id(protocol, body) {
-            Ok(job_id) => sim.describe_job(access_key, region, &job_id),
+            Ok(job_id) => sim.describe_job(access_key, region, &job_id, base),
             Err(error) => return Ok(api_error(protocol, &error)),
         },
         _ => {
@@ -329,7 +401,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 async fn control(
     sim: &Simulator,
@@ -398,6 +470,15 @@ async fn control(
                 if let Some(value) = param("forget_jobs") {
                     faults.forget_jobs = ids(value);
                 }
+                for (name, count) in [
+                    ("expire_reports", &mut faults.expire_reports),
+                    ("fail_reports", &mut faults.fail_reports),
+                    ("cut_reports", &mut faults.cut_reports),
+                ] {
+                    if let Some(n) = param(name) {
+                        *count = n.parse().map_err(|_| ())?;
+                    }
+                }
                 if let Some(ms) = param("latency_ms") {
                     faults.page_latency =
                         std::time::Duration::from_millis(ms.parse().map_err(|_| ())?);
@@ -425,6 +506,8 @@ async fn control(
             response
         }
         (&Method::GET, "/_sim/stats") => json(serde_json::json!({
+            "report_requests": sim.report_stats().0,
+            "long_log_job": sim.report_stats().1,
             "list_jobs_requests": sim.list_requests(),
             "identity_requests": sim.identity_requests(),
             "describe_job_requests": sim.describe_requests(),

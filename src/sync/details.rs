@@ -12,10 +12,12 @@ use tokio::task::JoinSet;
 
 use super::sources::Source;
 use super::writing::Sink;
+use crate::archive::{Archiver, ReportLink};
+use crate::db;
 use crate::db::details::ToDescribe;
 use crate::db::lock::RunLock;
 use crate::detail::DetailRecord;
-use crate::snowball::{self, DescribeError};
+use crate::snowball::{self, DescribeError, Description};
 
 /// Jobs read from the database at a time.
 const SLICE: i64 = 1000;
@@ -35,14 +37,20 @@ pub struct Described {
     pub failed: Vec<(String, String)>,
     /// Accounts whose DescribeJob was refused, with the refusal.
     pub denied: BTreeMap<String, String>,
+    /// Reports archived (`--include reports`), and their bytes.
+    pub reports_archived: i64,
+    pub report_bytes: i64,
+    /// Reports not archived: job, kind and why.
+    pub reports_failed: Vec<(String, &'static str, String)>,
 }
 
 impl Described {
     /// One line for the run's error, naming the jobs not described; None
     /// when every job was.
     pub fn error(&self) -> Option<String> {
+        let reports = self.reports_error();
         if self.failed.is_empty() {
-            return None;
+            return reports;
         }
         let mut parts: Vec<String> = self
             .denied
@@ -73,7 +81,32 @@ impl Described {
                 String::new()
             }
         ));
+        parts.extend(reports);
         Some(parts.join("; "))
+    }
+
+    /// The reports not archived, named by job and kind.
+    fn reports_error(&self) -> Option<String> {
+        if self.reports_failed.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = self
+            .reports_failed
+            .iter()
+            .take(NAMED)
+            .map(|(job, kind, why)| format!("{job} {kind} ({why})"))
+            .collect();
+        let more = self.reports_failed.len().saturating_sub(NAMED);
+        Some(format!(
+            "{} report(s) not archived, to be fetched by a later run: {}{}",
+            self.reports_failed.len(),
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ))
     }
 }
 
@@ -85,6 +118,8 @@ pub struct Step<'a> {
     pub sources: &'a [Source],
     pub concurrency: usize,
     pub counter: &'a snowball::ApiCounter,
+    /// `--include reports`: archives completed jobs' reports.
+    pub archiver: Option<&'a Archiver>,
 }
 
 /// The details step of a run: describes, until done or `shutdown`, and
@@ -95,12 +130,17 @@ pub(crate) async fn run(
     shutdown: &mut (impl std::future::Future<Output = crate::exit_code::Signal> + Unpin),
 ) {
     let started = std::time::Instant::now();
+    let archiving = step.archiver.is_some();
     tokio::select! {
         signal = shutdown => end.failure = Some(crate::error::Error::Interrupted(signal)),
         described = describe(step) => match described {
             Ok(described) => {
                 end.totals.jobs_described = Some(super::clamp(described.jobs));
                 end.totals.detail_changes = Some(super::clamp(described.changes));
+                if archiving {
+                    end.totals.reports_archived = Some(super::clamp(described.reports_archived));
+                    end.totals.report_bytes = Some(described.report_bytes);
+                }
                 end.details_error = described.error();
             }
             Err(err) => end.failure = Some(crate::error::Error::Failed(err)),
@@ -119,14 +159,20 @@ pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {
     };
     let concurrency = step.concurrency.max(1);
     let mut described = Described::default();
-    let mut batch: Vec<DetailRecord> = Vec::new();
+    let mut batch = Batch::default();
     // Main jobs first: their parts arrive with them and are not asked for again.
     for main_jobs in [true, false] {
         let mut after = String::new();
         loop {
             let slice = step
                 .sink
-                .to_describe(step.run_id, main_jobs, &after, SLICE)
+                .to_describe(
+                    step.run_id,
+                    main_jobs,
+                    step.archiver.is_some(),
+                    &after,
+                    SLICE,
+                )
                 .await?;
             let Some(last) = slice.last() else { break };
             after = last.job_id.clone();
@@ -167,16 +213,29 @@ pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {
     Ok(described)
 }
 
-type Done = Result<(ToDescribe, Result<Vec<DetailRecord>, DescribeError>), tokio::task::JoinError>;
+type Done = Result<(ToDescribe, Result<Description, DescribeError>), tokio::task::JoinError>;
+
+/// Descriptions waiting to be stored, and the reports of their jobs, which
+/// are fetched once the descriptions are (a report's row needs its job's).
+#[derive(Default)]
+struct Batch {
+    records: Vec<DetailRecord>,
+    links: Vec<ReportLink>,
+}
 
 async fn collect(
     step: &Step<'_>,
     described: &mut Described,
-    batch: &mut Vec<DetailRecord>,
+    batch: &mut Batch,
     done: Done,
 ) -> anyhow::Result<()> {
     match done {
-        Ok((_, Ok(records))) => batch.extend(records),
+        Ok((_, Ok(description))) => {
+            batch.records.extend(description.records);
+            if step.archiver.is_some() {
+                batch.links.extend(description.links);
+            }
+        }
         Ok((job, Err(DescribeError::AccessDenied(why)))) => {
             tracing::error!(
                 account_id = job.account_id,
@@ -196,7 +255,9 @@ async fn collect(
         }
         Err(err) => anyhow::bail!("a DescribeJob task failed: {err}"),
     }
-    if batch.len() >= BATCH {
+    // URLs expire an hour after DescribeJob: a job with reports is stored
+    // and archived soon after.
+    if batch.records.len() >= BATCH || !batch.links.is_empty() {
         store(step, described, batch).await?;
     }
     Ok(())
@@ -205,18 +266,86 @@ async fn collect(
 async fn store(
     step: &Step<'_>,
     described: &mut Described,
-    batch: &mut Vec<DetailRecord>,
+    batch: &mut Batch,
 ) -> anyhow::Result<()> {
-    if batch.is_empty() {
+    if batch.records.is_empty() {
         return Ok(());
     }
     let (stored, changes) = step
         .sink
-        .write_details(step.lock, step.run_id, batch)
+        .write_details(step.lock, step.run_id, &batch.records)
         .await?;
     described.jobs += stored;
     described.changes += changes;
-    batch.clear();
+    if let (Some(archiver), Some(pool)) = (step.archiver, step.sink.pool()) {
+        let ids: Vec<&str> = batch.records.iter().map(|r| r.job_id.as_str()).collect();
+        let offered: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                let kinds: Vec<&str> = batch
+                    .links
+                    .iter()
+                    .filter(|l| l.job_id == *id)
+                    .map(|l| l.kind)
+                    .collect();
+                kinds.join(",")
+            })
+            .collect();
+        db::reports::set_offered_kinds(pool, &ids, &offered).await?;
+        archive(
+            step,
+            pool,
+            archiver,
+            described,
+            std::mem::take(&mut batch.links),
+        )
+        .await?;
+    }
+    batch.records.clear();
+    batch.links.clear();
+    Ok(())
+}
+
+/// Fetches the reports the database does not hold yet, one file at a time
+/// (a job's reports form one chain). A live run's reports are committed file
+/// by file (a dry run fetches nothing).
+async fn archive(
+    step: &Step<'_>,
+    pool: &sqlx::PgPool,
+    archiver: &Archiver,
+    described: &mut Described,
+    links: Vec<ReportLink>,
+) -> anyhow::Result<()> {
+    let mut by_job: BTreeMap<String, Vec<ReportLink>> = BTreeMap::new();
+    for link in links {
+        by_job.entry(link.job_id.clone()).or_default().push(link);
+    }
+    for (job_id, links) in by_job {
+        let kinds: Vec<&str> = links.iter().map(|l| l.kind).collect();
+        let missing = db::reports::missing_kinds(pool, &job_id, &kinds).await?;
+        step.lock.lock().await.ensure_held().await?;
+        for link in links.iter().filter(|l| missing.iter().any(|k| k == l.kind)) {
+            match archiver.archive(pool, step.run_id, link).await {
+                Ok(archived) => {
+                    described.reports_archived += 1;
+                    described.report_bytes += i64::try_from(archived.bytes).unwrap_or(i64::MAX);
+                    tracing::info!(
+                        job_id,
+                        kind = link.kind,
+                        bytes = archived.bytes,
+                        stored = archived.stored,
+                        "report archived"
+                    );
+                }
+                Err(why) => {
+                    tracing::warn!(job_id, kind = link.kind, error = why, "report not archived");
+                    described
+                        .reports_failed
+                        .push((job_id.clone(), link.kind, why));
+                }
+            }
+        }
+    }
     Ok(())
 }
 

@@ -79,7 +79,7 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{} in {:.2} s{}",
+            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{}{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
             match self.status {
                 RunStatus::Succeeded => "synced",
@@ -105,6 +105,12 @@ impl std::fmt::Display for RunSummary {
             match (t.jobs_described, t.detail_changes) {
                 (Some(described), Some(changes)) => {
                     format!(", {described} described, {changes} detail changes")
+                }
+                _ => String::new(),
+            },
+            match (t.reports_archived, t.report_bytes) {
+                (Some(archived), Some(bytes)) => {
+                    format!(", {archived} reports archived ({bytes} bytes)")
                 }
                 _ => String::new(),
             },
@@ -150,6 +156,8 @@ impl RunSummary {
             "jobs_missing": self.missing,
             "jobs_described": t.jobs_described,
             "detail_changes": t.detail_changes,
+            "reports_archived": t.reports_archived,
+            "report_bytes": t.report_bytes,
             "api_requests": self.api_requests,
             "api_retries": self.api_retries,
             "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -237,6 +245,7 @@ pub async fn run(
 
     // Describe what changed; the listings' results stand whatever this does.
     if let (Some(concurrency), None) = (config.details, &end.failure) {
+        let archiver = config.reports.map(crate::archive::Archiver::new);
         let step = details::Step {
             sink: &sink,
             lock: &lock,
@@ -244,6 +253,7 @@ pub async fn run(
             sources: &accounts.sources,
             concurrency,
             counter: &counter,
+            archiver: archiver.as_ref(),
         };
         if let Err(err) = unless_panicked(details::run(step, &mut end, &mut shutdown))
             .instrument(span.clone())

@@ -156,13 +156,22 @@ impl Sink {
         &self,
         run_id: i64,
         main_jobs: bool,
+        reports: bool,
         after: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<ToDescribe>> {
         on_sink!(self, |db| db::details::to_describe(
-            db, run_id, main_jobs, after, limit
+            db, run_id, main_jobs, reports, after, limit
         )
         .await)
+    }
+
+    /// The pool of a live run; None for a dry run, which archives nothing.
+    pub fn pool(&self) -> Option<&PgPool> {
+        match self {
+            Sink::Live(pool) => Some(pool),
+            Sink::DryRun(_) => None,
+        }
     }
 
     /// Stores descriptions; a live run first makes sure its locks are still held.

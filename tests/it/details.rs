@@ -437,7 +437,8 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
     let mut printed = String::new();
     for extra in [
         vec![
-            "--details",
+            "--include",
+            "reports",
             "-vv",
             "--log-format",
             "json",
@@ -516,6 +517,11 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
         stored += &rows.unwrap_or_default();
     }
     assert!(stored.contains("arn:aws:kms:"), "the details were stored");
+    let archived: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.job_reports"#)
+        .fetch_one(&db.pool)
+        .await
+        .expect("the archive");
+    assert!(archived > 0, "reports were downloaded");
     assert!(printed.contains("described"), "the run printed its summary");
     for marker in markers {
         assert!(!stored.contains(marker), "{marker} is in a table");

@@ -11,6 +11,7 @@ mod ledger;
 mod operations;
 mod reliability;
 mod reporting;
+mod reports;
 mod signals;
 mod simulator;
 mod support;

@@ -175,6 +175,7 @@ async fn each_run_sends_one_notification_and_a_dry_run_sends_none() {
             "jobs_new": 120, "jobs_changed": 0, "jobs_missing": 0, "error": null,
             "accounts": [snowball_sync::simulator::account_id(0)],
             "digest": first.digest_hex(),
+            "reports_archived": null, "report_bytes": null,
         })
     );
     // The dry run was run 2, rolled back: the next notification is run 3's.

@@ -14,9 +14,9 @@ const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
 /// What one verifier said: its exit code and its PROBLEM lines.
 #[derive(Debug, PartialEq, Eq)]
-struct Verdict {
-    code: i32,
-    problems: Vec<String>,
+pub(crate) struct Verdict {
+    pub(crate) code: i32,
+    pub(crate) problems: Vec<String>,
 }
 
 fn problems(stdout: &str) -> Vec<String> {
@@ -81,7 +81,7 @@ async fn python_verify(url: &str, anchors: &[String]) -> Verdict {
 }
 
 /// Both verifiers, which must say the same, word for word.
-async fn both_verify(url: &str, anchors: &[String]) -> Verdict {
+pub(crate) async fn both_verify(url: &str, anchors: &[String]) -> Verdict {
     let tool = tool_verify(url, anchors).await;
     let python = python_verify(url, anchors).await;
     assert_eq!(

@@ -1,0 +1,300 @@
+//! The report archive (`sync --include reports`): a completed job's
+//! completion report and logs, fetched from the pre-signed URLs DescribeJob
+//! returns and stored byte for byte with their SHA-256 (db::reports), one
+//! transaction a file, streamed in chunks of 1 MiB whatever the file's size.
+//! The URLs are credentials for an hour: they live only in a `ReportLink`,
+//! whose Debug hides them, and are never stored, logged or printed; errors
+//! name the job and kind instead.
+
+use std::time::Duration;
+
+use aws_sdk_snowball::types::JobMetadata;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::byte_stream::ByteStream;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::config::ArchiveConfig;
+use crate::db::reports::{self, Fetched};
+
+/// A chunk row's content, at most (the table's CHECK says the same).
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// Attempts at one file when the server fails (5xx) or the connection is cut.
+const ATTEMPTS: u32 = 3;
+
+/// One report a job has, and where to fetch it.
+#[derive(Clone)]
+pub struct ReportLink {
+    pub job_id: String,
+    pub kind: &'static str,
+    url: String,
+}
+
+impl std::fmt::Debug for ReportLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportLink")
+            .field("job_id", &self.job_id)
+            .field("kind", &self.kind)
+            .field("url", &"<pre-signed, not shown>")
+            .finish()
+    }
+}
+
+/// The reports DescribeJob's JobLogInfo names for a job in state Complete;
+/// none for any other state (AWS writes them when a job completes).
+pub fn links(metadata: &JobMetadata) -> Vec<ReportLink> {
+    let (Some(job_id), Some(info)) = (metadata.job_id(), metadata.job_log_info()) else {
+        return Vec::new();
+    };
+    if metadata.job_state().map(|s| s.as_str()) != Some("Complete") {
+        return Vec::new();
+    }
+    [
+        ("completion_report", info.job_completion_report_uri()),
+        ("success_log", info.job_success_log_uri()),
+        ("failure_log", info.job_failure_log_uri()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, url)| {
+        let url = url.filter(|u| !u.is_empty())?;
+        Some(ReportLink {
+            job_id: job_id.replace('\0', ""),
+            kind,
+            url: url.to_owned(),
+        })
+    })
+    .collect()
+}
+
+/// What archiving one file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Archived {
+    pub bytes: u64,
+    pub stored: bool,
+}
+
+/// Why a file was not archived: one line, without the URL.
+#[derive(Debug)]
+enum Failure {
+    /// Worth another attempt: a 5xx, a connection cut, a timeout.
+    Transient(String),
+    /// Not: a 4xx (an expired URL answers 403), a refused scheme, the database.
+    Final(String),
+}
+
+/// Fetches reports through the project's HTTP stack.
+pub struct Archiver {
+    connector: aws_smithy_http_client::Connector,
+    config: ArchiveConfig,
+}
+
+impl Archiver {
+    pub fn new(config: ArchiveConfig) -> Archiver {
+        Archiver {
+            connector: crate::snowball::connector(None, None),
+            config,
+        }
+    }
+
+    /// Fetches and stores one report, whole or not at all. Err is one line
+    /// naming the failure (never the URL).
+    pub async fn archive(
+        &self,
+        pool: &PgPool,
+        run_id: i64,
+        link: &ReportLink,
+    ) -> Result<Archived, String> {
+        self.allowed(&link.url)?;
+        let mut attempt = 1;
+        loop {
+            match self.fetch_into(pool, run_id, link).await {
+                Ok(archived) => return Ok(archived),
+                Err(Failure::Transient(why)) if attempt < ATTEMPTS => {
+                    tracing::warn!(
+                        job_id = link.job_id,
+                        kind = link.kind,
+                        error = why,
+                        attempt,
+                        "report download failed; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(Failure::Transient(why) | Failure::Final(why)) => return Err(why),
+            }
+        }
+    }
+
+    /// Only https; plain http only to a loopback address, and only when
+    /// --endpoint-url is one (the simulator).
+    fn allowed(&self, url: &str) -> Result<(), String> {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("https") => Ok(()),
+            Some("http") if self.config.loopback_http && crate::config::is_loopback_url(url) => {
+                Ok(())
+            }
+            _ => Err("refused: the URL is not https".to_owned()),
+        }
+    }
+
+    async fn fetch_into(
+        &self,
+        pool: &PgPool,
+        run_id: i64,
+        link: &ReportLink,
+    ) -> Result<Archived, Failure> {
+        let request = HttpRequest::get(link.url.as_str())
+            .map_err(|_| Failure::Final("refused: the URL could not be read".to_owned()))?;
+        let call = self.connector.call(request);
+        let response = match tokio::time::timeout(self.config.operation_timeout, call).await {
+            Err(_) => {
+                return Err(Failure::Transient(
+                    "no answer within --operation-timeout".into(),
+                ));
+            }
+            Ok(Err(err)) => {
+                return Err(Failure::Transient(format!(
+                    "connection failed: {}",
+                    one_line(&err)
+                )));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        if status != 200 {
+            let line = format!(
+                "HTTP {status}{}",
+                match status {
+                    403 => " (the pre-signed URL expired or was refused)",
+                    _ => "",
+                }
+            );
+            return Err(match status {
+                500..=599 => Failure::Transient(line),
+                _ => Failure::Final(line),
+            });
+        }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|t| t.replace('\0', ""));
+        let declared: Option<u64> = response
+            .headers()
+            .get("content-length")
+            .and_then(|n| n.parse().ok());
+        let database = |err: anyhow::Error| Failure::Final(format!("{err:#}"));
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|err| Failure::Final(format!("starting a report transaction: {err}")))?;
+        // Content is kept unless the file is larger than --report-max-bytes;
+        // one that turns out larger midway is rolled back to here.
+        let mut storing = declared.is_none_or(|n| n <= self.config.max_bytes);
+        if storing {
+            sqlx::query!("SAVEPOINT report_content")
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| Failure::Final(format!("starting a report: {err}")))?;
+        }
+        let mut body = ByteStream::new(response.into_body());
+        let mut hasher = Sha256::new();
+        let mut buffer: Vec<u8> = Vec::with_capacity(if storing { CHUNK_BYTES } else { 0 });
+        let mut total: u64 = 0;
+        let mut seq: i32 = 0;
+        loop {
+            let next = tokio::time::timeout(self.config.attempt_timeout, body.next()).await;
+            let chunk = match next {
+                Err(_) => {
+                    return Err(Failure::Transient(
+                        "the download stalled for --timeout".into(),
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(err))) => {
+                    return Err(Failure::Transient(format!(
+                        "the download was cut: {}",
+                        one_line(&err)
+                    )));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            hasher.update(&chunk);
+            total += chunk.len() as u64;
+            if storing && total > self.config.max_bytes {
+                sqlx::query!("ROLLBACK TO SAVEPOINT report_content")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| Failure::Final(format!("dropping a report's content: {err}")))?;
+                storing = false;
+                buffer = Vec::new();
+            }
+            if !storing {
+                continue;
+            }
+            let mut rest: &[u8] = &chunk;
+            while !rest.is_empty() {
+                let room = CHUNK_BYTES - buffer.len();
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                buffer.extend_from_slice(now);
+                rest = later;
+                if buffer.len() == CHUNK_BYTES {
+                    reports::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
+                        .await
+                        .map_err(database)?;
+                    seq += 1;
+                    buffer.clear();
+                }
+            }
+        }
+        if declared.is_some_and(|n| n != total) {
+            return Err(Failure::Transient(format!(
+                "the download was cut at {total} of {} bytes",
+                declared.unwrap_or_default()
+            )));
+        }
+        if storing && !buffer.is_empty() {
+            reports::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
+                .await
+                .map_err(database)?;
+        }
+        let sha256 = hasher.finalize();
+        let bytes =
+            i64::try_from(total).map_err(|_| Failure::Final("a report over 8 EiB".into()))?;
+        reports::insert_report(
+            &mut tx,
+            run_id,
+            &Fetched {
+                job_id: &link.job_id,
+                kind: link.kind,
+                bytes,
+                sha256: &sha256,
+                content_type: content_type.as_deref(),
+                stored: storing,
+            },
+        )
+        .await
+        .map_err(database)?;
+        tx.commit()
+            .await
+            .map_err(|err| Failure::Final(format!("committing a report: {err}")))?;
+        Ok(Archived {
+            bytes: total,
+            stored: storing,
+        })
+    }
+}
+
+/// An error and its causes on one line. The connector's errors name the
+/// host, never the query string.
+fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line.replace('\n', " ")
+}

@@ -1,0 +1,262 @@
+//! The report archive (`sync --include reports`): each completed job's
+//! completion report and logs, fetched through the real SDK's DescribeJob
+//! answer from the simulator's pre-signed-looking URLs, kept byte for byte.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use snowball_sync::config::{ArchiveConfig, SyncConfig};
+use snowball_sync::db::runs::RunStatus;
+use snowball_sync::simulator::{Faults, reports};
+
+use crate::support::*;
+
+const KINDS: [&str; 3] = ["completion_report", "success_log", "failure_log"];
+
+fn archiving(mut config: SyncConfig, max_bytes: u64) -> SyncConfig {
+    config.details = Some(4);
+    config.reports = Some(ArchiveConfig {
+        max_bytes,
+        loopback_http: true,
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(30),
+    });
+    config
+}
+
+/// Completed imports: a third of them have a failure log too.
+fn completed_jobs() -> Vec<String> {
+    (1..=6)
+        .map(|i| format!("JIDreport-0000-4000-8000-{i:012}"))
+        .collect()
+}
+
+/// Every (job, kind) the simulator serves for these jobs.
+fn expected(jobs: &[String]) -> Vec<(String, &'static str)> {
+    let mut all = Vec::new();
+    for job in jobs {
+        for kind in KINDS {
+            if reports::report(job, kind, None).is_some() {
+                all.push((job.clone(), kind));
+            }
+        }
+    }
+    // In the archive's order: by job, then kind.
+    all.sort();
+    all
+}
+
+async fn report_requests(sim: &snowball_sync::simulator::RunningSimulator) -> u64 {
+    sim.sim.report_stats().0
+}
+
+/// (job, kind, bytes, sha256, stored, content) of every archived report.
+type Archived = (String, String, i64, Vec<u8>, bool, Option<Vec<u8>>);
+
+async fn archived(pool: &sqlx::PgPool) -> Vec<Archived> {
+    sqlx::query!(
+        r#"SELECT r.job_id, r.kind, r.bytes, r.sha256, r.stored,
+                  (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
+                     FROM snowball.job_report_chunks c
+                    WHERE c.job_id = r.job_id AND c.kind = r.kind) AS content
+             FROM snowball.job_reports r ORDER BY r.job_id, r.kind"#
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the archive")
+    .into_iter()
+    .map(|r| (r.job_id, r.kind, r.bytes, r.sha256, r.stored, r.content))
+    .collect()
+}
+
+#[tokio::test]
+async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_nothing() {
+    let db = TestDb::migrated().await;
+    let jobs = completed_jobs();
+    let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
+    let config = archiving(sync_config(&db, &sim, &["us-east-1"]), 512 << 20);
+    let want = expected(&jobs);
+    assert!(
+        want.iter().any(|(_, k)| *k == "failure_log"),
+        "some job has a failure log"
+    );
+
+    let first = sync_ok(&config).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    assert_eq!(first.totals.reports_archived, Some(want.len() as i32));
+    let rows = archived(&db.pool).await;
+    assert_eq!(rows.len(), want.len());
+    let mut total = 0;
+    for ((job, kind), (r_job, r_kind, bytes, sha256, stored, content)) in want.iter().zip(&rows) {
+        let served = reports::report(job, kind, None).expect("served").content();
+        assert_eq!((job, *kind), (r_job, r_kind.as_str()));
+        assert_eq!(*bytes, served.len() as i64, "{job} {kind}");
+        assert_eq!(
+            *sha256,
+            Sha256::digest(&served).to_vec(),
+            "{job} {kind}"
+        );
+        assert!(*stored);
+        assert_eq!(content.as_deref(), Some(served.as_slice()), "{job} {kind}");
+        total += *bytes;
+    }
+    assert_eq!(first.totals.report_bytes, Some(total));
+    let (runs_archived, runs_bytes) = sqlx::query!(
+        "SELECT reports_archived, report_bytes FROM snowball.sync_runs WHERE id = $1",
+        first.run_id
+    )
+    .fetch_one(&db.pool)
+    .await
+    .map(|r| (r.reports_archived, r.report_bytes))
+    .expect("the run");
+    assert_eq!(
+        (runs_archived, runs_bytes),
+        (Some(want.len() as i32), Some(total))
+    );
+    let requests = report_requests(&sim).await;
+    assert_eq!(requests, want.len() as u64);
+
+    let second = sync_ok(&config).await;
+    assert_eq!(second.totals.reports_archived, Some(0));
+    assert_eq!(
+        report_requests(&sim).await,
+        requests,
+        "a second run downloads nothing"
+    );
+    assert_eq!(archived(&db.pool).await, rows);
+
+    // The archive is in the chain: both verifiers recompute its rows and digests.
+    if psycopg_available("each_report_is_archived_once") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
+#[tokio::test]
+async fn a_report_over_report_max_bytes_is_hashed_and_its_size_kept_not_its_content() {
+    let db = TestDb::migrated().await;
+    let jobs = completed_jobs();
+    let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
+    let config = archiving(sync_config(&db, &sim, &["us-east-1"]), 200);
+    sync_ok(&config).await;
+    let rows = archived(&db.pool).await;
+    assert_eq!(rows.len(), expected(&jobs).len());
+    for (job, kind, bytes, sha256, stored, content) in rows {
+        let served = reports::report(&job, &kind, None)
+            .expect("served")
+            .content();
+        assert_eq!(bytes, served.len() as i64);
+        assert_eq!(sha256, Sha256::digest(&served).to_vec());
+        assert_eq!(stored, served.len() <= 200, "{job} {kind}: {bytes} bytes");
+        assert_eq!(content.is_some(), stored, "{job} {kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_download_leaves_nothing_of_its_file_and_the_next_run_archives_it() {
+    let faults = [
+        (
+            "an expired URL",
+            Faults {
+                expire_reports: 1,
+                ..Faults::default()
+            },
+            "HTTP 403",
+        ),
+        (
+            "5xx after retries",
+            Faults {
+                fail_reports: 3,
+                ..Faults::default()
+            },
+            "HTTP 500",
+        ),
+        (
+            "a connection cut midway",
+            Faults {
+                cut_reports: 3,
+                ..Faults::default()
+            },
+            "cut",
+        ),
+    ];
+    for (case, fault, why) in faults {
+        let db = TestDb::migrated().await;
+        let jobs = completed_jobs();
+        let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
+        let config = archiving(sync_config(&db, &sim, &["us-east-1"]), 512 << 20);
+        sim.sim.set_faults(fault);
+        let err = match sync(&config).await {
+            Ok((summary, _)) => panic!("{case}: the run was {:?}, not partial", summary.status),
+            Err(err) => err.chain(),
+        };
+        assert!(
+            err.contains("not archived") && err.contains(why),
+            "{case}: {err}"
+        );
+        let (status,): (String,) =
+            sqlx::query_as("SELECT status FROM snowball.sync_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the run");
+        assert_eq!(status, "partial", "{case}");
+        let held = archived(&db.pool).await;
+        let want = expected(&jobs);
+        assert!(held.len() < want.len(), "{case}: something failed");
+        for (job, kind, bytes, _, _, content) in &held {
+            assert_eq!(
+                content.as_ref().map(|c| c.len() as i64),
+                Some(*bytes),
+                "{case}: {job} {kind} is whole"
+            );
+        }
+        let failed: Vec<&(String, &str)> = want
+            .iter()
+            .filter(|(job, kind)| !held.iter().any(|h| &h.0 == job && h.1 == *kind))
+            .collect();
+        for (job, kind) in &failed {
+            assert!(
+                err.contains(&format!("{job} {kind}")),
+                "{case}: {err} names {job} {kind}"
+            );
+            let chunks: i64 = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM snowball.job_report_chunks WHERE job_id = $1 AND kind = $2"#,
+                job,
+                kind
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("chunks");
+            assert_eq!(chunks, 0, "{case}: nothing partial of {job} {kind}");
+        }
+
+        let next = sync_ok(&config).await;
+        assert_eq!(
+            next.status,
+            RunStatus::Succeeded,
+            "{case}: {:?}",
+            next.error
+        );
+        assert_eq!(
+            next.totals.reports_archived,
+            Some(failed.len() as i32),
+            "{case}"
+        );
+        assert_eq!(archived(&db.pool).await.len(), want.len(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn the_archive_refuses_update_delete_and_truncate() {
+    let db = TestDb::migrated().await;
+    let jobs = completed_jobs();
+    let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
+    sync_ok(&archiving(
+        sync_config(&db, &sim, &["us-east-1"]),
+        512 << 20,
+    ))
+    .await;
+    assert_append_only(&db.pool, "snowball.job_reports", "bytes = 0").await;
+    assert_append_only(&db.pool, "snowball.job_report_chunks", "data = ''").await;
+    assert_eq!(archived(&db.pool).await.len(), expected(&jobs).len());
+}
