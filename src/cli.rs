@@ -115,6 +115,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Show one job's full timeline: every state, when it was entered and left.
     History(HistoryArgs),
+    /// Write an evidence folder for a job (or, with --completed-since, one
+    /// per job completed in the period): its timeline, archived reports, the
+    /// runs that observed it, a manifest and SHA256SUMS.
+    Evidence(EvidenceArgs),
     /// Report on the fleet: jobs by state and type, transitions, stuck jobs,
     /// sync health; as text, JSON, CSV or a self-contained HTML page.
     Report(ReportArgs),
@@ -330,6 +334,28 @@ pub struct HistoryArgs {
 
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
     pub format: TableFormat,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The job, e.g. JID123e4567-e89b-12d3-a456-426655440000.
+    #[arg(
+        required_unless_present = "completed_since",
+        conflicts_with = "completed_since"
+    )]
+    pub job_id: Option<String>,
+
+    /// Every job that completed within this period before now (e.g. 30d),
+    /// one sub-folder each, instead of one job.
+    #[arg(long, value_name = "DURATION")]
+    pub completed_since: Option<String>,
+
+    /// The folder to write; it must be new or empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

@@ -18,6 +18,7 @@ pub enum Config {
     Simulate(SimulatorConfig),
     Demo(DemoConfig),
     History(HistoryConfig),
+    Evidence(EvidenceConfig),
     Report(ReportConfig),
     Watch(WatchConfig),
     Verify(VerifyConfig),
@@ -31,6 +32,20 @@ pub struct HistoryConfig {
     pub database: DatabaseConfig,
     pub job_id: String,
     pub format: cli::TableFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct EvidenceConfig {
+    pub database: DatabaseConfig,
+    pub jobs: EvidenceJobs,
+    pub out: std::path::PathBuf,
+}
+
+/// Which jobs `evidence` writes folders for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceJobs {
+    One(String),
+    CompletedSince(crate::values::Span),
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +345,23 @@ impl Config {
                 database: DatabaseConfig::from_args(args.database)?,
                 job_id: args.job_id,
                 format: args.format,
+            }),
+            cli::Command::Evidence(args) => Config::Evidence(EvidenceConfig {
+                database: DatabaseConfig::from_args(args.database)?,
+                jobs: match (args.job_id, args.completed_since) {
+                    (Some(job_id), None) => EvidenceJobs::One(job_id),
+                    (None, Some(period)) => EvidenceJobs::CompletedSince(span(
+                        "--completed-since",
+                        &period,
+                        limits::PERIOD,
+                    )?),
+                    _ => {
+                        return Err(Error::Usage(
+                            "give a JOB_ID or --completed-since, not both".into(),
+                        ));
+                    }
+                },
+                out: args.out,
             }),
             cli::Command::Report(args) => Config::Report(ReportConfig {
                 database: DatabaseConfig::from_args(args.database)?,

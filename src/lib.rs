@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod detail;
 pub mod error;
+pub mod evidence;
 pub mod exit_code;
 pub mod job;
 pub mod metrics;
@@ -84,6 +85,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         Config::Simulate(simulator) => simulator::run(&simulator, out, shutdown_signal()).await?,
         Config::Demo(demo) => demo::run(&demo, out).await?,
         Config::History(history) => report::history_command(&history, out).await?,
+        Config::Evidence(evidence) => evidence::run(&evidence, out).await?,
         Config::Report(config) => report::report_command(&config, out).await?,
         Config::Watch(watch) => watch::run(&watch, out, shutdown_signal()).await?,
         Config::Verify(verify) => verify::run(&verify, out).await?,

@@ -127,6 +127,18 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
                 f64::from(changes),
             );
         }
+        if let (Some(archived), Some(bytes)) = (t.reports_archived, t.report_bytes) {
+            gauge(
+                "snowball_sync_last_run_reports_archived",
+                "Job reports (completion reports and logs) the last run archived (--include reports).",
+                f64::from(archived),
+            );
+            gauge(
+                "snowball_sync_last_run_report_bytes",
+                "Bytes of the job reports the last run archived.",
+                bytes as f64,
+            );
+        }
         gauge(
             "snowball_sync_last_run_api_requests",
             "HTTP requests to the Snowball API, retries included.",

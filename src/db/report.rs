@@ -124,6 +124,7 @@ pub struct Interval {
     pub entered_after: Option<DateTime<Utc>>,
     pub left_at: Option<DateTime<Utc>>,
     pub sync_run_id: i64,
+    pub row_hash: Vec<u8>,
 }
 
 /// One job's stints, oldest first: the job_state_intervals view's columns,
@@ -133,7 +134,7 @@ pub async fn job_intervals(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Res
         Interval,
         r#"SELECT job_id, to_state AS state, observed_at AS entered_at,
                   from_state_last_seen_at AS entered_after,
-                  lead(observed_at) OVER (ORDER BY id) AS left_at, sync_run_id
+                  lead(observed_at) OVER (ORDER BY id) AS left_at, sync_run_id, row_hash
              FROM snowball.job_state_history
             WHERE job_id = $1
             ORDER BY id"#,
@@ -384,12 +385,14 @@ pub async fn timeline(
                 LIMIT $2
            )
            SELECT a.job_id AS "job_id!", i.state AS "state!", i.entered_at AS "entered_at!",
-                  i.entered_after, i.left_at, i.sync_run_id AS "sync_run_id!"
+                  i.entered_after, i.left_at, i.sync_run_id AS "sync_run_id!",
+                  i.row_hash AS "row_hash!"
              FROM active a
             CROSS JOIN LATERAL (
                   SELECT h.to_state AS state, h.observed_at AS entered_at,
                          h.from_state_last_seen_at AS entered_after,
-                         lead(h.observed_at) OVER (ORDER BY h.id) AS left_at, h.sync_run_id
+                         lead(h.observed_at) OVER (ORDER BY h.id) AS left_at, h.sync_run_id,
+                         h.row_hash
                     FROM snowball.job_state_history h
                    WHERE h.job_id = a.job_id
                  ) i
@@ -409,6 +412,7 @@ pub struct DetailChange {
     pub observed_at: DateTime<Utc>,
     pub sync_run_id: i64,
     pub progress: Progress,
+    pub row_hash: Vec<u8>,
 }
 
 /// One job's detail changes, oldest first.
@@ -419,7 +423,7 @@ pub async fn job_detail_changes(
     let rows = sqlx::query!(
         "SELECT observed_at, sync_run_id, shipping_option, outbound_status, outbound_tracking_number,
                 inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred,
-                total_bytes, total_objects
+                total_bytes, total_objects, row_hash
            FROM snowball.job_detail_history
           WHERE job_id = $1
           ORDER BY id",
@@ -433,6 +437,7 @@ pub async fn job_detail_changes(
         .map(|r| DetailChange {
             observed_at: r.observed_at,
             sync_run_id: r.sync_run_id,
+            row_hash: r.row_hash,
             progress: Progress {
                 shipping_option: r.shipping_option,
                 outbound_status: r.outbound_status,
@@ -695,4 +700,132 @@ pub async fn stuck_jobs_at(
     .fetch_all(db)
     .await
     .context("finding the jobs stuck as of the moment")
+}
+
+/// A completed job whose reports are not all archived.
+pub struct LackingReports {
+    pub job_id: String,
+    pub account_id: Option<String>,
+    pub job_type: Option<String>,
+    pub completed_at: DateTime<Utc>,
+    /// The kinds DescribeJob offered and the archive lacks; None when no run
+    /// that archives reports has described the job yet.
+    pub missing: Option<Vec<String>>,
+}
+
+/// Completed imports and exports (their parts) whose reports the archive
+/// lacks: kinds DescribeJob offered and not archived, or not yet asked for
+/// (no `sync --include reports` has described the job). Oldest first.
+pub async fn lacking_reports(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<LackingReports>> {
+    sqlx::query_as!(
+        LackingReports,
+        r#"SELECT job_id AS "job_id!", account_id, job_type, completed_at AS "completed_at!", missing
+             FROM (SELECT j.job_id, j.account_id, j.job_type, j.state_since AS completed_at,
+                          CASE WHEN d.report_kinds IS NOT NULL THEN
+                               ARRAY(SELECT k FROM UNNEST(d.report_kinds) AS k
+                                      WHERE NOT EXISTS (SELECT 1 FROM snowball.job_reports r
+                                                         WHERE r.job_id = j.job_id AND r.kind = k)
+                                      ORDER BY k)
+                          END AS missing
+                     FROM snowball.jobs j
+                     LEFT JOIN snowball.job_details d USING (job_id)
+                    WHERE j.job_state = 'Complete'
+                      AND j.is_master IS NOT TRUE
+                      AND coalesce(j.job_type, 'IMPORT') IN ('IMPORT', 'EXPORT')
+                      AND (cardinality($1::text[]) = 0 OR j.account_id = ANY($1))) c
+            WHERE missing IS NULL OR cardinality(missing) > 0
+            ORDER BY completed_at, job_id"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading completed jobs lacking their reports")
+}
+
+/// What the database knows of a job itself, for an evidence packet.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobAttributes {
+    pub job_id: String,
+    pub account_id: Option<String>,
+    pub region: String,
+    pub job_state: String,
+    pub job_type: Option<String>,
+    pub snowball_type: Option<String>,
+    pub is_master: Option<bool>,
+    pub description: Option<String>,
+    pub creation_date: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub state_since: DateTime<Utc>,
+    pub missing_since: Option<DateTime<Utc>>,
+}
+
+pub async fn job_attributes(
+    db: impl PgExecutor<'_>,
+    job_id: &str,
+) -> anyhow::Result<Option<JobAttributes>> {
+    sqlx::query_as!(
+        JobAttributes,
+        "SELECT job_id, account_id, region, job_state, job_type, snowball_type, is_master,
+                description, creation_date, first_seen_at, last_seen_at, state_since, missing_since
+           FROM snowball.jobs WHERE job_id = $1",
+        job_id
+    )
+    .fetch_optional(db)
+    .await
+    .with_context(|| format!("reading job {job_id}"))
+}
+
+/// A run that observed a job.
+pub struct ObservingRun {
+    pub id: i64,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub digest: Option<Vec<u8>>,
+}
+
+/// The runs that recorded something of a job (a state, detail or report
+/// row) or last listed it, by id. A run that listed the job unchanged and
+/// was followed by another that did too leaves no trace to find it by.
+pub async fn runs_observing(
+    db: impl PgExecutor<'_>,
+    job_id: &str,
+) -> anyhow::Result<Vec<ObservingRun>> {
+    sqlx::query_as!(
+        ObservingRun,
+        "SELECT r.id, r.status, r.started_at, r.finished_at, r.digest
+           FROM snowball.sync_runs r
+          WHERE r.id IN (SELECT sync_run_id FROM snowball.job_state_history WHERE job_id = $1
+                         UNION
+                         SELECT sync_run_id FROM snowball.job_detail_history WHERE job_id = $1
+                         UNION
+                         SELECT sync_run_id FROM snowball.job_reports WHERE job_id = $1
+                         UNION
+                         SELECT last_sync_run_id FROM snowball.jobs WHERE job_id = $1)
+          ORDER BY r.id",
+        job_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the runs that observed {job_id}"))
+}
+
+/// Jobs in state Complete that entered it at or after `since`, by id.
+pub async fn completed_since(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT job_id FROM snowball.jobs
+          WHERE job_state = 'Complete' AND state_since >= $1
+          ORDER BY job_id",
+        since
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the jobs completed in the period")
 }

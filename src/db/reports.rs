@@ -111,3 +111,59 @@ pub async fn insert_report(
     .with_context(|| format!("recording {}'s {}", report.job_id, report.kind))?;
     Ok(())
 }
+
+/// A job's archived report, as its row records it.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub kind: String,
+    pub bytes: i64,
+    pub sha256: Vec<u8>,
+    pub content_type: Option<String>,
+    pub stored: bool,
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+    pub sync_run_id: i64,
+}
+
+/// A job's archived reports, by kind.
+pub async fn held(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<Vec<Held>> {
+    sqlx::query_as!(
+        Held,
+        "SELECT kind, bytes, sha256, content_type, stored, fetched_at, sync_run_id
+           FROM snowball.job_reports WHERE job_id = $1 ORDER BY kind",
+        job_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the reports of {job_id}"))
+}
+
+/// The kinds DescribeJob last offered for a job; None when no run that
+/// archives reports has described it.
+pub async fn offered_kinds(
+    db: impl PgExecutor<'_>,
+    job_id: &str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT report_kinds FROM snowball.job_details WHERE job_id = $1",
+        job_id
+    )
+    .fetch_optional(db)
+    .await
+    .with_context(|| format!("reading which reports {job_id} has"))?
+    .flatten())
+}
+
+/// A stored report's content, chunk by chunk, in order: one streamed
+/// query, so a file of any size passes through in constant memory.
+pub fn chunks<'e>(
+    db: impl PgExecutor<'e> + 'e,
+    job_id: &'e str,
+    kind: &'e str,
+) -> futures_util::stream::BoxStream<'e, sqlx::Result<Vec<u8>>> {
+    sqlx::query_scalar!(
+        "SELECT data FROM snowball.job_report_chunks WHERE job_id = $1 AND kind = $2 ORDER BY seq",
+        job_id,
+        kind
+    )
+    .fetch(db)
+}

@@ -255,6 +255,7 @@ impl History {
                             "duration_seconds": seconds(duration(s)),
                             "is_current": s.left_at.is_none(),
                             "sync_run_id": s.sync_run_id,
+                            "row_hash": crate::chain::hex(&s.row_hash),
                         })
                     })
                     .collect();
@@ -265,11 +266,13 @@ impl History {
                         Change::State(s) => json!({
                             "observed_at": rfc3339(s.entered_at), "kind": "state",
                             "state": s.state, "sync_run_id": s.sync_run_id,
+                            "row_hash": crate::chain::hex(&s.row_hash),
                         }),
                         Change::Details(d) => {
                             let mut value = json!({
                                 "observed_at": rfc3339(d.observed_at), "kind": "details",
                                 "sync_run_id": d.sync_run_id,
+                                "row_hash": crate::chain::hex(&d.row_hash),
                             });
                             for (name, field) in detail_fields(&d.progress) {
                                 value[name] = field;
@@ -303,6 +306,7 @@ impl History {
                     "objects_transferred",
                     "total_bytes",
                     "total_objects",
+                    "row_hash",
                 ];
                 let account = self.account_id.clone().unwrap_or_default();
                 let mut out = csv_line(&header.map(String::from));
@@ -323,6 +327,7 @@ impl History {
                                 "state".to_owned(),
                             ]);
                             row.extend(std::iter::repeat_n(String::new(), 9));
+                            row.push(crate::chain::hex(&s.row_hash));
                         }
                         Change::Details(d) => {
                             row.extend([
@@ -343,6 +348,7 @@ impl History {
                                     other => other.to_string(),
                                 },
                             ));
+                            row.push(crate::chain::hex(&d.row_hash));
                         }
                     }
                     out += &csv_line(&row);
@@ -360,6 +366,21 @@ enum Change<'a> {
 }
 
 impl History {
+    /// One job's history as the snapshot `tx` holds it; fails naming a job
+    /// the database does not know.
+    pub async fn load(tx: &mut sqlx::PgConnection, job_id: &str) -> Result<History, Error> {
+        let Some(account_id) = db::report::job_account(&mut *tx, job_id).await? else {
+            return Err(Error::Failed(anyhow::anyhow!("no such job: {job_id}")));
+        };
+        Ok(History {
+            details: db::report::job_detail_changes(&mut *tx, job_id).await?,
+            job_id: job_id.to_owned(),
+            account_id,
+            as_of: db::report::now(&mut *tx).await?,
+            stints: db::report::job_intervals(&mut *tx, job_id).await?,
+        })
+    }
+
     /// Stints and detail changes interleaved by time; a state change before
     /// the detail change the same sync saw.
     fn changes(&self) -> Vec<Change<'_>> {
@@ -399,6 +420,8 @@ pub struct Report {
     pub transfers: Vec<Transfer>,
     pub in_transit: Vec<InTransit>,
     pub deadlines: Vec<Deadline>,
+    /// Completed jobs whose reports the archive lacks (as today, even with --as-of).
+    pub lacking_reports: Vec<db::report::LackingReports>,
     /// For the HTML chart of data transferred over time.
     pub transfer_series: Vec<TransferPoint>,
 }
@@ -466,6 +489,7 @@ impl Report {
             transfers: db::report::transfers_in_progress(&mut *conn, accounts).await?,
             in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
             deadlines,
+            lacking_reports: db::report::lacking_reports(&mut *conn, accounts).await?,
             transfer_series: db::report::transfer_series(
                 &mut *conn,
                 since,
@@ -522,7 +546,7 @@ impl Report {
 
 /// One snapshot for everything a command prints: a report made while a sync
 /// commits never counts one job in two states.
-async fn snapshot(
+pub(crate) async fn snapshot(
     conn: &mut sqlx::PgConnection,
 ) -> anyhow::Result<sqlx::Transaction<'_, sqlx::Postgres>> {
     use sqlx::Connection;
@@ -539,19 +563,7 @@ pub async fn history_command(
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
     let mut tx = snapshot(&mut conn).await?;
-    let Some(account_id) = db::report::job_account(&mut *tx, &config.job_id).await? else {
-        return Err(Error::Failed(anyhow::anyhow!(
-            "no such job: {}",
-            config.job_id
-        )));
-    };
-    let history = History {
-        details: db::report::job_detail_changes(&mut *tx, &config.job_id).await?,
-        job_id: config.job_id.clone(),
-        account_id,
-        as_of: db::report::now(&mut *tx).await?,
-        stints: db::report::job_intervals(&mut *tx, &config.job_id).await?,
-    };
+    let history = History::load(&mut tx, &config.job_id).await?;
     tx.commit().await.context("ending the read-only snapshot")?;
     out.write_all(history.render(config.format).as_bytes())
         .context("writing the history")?;

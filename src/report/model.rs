@@ -267,6 +267,27 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .collect(),
         },
         Section {
+            key: "jobs_lacking_reports",
+            title: "Completed jobs lacking their reports (sync --include reports archives them; \"not yet asked\": no such run has described the job)".into(),
+            columns: &["job_id", "account_id", "job_type", "completed_at", "missing_reports"],
+            rows: r
+                .lacking_reports
+                .iter()
+                .map(|l| {
+                    vec![
+                        Value::Text(l.job_id.clone()),
+                        Value::text(&l.account_id),
+                        Value::text(&l.job_type),
+                        Value::Time(l.completed_at),
+                        Value::Text(match &l.missing {
+                            Some(kinds) => kinds.join(" "),
+                            None => "not yet asked".to_owned(),
+                        }),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
             key: "sync_health",
             title: "Sync health by day".into(),
             columns: &[

@@ -489,6 +489,8 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
     for gauge in [
         "snowball_sync_last_run_jobs_described ",
         "snowball_sync_last_run_detail_changes ",
+        "snowball_sync_last_run_reports_archived ",
+        "snowball_sync_last_run_report_bytes ",
     ] {
         assert!(
             metrics_text.contains(gauge),

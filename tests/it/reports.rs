@@ -91,11 +91,7 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         let served = reports::report(job, kind, None).expect("served").content();
         assert_eq!((job, *kind), (r_job, r_kind.as_str()));
         assert_eq!(*bytes, served.len() as i64, "{job} {kind}");
-        assert_eq!(
-            *sha256,
-            Sha256::digest(&served).to_vec(),
-            "{job} {kind}"
-        );
+        assert_eq!(*sha256, Sha256::digest(&served).to_vec(), "{job} {kind}");
         assert!(*stored);
         assert_eq!(content.as_deref(), Some(served.as_slice()), "{job} {kind}");
         total += *bytes;
@@ -259,4 +255,198 @@ async fn the_archive_refuses_update_delete_and_truncate() {
     assert_append_only(&db.pool, "snowball.job_reports", "bytes = 0").await;
     assert_append_only(&db.pool, "snowball.job_report_chunks", "data = ''").await;
     assert_eq!(archived(&db.pool).await.len(), expected(&jobs).len());
+}
+
+/// A CSV with the current stint's duration blanked: it grows with the
+/// moment the history is read.
+fn without_current_duration(csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (duration, current) = (at("duration_seconds"), at("is_current"));
+    let mut out = header.join(",") + "\n";
+    for line in lines {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        if cells.get(current) == Some(&"true") {
+            cells[duration] = "";
+        }
+        out += &(cells.join(",") + "\n");
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_history() {
+    let db = TestDb::migrated().await;
+    let jobs = completed_jobs();
+    let mut entries: Vec<_> = jobs.iter().map(|j| entry(j, "WithAWS")).collect();
+    entries.push(entry("JIDreport-0000-4000-8000-000000000099", "InProgress"));
+    let sim = simulator_with_jobs(7, entries).await;
+    let config = archiving(sync_config(&db, &sim, &["us-east-1"]), 512 << 20);
+    sync_ok(&config).await;
+    for job in &jobs {
+        sim.sim.set_state(job, "Complete");
+    }
+    // Its completion report one byte over --report-max-bytes: hashed only.
+    let pdf = reports::report(&jobs[2], "completion_report", None)
+        .expect("a report")
+        .len;
+    sync_ok(&archiving(config.clone(), pdf - 1)).await;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out_dir = dir.path().join("packet");
+    let out = run_bin(
+        &[
+            "evidence",
+            &jobs[2],
+            "--out",
+            &out_dir.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(0);
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&out_dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        check.status.success(),
+        "sha256sum -c: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let history = run_bin(
+        &[
+            "history",
+            &jobs[2],
+            "--format",
+            "csv",
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    history.assert_code(0);
+    let timeline = std::fs::read_to_string(out_dir.join("timeline.csv")).expect("timeline.csv");
+    assert_eq!(
+        without_current_duration(&timeline),
+        without_current_duration(&history.stdout())
+    );
+    assert!(
+        timeline
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with(",row_hash")
+    );
+
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest"),
+    )
+    .expect("JSON");
+    assert_eq!(manifest["job"]["job_id"], jobs[2].as_str());
+    for report in manifest["reports"].as_array().expect("reports") {
+        let kind = report["kind"].as_str().expect("kind");
+        let served = reports::report(&jobs[2], kind, None)
+            .expect("served")
+            .content();
+        assert_eq!(report["bytes"], served.len() as i64, "{kind}");
+        match report["stored"].as_bool() {
+            Some(true) => {
+                let file = out_dir.join(report["file"].as_str().expect("file"));
+                assert_eq!(std::fs::read(&file).expect("the report"), served, "{kind}");
+            }
+            _ => assert!(
+                report["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("hashed only")),
+                "{report}"
+            ),
+        }
+    }
+    assert!(
+        manifest["reports"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["stored"] == false)),
+        "a report over --report-max-bytes is named hashed only: {manifest}"
+    );
+    let runs = std::fs::read_to_string(out_dir.join("runs.csv")).expect("runs.csv");
+    assert!(
+        runs.starts_with("id,status,started_at,finished_at,digest\n"),
+        "{runs}"
+    );
+    assert_eq!(
+        runs.lines().count(),
+        3,
+        "both runs observed the job: {runs}"
+    );
+
+    // A job never described by a run that archives: the manifest says so.
+    let never = dir.path().join("never");
+    run_bin(
+        &[
+            "evidence",
+            "JIDreport-0000-4000-8000-000000000099",
+            "--out",
+            &never.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await
+    .assert_code(0);
+
+    // A non-empty folder is refused, and nothing in it is touched.
+    let refused = run_bin(
+        &[
+            "evidence",
+            &jobs[2],
+            "--out",
+            &out_dir.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    refused.assert_code(2);
+    assert!(
+        refused.error_line().contains("is not empty"),
+        "{}",
+        refused.stderr()
+    );
+
+    // Every job completed in the period, one sub-folder each.
+    let all = dir.path().join("all");
+    run_bin(
+        &[
+            "evidence",
+            "--completed-since",
+            "1d",
+            "--out",
+            &all.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await
+    .assert_code(0);
+    let mut folders: Vec<String> = std::fs::read_dir(&all)
+        .expect("the folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    folders.sort();
+    assert_eq!(folders, jobs);
 }

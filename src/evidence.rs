@@ -1,0 +1,228 @@
+//! `snowball-sync evidence`: one folder per job for an auditor, from one
+//! snapshot of the database: the job's timeline (as `history --format csv`),
+//! its archived reports byte for byte, the runs that observed it (with their
+//! digests), a manifest, and SHA256SUMS so that `sha256sum -c SHA256SUMS`
+//! passes inside the folder. Reports are copied a chunk at a time, so a
+//! file of any size passes through in constant memory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::chain::hex;
+use crate::cli::TableFormat;
+use crate::config::{EvidenceConfig, EvidenceJobs};
+use crate::db;
+use crate::error::Error;
+use crate::report::{History, csv_line, rfc3339};
+
+/// Each kind's file name in `reports/`.
+fn file_name(kind: &str) -> String {
+    match kind {
+        "completion_report" => "completion_report.pdf".to_owned(),
+        "success_log" => "success_log.csv".to_owned(),
+        "failure_log" => "failure_log.csv".to_owned(),
+        other => format!("{other}.bin"),
+    }
+}
+
+/// A file written into the folder: its path relative to the folder, size
+/// and SHA-256.
+struct Written {
+    name: String,
+    bytes: u64,
+    sha256: [u8; 32],
+}
+
+fn write_file(dir: &Path, name: &str, content: &[u8]) -> anyhow::Result<Written> {
+    let path = dir.join(name);
+    std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Written {
+        name: name.to_owned(),
+        bytes: content.len() as u64,
+        sha256: Sha256::digest(content).into(),
+    })
+}
+
+/// `--out` must be empty (or not exist yet): an evidence folder holds
+/// exactly what one snapshot says, nothing left from before.
+fn prepare(out: &Path) -> Result<(), Error> {
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::Usage(format!(
+                    "--out {} is not empty: give a new or empty directory",
+                    out.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(out)
+            .with_context(|| format!("creating {}", out.display()))
+            .map_err(Error::Failed),
+        Err(err) => Err(Error::Failed(
+            anyhow::Error::new(err).context(format!("reading {}", out.display())),
+        )),
+    }
+}
+
+pub async fn run(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
+    prepare(&config.out)?;
+    let mut conn = db::connect_one(&config.database).await?;
+    db::ensure_migrated(&mut conn).await?;
+    let mut tx = crate::report::snapshot(&mut conn).await?;
+    let (jobs, one) = match &config.jobs {
+        EvidenceJobs::One(job_id) => (vec![job_id.clone()], true),
+        EvidenceJobs::CompletedSince(period) => {
+            let now = db::report::now(&mut *tx).await?;
+            let since = period
+                .before(now)
+                .context("--completed-since reaches before the calendar")?;
+            (db::report::completed_since(&mut *tx, since).await?, false)
+        }
+    };
+    for job_id in &jobs {
+        let dir: PathBuf = match one {
+            true => config.out.clone(),
+            false => config.out.join(job_id),
+        };
+        let files = packet(&mut tx, job_id, &dir).await?;
+        writeln!(out, "{job_id}: {} files in {}", files, dir.display()).ok();
+    }
+    if jobs.is_empty() {
+        writeln!(out, "no job completed in the period").ok();
+    }
+    tx.commit()
+        .await
+        .context("ending the read-only snapshot")
+        .map_err(Error::Failed)?;
+    Ok(())
+}
+
+/// Writes one job's folder; returns how many files it holds.
+async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result<usize, Error> {
+    let history = History::load(&mut *tx, job_id).await?;
+    let Some(job) = db::report::job_attributes(&mut *tx, job_id).await? else {
+        return Err(Error::Failed(anyhow::anyhow!("no such job: {job_id}")));
+    };
+    std::fs::create_dir_all(dir.join("reports"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = vec![write_file(
+        dir,
+        "timeline.csv",
+        history.render(TableFormat::Csv).as_bytes(),
+    )?];
+
+    let mut runs =
+        csv_line(&["id", "status", "started_at", "finished_at", "digest"].map(String::from));
+    for run in db::report::runs_observing(&mut *tx, job_id).await? {
+        runs += &csv_line(&[
+            run.id.to_string(),
+            run.status,
+            rfc3339(run.started_at),
+            run.finished_at.map(rfc3339).unwrap_or_default(),
+            run.digest.as_deref().map(hex).unwrap_or_default(),
+        ]);
+    }
+    written.push(write_file(dir, "runs.csv", runs.as_bytes())?);
+
+    let held = db::reports::held(&mut *tx, job_id).await?;
+    let offered = db::reports::offered_kinds(&mut *tx, job_id).await?;
+    let mut reports = Vec::new();
+    for report in &held {
+        let mut entry = json!({
+            "kind": report.kind,
+            "bytes": report.bytes,
+            "sha256": hex(&report.sha256),
+            "content_type": report.content_type,
+            "stored": report.stored,
+            "fetched_at": rfc3339(report.fetched_at),
+            "sync_run_id": report.sync_run_id,
+        });
+        if report.stored {
+            let name = format!("reports/{}", file_name(&report.kind));
+            let copied = copy_report(&mut *tx, job_id, &report.kind, &dir.join(&name)).await?;
+            if copied.sha256.as_slice() != report.sha256.as_slice()
+                || copied.bytes as i64 != report.bytes
+            {
+                return Err(Error::Failed(anyhow::anyhow!(
+                    "{job_id}'s {} in the database does not match its recorded size and SHA-256; run `snowball-sync verify`",
+                    report.kind
+                )));
+            }
+            entry["file"] = json!(name);
+            written.push(Written { name, ..copied });
+        } else {
+            entry["note"] = json!(
+                "hashed only: larger than --report-max-bytes when archived; bytes and sha256 are the original file's"
+            );
+        }
+        reports.push(entry);
+    }
+    let missing: Vec<serde_json::Value> = match &offered {
+        None if job.job_state == "Complete" => vec![json!({
+            "note": "no run with --include reports has described this job: its reports were never asked for",
+        })],
+        None => Vec::new(),
+        Some(kinds) => kinds
+            .iter()
+            .filter(|k| !held.iter().any(|h| &h.kind == *k))
+            .map(|k| json!({"kind": k, "note": "offered by DescribeJob, not archived yet (a later sync --include reports fetches it)"}))
+            .collect(),
+    };
+
+    let manifest = json!({
+        "job": job,
+        "as_of": rfc3339(history.as_of),
+        "files": written.iter().map(|w| json!({"name": w.name, "bytes": w.bytes, "sha256": hex(&w.sha256)})).collect::<Vec<_>>(),
+        "reports": reports,
+        "missing_reports": missing,
+        "note": "timeline.csv is `snowball-sync history JOB_ID --format csv` at as_of; runs.csv lists the runs that recorded a row about the job or last listed it; `snowball-sync verify` proves the rows and digests these come from.",
+    });
+    let text = serde_json::to_string_pretty(&manifest).context("encoding the manifest")? + "\n";
+    written.push(write_file(dir, "manifest.json", text.as_bytes())?);
+
+    let sums: String = written
+        .iter()
+        .map(|w| format!("{}  {}\n", hex(&w.sha256), w.name))
+        .collect();
+    std::fs::write(dir.join("SHA256SUMS"), sums)
+        .with_context(|| format!("writing {}", dir.join("SHA256SUMS").display()))?;
+    Ok(written.len() + 1)
+}
+
+/// Copies a stored report's chunks into `path`, hashing as it goes.
+async fn copy_report(
+    tx: &mut sqlx::PgConnection,
+    job_id: &str,
+    kind: &str,
+    path: &Path,
+) -> anyhow::Result<Written> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut chunks = db::reports::chunks(&mut *tx, job_id, kind);
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .with_context(|| format!("reading {job_id}'s {kind}"))?
+    {
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    file.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Written {
+        name: String::new(),
+        bytes,
+        sha256: hasher.finalize().into(),
+    })
+}
