@@ -36,6 +36,11 @@ run and the median ratio; at 0 ms it also
 times the unchanged re-sync's floors in the same run: listing alone (the
 list-only example: the tool's ListJobs pagination, nothing written) and one
 `UPDATE snowball.jobs SET last_seen_at = now()` over the same rows.
+       scripts/bench.py archive [--bytes 512MiB] [--repeat 3]
+The archive case times `sync --include reports` archiving one success log
+of BYTES (simulate --success-log-bytes) against fetching the same file with
+curl to /dev/null plus writing the same 1 MiB chunks with psql COPY, in the
+same run; the bound is 1.5 x their sum.
        scripts/bench.py verify [--repeat 3]
 The verify case builds the 995 500-row history of scripts/bench-reports.sql
 and times `snowball-sync verify` (its peak RSS too) against psql streaming
@@ -394,7 +399,73 @@ def verify_case(argv):
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 
+def archive_case(argv):
+    """Times `sync --include reports` archiving one 512 MiB success log (the
+    simulator's --success-log-bytes) against its floor in the same run:
+    fetching the same file to /dev/null with curl, plus writing the same
+    1 MiB chunks into a table like job_report_chunks with psql COPY (binary,
+    from a file exported beforehand, untimed). Alternating, medians."""
+    parser = argparse.ArgumentParser(prog="bench.py archive")
+    parser.add_argument("--bytes", default="512MiB")
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    proc = subprocess.Popen(
+        [BINARY, "-q", "simulate", "--listen", "127.0.0.1:0", "--jobs", "40", "--seed", "1",
+         "--success-log-bytes", options.bytes], stdout=subprocess.PIPE, text=True)
+    endpoint = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+    dump = "/tmp/snowball-bench-chunks.bin"
+    times = {"sync": [], "curl": [], "copy": []}
+    rss_seen = []
+    try:
+        for i in range(options.repeat):
+            psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+            psql(admin_url, "CREATE DATABASE snowball_bench")
+            subprocess.run([BINARY, "-q", "migrate", "--database-url", database_url], check=True,
+                           stdout=subprocess.DEVNULL)
+            wall, rss, out, _ = timed_sync(database_url, endpoint, ["us-east-1"],
+                                           extra=["--include", "reports", "--output", "json"])
+            summary = json.loads(out.splitlines()[-1])
+            times["sync"].append(wall)
+            rss_seen.append(rss)
+            job = json.loads(urllib.request.urlopen(endpoint + "/_sim/stats").read())["long_log_job"]
+            url = (f"{endpoint}/_reports/{job}/success_log?X-Amz-Date={int(time.time())}"
+                   f"&X-Amz-Expires=3600&X-Amz-Signature=bench")
+            started = time.monotonic()
+            subprocess.run(["curl", "-sf", "-o", "/dev/null", url], check=True)
+            times["curl"].append(time.monotonic() - started)
+            psql(database_url, f"COPY (SELECT job_id, kind, seq, data FROM snowball.job_report_chunks "
+                               f"WHERE job_id = '{job}' AND kind = 'success_log' ORDER BY seq) "
+                               f"TO '{dump}' WITH (FORMAT binary)")
+            psql(database_url, "CREATE TABLE bench_chunks (LIKE snowball.job_report_chunks INCLUDING ALL)")
+            started = time.monotonic()
+            with open(dump, "rb") as source:
+                subprocess.run(["psql", database_url, "-qc", "COPY bench_chunks FROM STDIN WITH (FORMAT binary)"],
+                               stdin=source, check=True, stdout=subprocess.DEVNULL)
+            times["copy"].append(time.monotonic() - started)
+            size = summary["report_bytes"]
+            print(f"run {i + 1}: sync {wall:.2f} s ({summary['reports_archived']} reports, {size} bytes, "
+                  f"details step {summary['details_seconds']:.2f} s, peak RSS {rss:.1f} MB); "
+                  f"curl {times['curl'][-1]:.2f} s; psql COPY {times['copy'][-1]:.2f} s", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+        if os.path.exists(dump):
+            os.remove(dump)
+    floor = median(times["curl"]) + median(times["copy"])
+    sync = median(times["sync"])
+    print(f"\nmedian sync {sync:.2f} s against curl {median(times['curl']):.2f} s + psql COPY "
+          f"{median(times['copy']):.2f} s = {floor:.2f} s: {sync / floor:.2f} x (bound 1.5); "
+          f"{(size / 1048576) / sync:.0f} MiB/s archived; peak RSS {max(rss_seen):.1f} MB")
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
 def main():
+    if sys.argv[1:2] == ["archive"]:
+        archive_case(sys.argv[2:])
+        return
     if sys.argv[1:2] == ["chain"]:
         chain_case(sys.argv[2:])
         return

@@ -450,3 +450,120 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
     folders.sort();
     assert_eq!(folders, jobs);
 }
+
+/// Runs the binary's `sync` under python3's os.wait4 and returns its exit
+/// code, stderr and peak RSS in bytes (the simulator, in this process, is
+/// not counted).
+async fn sync_measured(db_url: &str, endpoint: &str, extra: &[&str]) -> (i32, String, u64) {
+    const WAIT4: &str = "import os, subprocess, sys\n\
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n\
+err = p.stderr.read()\n\
+_, status, usage = os.wait4(p.pid, 0)\n\
+sys.stderr.buffer.write(err)\n\
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024)\n";
+    let mut args = vec![
+        "-c".to_owned(),
+        WAIT4.to_owned(),
+        env!("CARGO_BIN_EXE_snowball-sync").to_owned(),
+    ];
+    args.extend(sync_args(db_url, endpoint, extra));
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG");
+    for (key, value) in aws_test_env() {
+        command.env(key, value);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(600), command.output())
+        .await
+        .expect("the sync finishes within 10 minutes")
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut fields = stdout.split_whitespace();
+    let code = fields.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
+    let rss = fields
+        .next()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(u64::MAX);
+    (code, stderr, rss)
+}
+
+#[tokio::test]
+async fn a_512_mib_success_log_streams_through_in_constant_memory_and_over_the_limit_is_hashed_only()
+ {
+    const LONG: u64 = 512 << 20;
+    let job = "JIDreport-0000-4000-8000-000000000512".to_owned();
+    for (max, stored) in [("512MiB", true), ("64MiB", false)] {
+        let db = TestDb::migrated().await;
+        let sim = simulator_with_jobs(7, vec![entry(&job, "Complete")]).await;
+        sim.sim.set_long_success_log(Some(LONG));
+        let (code, stderr, rss) = sync_measured(
+            &db.url,
+            &sim.endpoint_url(),
+            &["--include", "reports", "--report-max-bytes", max],
+        )
+        .await;
+        assert_eq!(code, 0, "{stderr}");
+        eprintln!(
+            "--report-max-bytes {max}: the sync's peak RSS {:.1} MiB",
+            rss as f64 / 1048576.0
+        );
+        assert!(
+            rss < 64 << 20,
+            "--report-max-bytes {max}: peak RSS {} MiB",
+            rss >> 20
+        );
+        assert_eq!(sim.sim.report_stats().1.as_deref(), Some(job.as_str()));
+        let served = reports::report(&job, "success_log", Some(LONG)).expect("a success log");
+        let mut hasher = Sha256::new();
+        for chunk in served.chunks() {
+            hasher.update(&chunk);
+        }
+        let row = sqlx::query!(
+            r#"SELECT r.bytes, r.sha256, r.stored,
+                      (SELECT count(*) FROM snowball.job_report_chunks c
+                        WHERE c.job_id = r.job_id AND c.kind = r.kind) AS "chunks!",
+                      (SELECT sum(length(c.data)) FROM snowball.job_report_chunks c
+                        WHERE c.job_id = r.job_id AND c.kind = r.kind) AS chunk_bytes,
+                      (SELECT sha256(string_agg(c.data, ''::bytea ORDER BY c.seq))
+                         FROM snowball.job_report_chunks c
+                        WHERE c.job_id = r.job_id AND c.kind = r.kind AND c.seq < 8) AS head
+                 FROM snowball.job_reports r
+                WHERE r.job_id = $1 AND r.kind = 'success_log'"#,
+            job
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("the long success log's row");
+        assert_eq!(row.bytes, LONG as i64, "{max}");
+        assert_eq!(row.sha256, hasher.finalize().to_vec(), "{max}");
+        assert_eq!(row.stored, stored, "{max}");
+        match stored {
+            true => {
+                assert_eq!(
+                    (row.chunks, row.chunk_bytes),
+                    (512, Some(LONG as i64)),
+                    "1 MiB a chunk"
+                );
+                // The first 8 MiB as served, in order.
+                let mut head = Sha256::new();
+                let mut left = 8usize << 20;
+                for chunk in served.chunks() {
+                    let take = chunk.len().min(left);
+                    head.update(&chunk[..take]);
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                }
+                assert_eq!(row.head, Some(head.finalize().to_vec()));
+            }
+            false => assert_eq!(
+                row.chunks, 0,
+                "nothing of a file over --report-max-bytes is kept"
+            ),
+        }
+    }
+}
