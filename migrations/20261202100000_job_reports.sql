@@ -58,6 +58,11 @@ REVOKE UPDATE, DELETE, TRUNCATE ON snowball.job_reports, snowball.job_report_chu
 -- without asking again for jobs that have them all.
 ALTER TABLE snowball.job_details ADD COLUMN report_kinds text[];
 
+-- An export's part: its main job, as the main job's DescribeJob answer
+-- (SubJobMetadata) says; NULL for every other job. An evidence packet for
+-- a main job holds its parts' timelines and reports too.
+ALTER TABLE snowball.job_details ADD COLUMN main_job_id text;
+
 -- What a run archived; NULL when it did not archive reports.
 ALTER TABLE snowball.sync_runs ADD COLUMN reports_archived integer, ADD COLUMN report_bytes bigint;
 

@@ -298,3 +298,72 @@ fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
     }
     line.replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archiver(loopback_http: bool) -> Archiver {
+        Archiver::new(ArchiveConfig {
+            max_bytes: 1,
+            loopback_http,
+            attempt_timeout: Duration::from_secs(1),
+            operation_timeout: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn only_https_is_fetched_and_plain_http_only_to_a_loopback_simulator() {
+        let strict = archiver(false);
+        let simulator = archiver(true);
+        assert!(
+            strict
+                .allowed("https://awsie-job-reports.s3.amazonaws.com/x?X-Amz-Signature=1")
+                .is_ok()
+        );
+        assert!(strict.allowed("HTTPS://bucket.s3.amazonaws.com/x").is_ok());
+        assert!(
+            strict
+                .allowed("http://127.0.0.1:4566/_reports/J/success_log")
+                .is_err()
+        );
+        assert!(
+            simulator
+                .allowed("http://127.0.0.1:4566/_reports/J/success_log")
+                .is_ok()
+        );
+        assert!(
+            simulator
+                .allowed("http://[::1]:4566/_reports/J/success_log")
+                .is_ok()
+        );
+        assert!(simulator.allowed("http://localhost:4566/x").is_ok());
+        for refused in [
+            "http://bucket.s3.amazonaws.com/x",
+            "http://127.0.0.1.example.com/x",
+            "http://user@10.0.0.1/x",
+            "ftp://127.0.0.1/x",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(simulator.allowed(refused).is_err(), "{refused}");
+        }
+        let error = strict
+            .allowed("http://bucket/x?X-Amz-Security-Token=SECRET")
+            .unwrap_err();
+        assert!(
+            !error.contains("SECRET"),
+            "the refusal does not repeat the URL: {error}"
+        );
+    }
+
+    #[test]
+    fn a_links_debug_output_hides_its_url() {
+        let link = ReportLink {
+            job_id: "JID1".into(),
+            kind: "success_log",
+            url: "https://b/x?X-Amz-Security-Token=SECRET".into(),
+        };
+        assert!(!format!("{link:?}").contains("SECRET"));
+    }
+}

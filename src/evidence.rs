@@ -103,23 +103,43 @@ pub async fn run(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Resul
     Ok(())
 }
 
-/// Writes one job's folder; returns how many files it holds.
+/// Writes one job's folder; returns how many files it holds. An export's
+/// main job's folder holds its parts' timelines, runs and reports too.
 async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result<usize, Error> {
     let history = History::load(&mut *tx, job_id).await?;
     let Some(job) = db::report::job_attributes(&mut *tx, job_id).await? else {
         return Err(Error::Failed(anyhow::anyhow!("no such job: {job_id}")));
     };
+    let parts = match job.is_master {
+        Some(true) => db::details::parts_of(&mut *tx, job_id).await?,
+        _ => Vec::new(),
+    };
+    let subjects: Vec<&str> = std::iter::once(job_id)
+        .chain(parts.iter().map(String::as_str))
+        .collect();
     std::fs::create_dir_all(dir.join("reports"))
         .with_context(|| format!("creating {}", dir.display()))?;
-    let mut written = vec![write_file(
-        dir,
-        "timeline.csv",
-        history.render(TableFormat::Csv).as_bytes(),
-    )?];
 
+    // The job's history, then each part's rows (the job_id column tells
+    // them apart).
+    let mut timeline = history.render(TableFormat::Csv);
+    for part in &parts {
+        let csv = History::load(&mut *tx, part)
+            .await?
+            .render(TableFormat::Csv);
+        timeline += csv.split_once('\n').map_or("", |(_, rows)| rows);
+    }
+    let mut written = vec![write_file(dir, "timeline.csv", timeline.as_bytes())?];
+
+    let mut observing = std::collections::BTreeMap::new();
+    for subject in &subjects {
+        for run in db::report::runs_observing(&mut *tx, subject).await? {
+            observing.insert(run.id, run);
+        }
+    }
     let mut runs =
         csv_line(&["id", "status", "started_at", "finished_at", "digest"].map(String::from));
-    for run in db::report::runs_observing(&mut *tx, job_id).await? {
+    for run in observing.into_values() {
         runs += &csv_line(&[
             run.id.to_string(),
             run.status,
@@ -130,58 +150,76 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
     }
     written.push(write_file(dir, "runs.csv", runs.as_bytes())?);
 
-    let held = db::reports::held(&mut *tx, job_id).await?;
-    let offered = db::reports::offered_kinds(&mut *tx, job_id).await?;
     let mut reports = Vec::new();
-    for report in &held {
-        let mut entry = json!({
-            "kind": report.kind,
-            "bytes": report.bytes,
-            "sha256": hex(&report.sha256),
-            "content_type": report.content_type,
-            "stored": report.stored,
-            "fetched_at": rfc3339(report.fetched_at),
-            "sync_run_id": report.sync_run_id,
-        });
-        if report.stored {
-            let name = format!("reports/{}", file_name(&report.kind));
-            let copied = copy_report(&mut *tx, job_id, &report.kind, &dir.join(&name)).await?;
-            if copied.sha256.as_slice() != report.sha256.as_slice()
-                || copied.bytes as i64 != report.bytes
-            {
-                return Err(Error::Failed(anyhow::anyhow!(
-                    "{job_id}'s {} in the database does not match its recorded size and SHA-256; run `snowball-sync verify`",
-                    report.kind
-                )));
+    let mut missing = Vec::new();
+    for subject in &subjects {
+        let folder = match *subject == job_id {
+            true => "reports".to_owned(),
+            false => format!("reports/{subject}"),
+        };
+        let held = db::reports::held(&mut *tx, subject).await?;
+        for report in &held {
+            let mut entry = json!({
+                "job_id": subject,
+                "kind": report.kind,
+                "bytes": report.bytes,
+                "sha256": hex(&report.sha256),
+                "content_type": report.content_type,
+                "stored": report.stored,
+                "fetched_at": rfc3339(report.fetched_at),
+                "sync_run_id": report.sync_run_id,
+            });
+            if report.stored {
+                std::fs::create_dir_all(dir.join(&folder))
+                    .with_context(|| format!("creating {folder}"))?;
+                let name = format!("{folder}/{}", file_name(&report.kind));
+                let copied = copy_report(&mut *tx, subject, &report.kind, &dir.join(&name)).await?;
+                if copied.sha256.as_slice() != report.sha256.as_slice()
+                    || i64::try_from(copied.bytes).ok() != Some(report.bytes)
+                {
+                    return Err(Error::Failed(anyhow::anyhow!(
+                        "{subject}'s {} in the database does not match its recorded size and SHA-256; run `snowball-sync verify`",
+                        report.kind
+                    )));
+                }
+                entry["file"] = json!(name);
+                written.push(Written { name, ..copied });
+            } else {
+                entry["note"] = json!(
+                    "hashed only: larger than --report-max-bytes when archived; bytes and sha256 are the original file's"
+                );
             }
-            entry["file"] = json!(name);
-            written.push(Written { name, ..copied });
-        } else {
-            entry["note"] = json!(
-                "hashed only: larger than --report-max-bytes when archived; bytes and sha256 are the original file's"
-            );
+            reports.push(entry);
         }
-        reports.push(entry);
+        let state = match *subject == job_id {
+            true => Some(job.job_state.clone()),
+            false => db::report::job_attributes(&mut *tx, subject)
+                .await?
+                .map(|j| j.job_state),
+        };
+        match db::reports::offered_kinds(&mut *tx, subject).await? {
+            None if state.as_deref() == Some("Complete") => missing.push(json!({
+                "job_id": subject,
+                "note": "no run with --include reports has described this job: its reports were never asked for",
+            })),
+            None => {}
+            Some(kinds) => missing.extend(
+                kinds
+                    .iter()
+                    .filter(|k| !held.iter().any(|h| &h.kind == *k))
+                    .map(|k| json!({"job_id": subject, "kind": k, "note": "offered by DescribeJob, not archived yet (a later sync --include reports fetches it)"})),
+            ),
+        }
     }
-    let missing: Vec<serde_json::Value> = match &offered {
-        None if job.job_state == "Complete" => vec![json!({
-            "note": "no run with --include reports has described this job: its reports were never asked for",
-        })],
-        None => Vec::new(),
-        Some(kinds) => kinds
-            .iter()
-            .filter(|k| !held.iter().any(|h| &h.kind == *k))
-            .map(|k| json!({"kind": k, "note": "offered by DescribeJob, not archived yet (a later sync --include reports fetches it)"}))
-            .collect(),
-    };
 
     let manifest = json!({
         "job": job,
+        "parts": parts,
         "as_of": rfc3339(history.as_of),
         "files": written.iter().map(|w| json!({"name": w.name, "bytes": w.bytes, "sha256": hex(&w.sha256)})).collect::<Vec<_>>(),
         "reports": reports,
         "missing_reports": missing,
-        "note": "timeline.csv is `snowball-sync history JOB_ID --format csv` at as_of; runs.csv lists the runs that recorded a row about the job or last listed it; `snowball-sync verify` proves the rows and digests these come from.",
+        "note": "timeline.csv is `snowball-sync history JOB_ID --format csv` at as_of (then each part's rows, for an export's main job); runs.csv lists the runs that recorded a row about the job (or a part) or last listed it; `snowball-sync verify` proves the rows and digests these come from.",
     });
     let text = serde_json::to_string_pretty(&manifest).context("encoding the manifest")? + "\n";
     written.push(write_file(dir, "manifest.json", text.as_bytes())?);

@@ -221,3 +221,36 @@ pub async fn write_details(
     .with_context(|| format!("writing the details of {} jobs", details.len()))?;
     Ok((row.stored, row.changed))
 }
+
+/// Records which main job each export part came with (the main job's
+/// DescribeJob answer lists its parts).
+pub async fn set_main_jobs(
+    db: impl PgExecutor<'_>,
+    parts: &[&str],
+    mains: &[&str],
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE snowball.job_details d
+            SET main_job_id = p.main_job_id
+           FROM UNNEST($1::text[], $2::text[]) AS p (job_id, main_job_id)
+          WHERE d.job_id = p.job_id
+            AND d.main_job_id IS DISTINCT FROM p.main_job_id",
+        parts as &[&str],
+        mains as &[&str],
+    )
+    .execute(db)
+    .await
+    .context("recording the export parts' main jobs")?;
+    Ok(())
+}
+
+/// An export main job's parts, by id.
+pub async fn parts_of(db: impl PgExecutor<'_>, main_job_id: &str) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT job_id FROM snowball.job_details WHERE main_job_id = $1 ORDER BY job_id",
+        main_job_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the parts of {main_job_id}"))
+}

@@ -221,6 +221,8 @@ type Done = Result<(ToDescribe, Result<Description, DescribeError>), tokio::task
 struct Batch {
     records: Vec<DetailRecord>,
     links: Vec<ReportLink>,
+    /// Export parts, each with the main job it came with.
+    parts: Vec<(String, String)>,
 }
 
 async fn collect(
@@ -231,6 +233,13 @@ async fn collect(
 ) -> anyhow::Result<()> {
     match done {
         Ok((_, Ok(description))) => {
+            if let Some((main, parts)) = description.records.split_first() {
+                batch.parts.extend(
+                    parts
+                        .iter()
+                        .map(|p| (p.job_id.clone(), main.job_id.clone())),
+                );
+            }
             batch.records.extend(description.records);
             if step.archiver.is_some() {
                 batch.links.extend(description.links);
@@ -277,6 +286,11 @@ async fn store(
         .await?;
     described.jobs += stored;
     described.changes += changes;
+    if !batch.parts.is_empty() {
+        let parts: Vec<&str> = batch.parts.iter().map(|(p, _)| p.as_str()).collect();
+        let mains: Vec<&str> = batch.parts.iter().map(|(_, m)| m.as_str()).collect();
+        step.sink.set_main_jobs(&parts, &mains).await?;
+    }
     if let (Some(archiver), Some(pool)) = (step.archiver, step.sink.pool()) {
         let ids: Vec<&str> = batch.records.iter().map(|r| r.job_id.as_str()).collect();
         let offered: Vec<String> = ids
@@ -303,6 +317,7 @@ async fn store(
     }
     batch.records.clear();
     batch.links.clear();
+    batch.parts.clear();
     Ok(())
 }
 

@@ -166,6 +166,11 @@ impl Sink {
         .await)
     }
 
+    pub async fn set_main_jobs(&self, parts: &[&str], mains: &[&str]) -> anyhow::Result<()> {
+        on_sink!(self, |db| db::details::set_main_jobs(db, parts, mains)
+            .await)
+    }
+
     /// The pool of a live run; None for a dry run, which archives nothing.
     pub fn pool(&self) -> Option<&PgPool> {
         match self {

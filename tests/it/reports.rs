@@ -226,6 +226,27 @@ async fn a_failed_download_leaves_nothing_of_its_file_and_the_next_run_archives_
             assert_eq!(chunks, 0, "{case}: nothing partial of {job} {kind}");
         }
 
+        // The report names them until a run archives them.
+        let report = run_bin(
+            &["report", "--format", "json", "--database-url", &db.url],
+            &[],
+        )
+        .await;
+        report.assert_code(0);
+        let report: serde_json::Value = serde_json::from_str(&report.stdout()).expect("JSON");
+        let lacking = report["jobs_lacking_reports"]
+            .as_array()
+            .expect("the section");
+        for (job, kind) in &failed {
+            assert!(
+                lacking.iter().any(|l| l["job_id"] == job.as_str()
+                    && l["missing_reports"]
+                        .as_str()
+                        .is_some_and(|m| m.split(' ').any(|k| k == *kind))),
+                "{case}: {job} {kind} in {lacking:?}"
+            );
+        }
+
         let next = sync_ok(&config).await;
         assert_eq!(
             next.status,
@@ -239,6 +260,17 @@ async fn a_failed_download_leaves_nothing_of_its_file_and_the_next_run_archives_
             "{case}"
         );
         assert_eq!(archived(&db.pool).await.len(), want.len(), "{case}");
+        let report = run_bin(
+            &["report", "--format", "json", "--database-url", &db.url],
+            &[],
+        )
+        .await;
+        let report: serde_json::Value = serde_json::from_str(&report.stdout()).expect("JSON");
+        assert_eq!(
+            report["jobs_lacking_reports"],
+            serde_json::json!([]),
+            "{case}"
+        );
     }
 }
 
@@ -564,6 +596,103 @@ async fn a_512_mib_success_log_streams_through_in_constant_memory_and_over_the_l
                 row.chunks, 0,
                 "nothing of a file over --report-max-bytes is kept"
             ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_exports_main_jobs_packet_holds_its_parts_timelines_and_reports() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(300, 92, &["us-east-1"]).await;
+    sim.sim.advance(40);
+    sync_ok(&archiving(
+        sync_config(&db, &sim, &["us-east-1"]),
+        512 << 20,
+    ))
+    .await;
+    let (main, parts): (String, Vec<String>) = sqlx::query!(
+        r#"SELECT main_job_id AS "main!", array_agg(job_id ORDER BY job_id) AS "parts!"
+             FROM snowball.job_details WHERE main_job_id IS NOT NULL
+            GROUP BY main_job_id ORDER BY count(*) DESC, main_job_id LIMIT 1"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .map(|r| (r.main, r.parts))
+    .expect("an export with parts");
+    let mut served = sim.sim.parts(&main);
+    served.sort();
+    assert_eq!(parts, served, "the parts DescribeJob gave with {main}");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out_dir = dir.path().join("export");
+    run_bin(
+        &[
+            "evidence",
+            &main,
+            "--out",
+            &out_dir.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await
+    .assert_code(0);
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&out_dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest"),
+    )
+    .expect("JSON");
+    assert_eq!(manifest["parts"], serde_json::json!(parts));
+    let timeline = std::fs::read_to_string(out_dir.join("timeline.csv")).expect("timeline.csv");
+    for part in &parts {
+        let history = run_bin(
+            &[
+                "history",
+                part,
+                "--format",
+                "csv",
+                "--database-url",
+                &db.url,
+            ],
+            &[],
+        )
+        .await;
+        history.assert_code(0);
+        for row in without_current_duration(&history.stdout()).lines().skip(1) {
+            assert!(
+                without_current_duration(&timeline)
+                    .lines()
+                    .any(|line| line == row),
+                "{part}'s row {row} is in the main job's timeline"
+            );
+        }
+    }
+    for report in manifest["reports"].as_array().expect("reports") {
+        let (job, kind) = (
+            report["job_id"].as_str().expect("job"),
+            report["kind"].as_str().expect("kind"),
+        );
+        if let Some(file) = report["file"].as_str() {
+            let content = reports::report(job, kind, None).expect("served").content();
+            assert_eq!(
+                std::fs::read(out_dir.join(file)).expect("the report"),
+                content,
+                "{file}"
+            );
+            assert!(
+                job == main || file.starts_with(&format!("reports/{job}/")),
+                "{file}"
+            );
         }
     }
 }
