@@ -219,7 +219,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
         "files": written.iter().map(|w| json!({"name": w.name, "bytes": w.bytes, "sha256": hex(&w.sha256)})).collect::<Vec<_>>(),
         "reports": reports,
         "missing_reports": missing,
-        "note": "timeline.csv is `snowball-sync history JOB_ID --format csv` at as_of (then each part's rows, for an export's main job); runs.csv lists the runs that recorded a row about the job (or a part) or last listed it; `snowball-sync verify` proves the rows and digests these come from.",
+        "note": "timeline.csv is `snowball-sync history JOB_ID --format csv` at as_of (then each part's rows, for an export's main job); runs.csv lists the runs that observed the job (or a part): that recorded a row about it, last listed it, or completed a listing of its account and region between its first and last sighting; `snowball-sync verify` proves the rows and digests these come from.",
     });
     let text = serde_json::to_string_pretty(&manifest).context("encoding the manifest")? + "\n";
     written.push(write_file(dir, "manifest.json", text.as_bytes())?);

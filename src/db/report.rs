@@ -788,25 +788,43 @@ pub struct ObservingRun {
     pub digest: Option<Vec<u8>>,
 }
 
-/// The runs that recorded something of a job (a state, detail or report
-/// row) or last listed it, by id. A run that listed the job unchanged and
-/// was followed by another that did too leaves no trace to find it by.
+/// The runs that observed a job, by id: every run that recorded a row
+/// about it (a state, detail or report row) or last listed it, and every run
+/// whose listing of the job's account and region (any US region, for a US
+/// job: each lists them all) succeeded within the job's first and last
+/// sighting, which therefore returned it (unless the job was missing from
+/// the service for a while in between: then those runs are listed too).
 pub async fn runs_observing(
     db: impl PgExecutor<'_>,
     job_id: &str,
 ) -> anyhow::Result<Vec<ObservingRun>> {
     sqlx::query_as!(
         ObservingRun,
-        "SELECT r.id, r.status, r.started_at, r.finished_at, r.digest
-           FROM snowball.sync_runs r
-          WHERE r.id IN (SELECT sync_run_id FROM snowball.job_state_history WHERE job_id = $1
-                         UNION
-                         SELECT sync_run_id FROM snowball.job_detail_history WHERE job_id = $1
-                         UNION
-                         SELECT sync_run_id FROM snowball.job_reports WHERE job_id = $1
-                         UNION
-                         SELECT last_sync_run_id FROM snowball.jobs WHERE job_id = $1)
-          ORDER BY r.id",
+        r#"SELECT r.id, r.status, r.started_at, r.finished_at, r.digest
+             FROM snowball.sync_runs r
+            WHERE r.id IN (SELECT sync_run_id FROM snowball.job_state_history WHERE job_id = $1
+                           UNION
+                           SELECT sync_run_id FROM snowball.job_detail_history WHERE job_id = $1
+                           UNION
+                           SELECT sync_run_id FROM snowball.job_reports WHERE job_id = $1
+                           UNION
+                           SELECT last_sync_run_id FROM snowball.jobs WHERE job_id = $1
+                           UNION
+                           -- Times from the database clock on both sides (a
+                           -- listing's own are the sync host's).
+                           SELECT l.run_id
+                             FROM snowball.jobs j
+                             JOIN snowball.sync_run_listings l
+                               ON l.account_id = j.account_id
+                              AND (l.region = j.region
+                                   OR (l.region LIKE 'us-%' AND l.region NOT LIKE 'us-gov-%'
+                                       AND j.region LIKE 'us-%' AND j.region NOT LIKE 'us-gov-%'))
+                             JOIN snowball.sync_runs lr ON lr.id = l.run_id
+                            WHERE j.job_id = $1
+                              AND l.status = 'succeeded'
+                              AND lr.finished_at >= j.first_seen_at
+                              AND lr.started_at <= j.last_seen_at)
+            ORDER BY r.id"#,
         job_id
     )
     .fetch_all(db)

@@ -81,8 +81,16 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         "some job has a failure log"
     );
 
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
     let first = sync_ok(&config).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    let notice: serde_json::Value =
+        serde_json::from_str(listener.recv().await.expect("a notification").payload())
+            .expect("JSON");
+    let json = first.to_json();
     assert_eq!(first.totals.reports_archived, Some(want.len() as i32));
     let rows = archived(&db.pool).await;
     assert_eq!(rows.len(), want.len());
@@ -97,6 +105,15 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         total += *bytes;
     }
     assert_eq!(first.totals.report_bytes, Some(total));
+    for published in [&notice, &json] {
+        assert_eq!(published["reports_archived"], want.len(), "{published}");
+        assert_eq!(published["report_bytes"], total, "{published}");
+    }
+    assert!(
+        first
+            .to_string()
+            .contains(&format!("{} reports archived ({total} bytes)", want.len()))
+    );
     let (runs_archived, runs_bytes) = sqlx::query!(
         "SELECT reports_archived, report_bytes FROM snowball.sync_runs WHERE id = $1",
         first.run_id
@@ -324,6 +341,9 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
         .expect("a report")
         .len;
     sync_ok(&archiving(config.clone(), pdf - 1)).await;
+    // Two runs that list the job unchanged: no row of theirs names it.
+    sync_ok(&config).await;
+    sync_ok(&config).await;
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_dir = dir.path().join("packet");
@@ -412,10 +432,15 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
         runs.starts_with("id,status,started_at,finished_at,digest\n"),
         "{runs}"
     );
+    let ids: Vec<&str> = runs
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
     assert_eq!(
-        runs.lines().count(),
-        3,
-        "both runs observed the job: {runs}"
+        ids,
+        ["1", "2", "3", "4"],
+        "every run observed the job: {runs}"
     );
 
     // A job never described by a run that archives: the manifest says so.
