@@ -721,3 +721,75 @@ async fn an_exports_main_jobs_packet_holds_its_parts_timelines_and_reports() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_added_or_lost_and_its_digests_hold()
+ {
+    // Written by the release before the archive: chained rows and sealed runs.
+    let db = TestDb::at_release("20261202100000").await;
+    let account = snowball_sync::simulator::account_id(0);
+    let job = completed_jobs().remove(0);
+    sqlx::raw_sql(
+        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+         VALUES ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.5.0'),
+                ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.5.0');
+         INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
+         VALUES ('JOB', 'Complete', 'us-east-1', now(), now(), now(), 2, 'ACCOUNT');
+         INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash)
+         SELECT 'JOB', NULL, 'InProgress', now() - interval '1 day', NULL, 1, NULL,
+                snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', 1, now() - interval '1 day'),
+                                            'JOB', NULL, 'InProgress', NULL, NULL);
+         INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash)
+         SELECT 'JOB', 'InProgress', 'Complete', now(), now() - interval '1 day', 2, h.row_hash,
+                snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', 2, now()),
+                                            'JOB', 'InProgress', 'Complete', now() - interval '1 day', h.row_hash)
+           FROM snowball.job_state_history h WHERE h.job_id = 'JOB';
+         SELECT snowball.seal_run(1);
+         SELECT snowball.seal_run(2);"
+            .replace("ACCOUNT", &account)
+            .replace("JOB", &job),
+    )
+    .execute(&db.pool)
+    .await
+    .expect("the previous release's rows");
+    let before = history(&db.pool).await;
+    let digests = || async {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT digest FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("digests")
+    };
+    let sealed = digests().await;
+
+    snowball_sync::db::MIGRATOR
+        .run(&db.pool)
+        .await
+        .expect("this release's migrations");
+    assert_eq!(
+        history(&db.pool).await,
+        before,
+        "no history row added or lost"
+    );
+    assert_eq!(digests().await, sealed, "the sealed digests are unchanged");
+
+    // The next run archives the completed job's reports, and everything verifies.
+    let sim = simulator_with_jobs(7, vec![entry(&job, "Complete")]).await;
+    let run = sync_ok(&archiving(
+        sync_config(&db, &sim, &["us-east-1"]),
+        512 << 20,
+    ))
+    .await;
+    assert_eq!(
+        run.totals.reports_archived,
+        Some(expected(&[job.clone()]).len() as i32)
+    );
+    assert_eq!(
+        history(&db.pool).await,
+        before,
+        "an unchanged job gets no history row"
+    );
+    if psycopg_available("reports::upgrade") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
