@@ -265,7 +265,12 @@ pub struct SyncArgs {
 
     /// Reports larger than this are hashed and their size kept, not their
     /// content; a whole number with KiB, MiB or GiB.
-    #[arg(long, default_value = "512MiB", value_name = "SIZE")]
+    #[arg(
+        long,
+        default_value = "512MiB",
+        value_name = "SIZE",
+        allow_hyphen_values = true
+    )]
     pub report_max_bytes: String,
 
     /// DescribeJob requests in flight at once, 1 to 32.
@@ -350,7 +355,7 @@ pub struct EvidenceArgs {
 
     /// Every job that completed within this period before now (e.g. 30d),
     /// one sub-folder each, instead of one job.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub completed_since: Option<String>,
 
     /// The folder to write; it must be new or empty.
@@ -479,7 +484,7 @@ pub struct SimulateArgs {
 
     /// Make one job's success log this long (KiB, MiB, GiB accepted): the
     /// first job whose reports DescribeJob returns (GET /_sim/stats names it).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub success_log_bytes: Option<String>,
 
     /// Advance the fleet one tick every this many seconds (otherwise only

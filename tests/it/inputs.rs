@@ -16,6 +16,8 @@ enum Range {
     Span(Span, Span),
     Number(u64, u64),
     Seconds(f64, f64),
+    /// A size (`512MiB`): bytes, KiB, MiB or GiB, up to 1 TiB.
+    Size,
 }
 
 impl Range {
@@ -48,6 +50,22 @@ impl Range {
                 }
                 values.extend(["1e20", "1e-10", "NaN", "inf"].map(String::from));
             }
+            Range::Size => values.extend(
+                [
+                    "512MiB",
+                    "64KiB",
+                    "1GiB",
+                    "1024GiB",
+                    "1025GiB",
+                    "1099511627776",
+                    "1099511627777",
+                    "1.5MiB",
+                    "1MB",
+                    "MiB",
+                    "18446744073709551615GiB",
+                ]
+                .map(String::from),
+            ),
         }
         values
     }
@@ -59,6 +77,7 @@ impl Range {
             Range::Seconds(lo, hi) => value
                 .parse::<f64>()
                 .is_ok_and(|s| s.is_finite() && (lo..=hi).contains(&s)),
+            Range::Size => snowball_sync::values::parse_size(value).is_ok(),
         }
     }
 }
@@ -88,6 +107,11 @@ async fn every_number_and_duration_flag_of_every_command_exits_0_1_or_2_and_neve
     let sim = simulator(5, 95, &["us-east-1"]).await;
     let endpoint = sim.endpoint_url();
     let unreachable = "postgres://postgres@127.0.0.1:1/nothing".to_owned();
+    // Every accepted `evidence` probe finds no job to write (its database
+    // has none): the folder stays empty.
+    let evidence = tempfile::tempdir().expect("a temporary directory");
+    let evidence_db = TestDb::migrated().await;
+    let evidence_dir = evidence.path().join("out").to_string_lossy().into_owned();
     let sync: Vec<String> = [
         "sync",
         "--database-url",
@@ -251,6 +275,21 @@ async fn every_number_and_duration_flag_of_every_command_exits_0_1_or_2_and_neve
             on_db(&["demo"], &unreachable),
             "--seed",
             Range::Number(0, u64_max),
+        ),
+        (sync.clone(), "--report-max-bytes", Range::Size),
+        (simulate.clone(), "--success-log-bytes", Range::Size),
+        (
+            on_db(&["evidence", "--out", &evidence_dir], &evidence_db.url),
+            "--completed-since",
+            Range::Span(limits::PERIOD.0, limits::PERIOD.1),
+        ),
+        (
+            on_db(
+                &["evidence", "JIDnone", "--out", &evidence_dir],
+                &evidence_db.url,
+            ),
+            "--connect-timeout",
+            Range::Span(limits::TIMEOUT.0, limits::TIMEOUT.1),
         ),
         (
             on_db(&["demo"], &unreachable),
