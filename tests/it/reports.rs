@@ -781,7 +781,7 @@ async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_adde
     .await;
     assert_eq!(
         run.totals.reports_archived,
-        Some(expected(&[job.clone()]).len() as i32)
+        Some(expected(std::slice::from_ref(&job)).len() as i32)
     );
     assert_eq!(
         history(&db.pool).await,
