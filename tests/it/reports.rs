@@ -551,6 +551,18 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024)\n";
 async fn a_512_mib_success_log_streams_through_in_constant_memory_and_over_the_limit_is_hashed_only()
  {
     const LONG: u64 = 512 << 20;
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python
+        && skipped(
+            "reports::a_512_mib_success_log",
+            "python3 (to read the sync's peak RSS from wait4)",
+        )
+    {
+        return;
+    }
     let job = "JIDreport-0000-4000-8000-000000000512".to_owned();
     for (max, stored) in [("512MiB", true), ("64MiB", false)] {
         let db = TestDb::migrated().await;
