@@ -99,6 +99,9 @@ pub struct Faults {
     pub fail_reports: u64,
     /// The next this-many report downloads are cut off halfway.
     pub cut_reports: u64,
+    /// The next this-many report downloads stop sending halfway, for a
+    /// minute, then are cut off.
+    pub stall_reports: u64,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -582,13 +585,13 @@ impl Simulator {
         (answer, latency)
     }
 
-    /// A report download: the report, or why it is refused (status, code,
-    /// message), or None to cut the connection halfway.
+    /// A report download: the report and, to cut it halfway, how long to
+    /// pause before; or why it is refused (status, code, message).
     pub(crate) fn report(
         &self,
         path: &str,
         query: &str,
-    ) -> Result<(reports::Report, bool), (u16, &'static str, String)> {
+    ) -> Result<(reports::Report, Option<Duration>), (u16, &'static str, String)> {
         let mut state = self.state();
         state.report_requests += 1;
         if let Some(refusal) = reports::refusal(query, chrono::Utc::now().timestamp()) {
@@ -602,10 +605,16 @@ impl Simulator {
                 "We encountered an internal error. Please try again.".to_owned(),
             ));
         }
-        let cut = state.faults.cut_reports > 0;
-        if cut {
+        // How long the body pauses halfway before it is cut, if it is.
+        let cut = if state.faults.stall_reports > 0 {
+            state.faults.stall_reports -= 1;
+            Some(Duration::from_secs(60))
+        } else if state.faults.cut_reports > 0 {
             state.faults.cut_reports -= 1;
-        }
+            Some(Duration::from_millis(50))
+        } else {
+            None
+        };
         let (job_id, kind) = path.split_once('/').unwrap_or((path, ""));
         let long = match &state.long_log_job {
             Some(job) if job == job_id => state.long_success_log,

@@ -164,9 +164,10 @@ fn report(sim: &Simulator, path: &str, query: &str) -> Response<Body> {
         }
     };
     let len = report.len;
-    // Cut: the first half of the content, then the body fails and hyper
-    // drops the connection short of its Content-Length.
-    let mut left = if cut { len / 2 } else { u64::MAX };
+    // Cut: the first half of the content, a pause (so that what was sent
+    // reaches the client first; a minute for a stall), then the body fails
+    // and hyper drops the connection short of its Content-Length.
+    let mut left = if cut.is_some() { len / 2 } else { u64::MAX };
     let content = report.chunks().map_while(move |mut chunk| {
         if left == 0 {
             return None;
@@ -177,9 +178,8 @@ fn report(sim: &Simulator, path: &str, query: &str) -> Response<Body> {
         left = left.saturating_sub(chunk.len() as u64);
         Some(Ok(Frame::data(chunk)))
     });
-    // After a pause, so that what was sent reaches the client first.
-    let failure = futures_util::stream::iter(cut.then_some(())).then(|()| async {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let failure = futures_util::stream::iter(cut).then(|pause| async move {
+        tokio::time::sleep(pause).await;
         Err(std::io::Error::other("injected cut"))
     });
     let body = StreamBody::new(futures_util::stream::iter(content).chain(failure));
@@ -401,7 +401,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 async fn control(
     sim: &Simulator,
@@ -474,6 +474,7 @@ async fn control(
                     ("expire_reports", &mut faults.expire_reports),
                     ("fail_reports", &mut faults.fail_reports),
                     ("cut_reports", &mut faults.cut_reports),
+                    ("stall_reports", &mut faults.stall_reports),
                 ] {
                     if let Some(n) = param(name) {
                         *count = n.parse().map_err(|_| ())?;

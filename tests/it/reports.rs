@@ -18,7 +18,7 @@ fn archiving(mut config: SyncConfig, max_bytes: u64) -> SyncConfig {
     config.reports = Some(ArchiveConfig {
         max_bytes,
         loopback_http: true,
-        attempt_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_secs(2),
         operation_timeout: Duration::from_secs(30),
     });
     config
@@ -191,6 +191,14 @@ async fn a_failed_download_leaves_nothing_of_its_file_and_the_next_run_archives_
                 ..Faults::default()
             },
             "cut",
+        ),
+        (
+            "a download stalled past --timeout",
+            Faults {
+                stall_reports: 3,
+                ..Faults::default()
+            },
+            "stalled",
         ),
     ];
     for (case, fault, why) in faults {
