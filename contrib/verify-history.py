@@ -24,6 +24,9 @@ DETAIL = ("snowball.job_detail_history", "sync_run_id, observed_at, job_id, ship
           "bytes_transferred, objects_transferred, total_bytes, total_objects")
 REPORTS = ("snowball.job_reports", "sync_run_id, fetched_at, job_id, kind, bytes, sha256, content_type, "
            "CASE WHEN stored THEN 'true' ELSE 'false' END")
+# One chain per account and region: its subject is ACCOUNT/REGION.
+USAGE = ("snowball.device_usage_history", "sync_run_id, observed_at, account_id, region, snowball_limit, "
+         "snowballs_in_use")
 problems, lines = [], []
 
 def main(url, anchors):
@@ -31,19 +34,23 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            for table, columns in (STATE, DETAIL, REPORTS):
+            for table, columns in (STATE, DETAIL, REPORTS, USAGE):
                 rows = chains = 0; job = head = None
+                usage = table == USAGE[0]
+                noun = "account and region" if usage else "job"
                 cur = conn.cursor(name="rows")  # server-side: constant memory
-                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY job_id, id")
+                order = "account_id, region, id" if usage else "job_id, id"
+                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY {order}")
                 for r in cur:
                     rows += 1
-                    if r[3] != job: chains += 1; job = r[3]; head = None
+                    subject = f"{r[3]}/{r[4]}" if usage else r[3]
+                    if subject != job: chains += 1; job = subject; head = None
                     values, prev, row_hash = r[1:-2], r[-2], bytes(r[-1])
                     prev = None if prev is None else bytes(prev)
                     if sha(table, *values, prev) != row_hash:
-                        problems.append(f"{table} row {r[0]} (job {job}): row_hash does not match the row")
+                        problems.append(f"{table} row {r[0]} ({noun} {job}): row_hash does not match the row")
                     if prev != head:
-                        problems.append(f"{table} row {r[0]} (job {job}): prev_hash does not link to the job's previous row")
+                        problems.append(f"{table} row {r[0]} ({noun} {job}): prev_hash does not link to the {noun}'s previous row")
                     head = row_hash
                 cur.close()
                 lines.append(f"{table}: {rows} rows in {chains} chains checked")
@@ -53,7 +60,7 @@ def main(url, anchors):
                                   " ON p.digest_seq = r.digest_seq - 1"):
                 runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
             orphans = set()
-            for table in (STATE[0], DETAIL[0], REPORTS[0]):
+            for table in (STATE[0], DETAIL[0], REPORTS[0], USAGE[0]):
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
                     if run_id in runs: runs[run_id][5].update(bytes(row_hash))
                     else: orphans.add(run_id)

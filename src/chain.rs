@@ -6,12 +6,13 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::chain::{DetailRow, ReportRow, StateRow};
+use crate::db::chain::{DetailRow, ReportRow, StateRow, UsageRow};
 
 /// The hash-chained tables, in the order a run's digest takes their rows.
 pub const STATE_TABLE: &str = "snowball.job_state_history";
 pub const DETAIL_TABLE: &str = "snowball.job_detail_history";
 pub const REPORTS_TABLE: &str = "snowball.job_reports";
+pub const USAGE_TABLE: &str = "snowball.device_usage_history";
 pub const RUNS_TABLE: &str = "snowball.sync_runs";
 
 /// A SHA-256 over fields, each NULL-distinct and length-prefixed.
@@ -112,9 +113,22 @@ pub fn report_row_hash(r: &ReportRow) -> [u8; 32] {
     e.finish()
 }
 
+/// A device_usage_history row's hash, recomputed from its stored values.
+pub fn usage_row_hash(r: &UsageRow) -> [u8; 32] {
+    let mut e = Encoder::new(USAGE_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.observed_at))
+        .text(Some(&r.account_id))
+        .text(Some(&r.region))
+        .integer(r.snowball_limit)
+        .integer(r.snowballs_in_use)
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
 /// The hash of a run's rows: SHA-256 over the row_hash of every row it
 /// wrote, job_state_history's in id order, then job_detail_history's, then
-/// job_reports'.
+/// job_reports', then device_usage_history's.
 #[derive(Default)]
 pub struct RowsHash(Sha256);
 

@@ -88,6 +88,7 @@ pub enum LogFormat {
 pub enum IncludeKind {
     Details,
     Reports,
+    Usage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -258,8 +259,9 @@ pub struct SyncArgs {
     pub details: bool,
 
     /// What a run reads besides ListJobs, repeatable or comma-separated:
-    /// `details` (as --details) and `reports` (implies details: archives each
-    /// completed job's completion report and logs; see README "Job reports").
+    /// `details` (as --details), `reports` (implies details: archives each
+    /// completed job's completion report and logs; see README "Job reports")
+    /// and `usage` (GetSnowballUsage: device limit and devices in use).
     #[arg(long, value_delimiter = ',', value_name = "KIND")]
     pub include: Vec<IncludeKind>,
 

@@ -221,6 +221,8 @@ pub struct SyncConfig {
     pub details: Option<usize>,
     /// `--include reports`: how reports are archived; None without it.
     pub reports: Option<ArchiveConfig>,
+    /// `--include usage`: GetSnowballUsage for every account and region.
+    pub usage: bool,
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
@@ -517,6 +519,7 @@ impl SyncConfig {
             concurrency: DEFAULT_CONCURRENCY,
             details: None,
             reports: None,
+            usage: false,
             migrate: true,
             wait_lock: false,
             dry_run: false,
@@ -546,6 +549,7 @@ impl SyncConfig {
                 attempt_timeout: aws.attempt_timeout,
                 operation_timeout: aws.operation_timeout,
             }),
+            usage: args.include.contains(&cli::IncludeKind::Usage),
             aws,
             page_size: page_size as i32,
             max_pages: number("--max-pages", args.max_pages, limits::MAX_PAGES)?,

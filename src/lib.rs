@@ -118,18 +118,26 @@ async fn write_metrics(
     summary: Option<&sync::RunSummary>,
     succeeded: bool,
 ) -> Option<String> {
-    let jobs_by_state = match summary {
+    let (jobs_by_state, usage) = match summary {
         Some(_) => match db::connect_one(&config.database).await {
-            Ok(mut conn) => db::report::state_counts(&mut conn).await.ok(),
-            Err(_) => None,
+            Ok(mut conn) => {
+                let states = db::report::state_counts(&mut conn).await.ok();
+                let usage = match config.usage {
+                    true => db::usage::latest(&mut conn, &[]).await.ok(),
+                    false => None,
+                };
+                (states, usage)
+            }
+            Err(_) => (None, None),
         },
-        None => None,
+        None => (None, None),
     };
     let report = metrics::Report {
         summary,
         succeeded,
         finished_at: summary.map_or_else(chrono::Utc::now, |s| s.finished_at),
         jobs_by_state: jobs_by_state.as_deref(),
+        usage: usage.as_deref(),
     };
     match metrics::write(path, &report) {
         Ok(()) => None,

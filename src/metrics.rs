@@ -21,6 +21,8 @@ pub struct Report<'a> {
     pub succeeded: bool,
     pub finished_at: DateTime<Utc>,
     pub jobs_by_state: Option<&'a [StateCount]>,
+    /// The latest device usage per account and region, when the run read it.
+    pub usage: Option<&'a [crate::db::usage::Usage]>,
 }
 
 pub fn write(path: &Path, report: &Report<'_>) -> anyhow::Result<()> {
@@ -174,6 +176,33 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
                 escape_label(&state.job_state),
                 state.jobs
             );
+        }
+    }
+    if let Some(usage) = report.usage {
+        for (name, help, value) in [
+            (
+                "snowball_sync_devices_in_use",
+                "Snowball devices in use by account_id and region (GetSnowballUsage, --include usage).",
+                (|u: &crate::db::usage::Usage| u.snowballs_in_use)
+                    as fn(&crate::db::usage::Usage) -> Option<i64>,
+            ),
+            (
+                "snowball_sync_device_limit",
+                "The Snowball device limit by account_id and region (GetSnowballUsage, --include usage).",
+                |u: &crate::db::usage::Usage| u.snowball_limit,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for u in usage {
+                if let Some(value) = value(u) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{account_id=\"{}\",region=\"{}\"}} {value}",
+                        escape_label(&u.account_id),
+                        escape_label(&u.region),
+                    );
+                }
+            }
         }
     }
     if let Some(s) = report.summary.filter(|s| !s.listings.is_empty()) {

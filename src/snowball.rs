@@ -308,6 +308,27 @@ pub enum DescribeError {
     Failed(String),
 }
 
+/// GetSnowballUsage in the client's account and region: (SnowballLimit,
+/// SnowballsInUse), as sent (absent stays None).
+pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), DescribeError> {
+    match client.get_snowball_usage().send().await {
+        Ok(output) => Ok((
+            output.snowball_limit().map(i64::from),
+            output.snowballs_in_use().map(i64::from),
+        )),
+        Err(err) => {
+            let line = describe_error(&err);
+            let denied = err
+                .as_service_error()
+                .is_some_and(|e| e.code() == Some("AccessDeniedException"));
+            Err(match denied {
+                true => DescribeError::AccessDenied(line),
+                false => DescribeError::Failed(line),
+            })
+        }
+    }
+}
+
 /// DescribeJob of one job: its details and, for an export's main job, its
 /// parts'. The SDK's typed answer gives the typed fields; the raw answer, read
 /// by a per-request interceptor, gives the rest of JobMetadata as sent.

@@ -10,7 +10,9 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::chain::{self, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE};
+use crate::chain::{
+    self, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE, USAGE_TABLE,
+};
 use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
 use crate::db;
@@ -27,18 +29,29 @@ pub struct Problem {
     pub table: &'static str,
     /// The row's id, or the run's for sync_runs and anchors.
     pub id: i64,
-    /// The job, for history rows.
+    /// The chain's subject, for history rows: a job, or an account and
+    /// region (`ACCOUNT/REGION`), as `noun` says.
     pub subject: Option<String>,
+    pub noun: &'static str,
     pub what: &'static str,
+}
+
+/// What a table's chains are of: "job", or for device usage "account and
+/// region".
+fn noun(table: &str) -> &'static str {
+    match table {
+        USAGE_TABLE => "account and region",
+        _ => "job",
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.subject {
-            Some(job) => write!(
+            Some(subject) => write!(
                 f,
-                "{} row {} (job {}): {}",
-                self.table, self.id, job, self.what
+                "{} row {} ({} {}): {}",
+                self.table, self.id, self.noun, subject, self.what
             ),
             None => write!(f, "{} run {}: {}", self.table, self.id, self.what),
         }
@@ -105,13 +118,17 @@ impl ChainWalk {
             table: self.table,
             id,
             subject: Some(job_id.clone()),
+            noun: noun(self.table),
             what,
         };
         if row_hash != recomputed {
             findings.add(problem("row_hash does not match the row"));
         }
         if prev_hash != self.head {
-            findings.add(problem("prev_hash does not link to the job's previous row"));
+            findings.add(problem(match noun(self.table) {
+                "job" => "prev_hash does not link to the job's previous row",
+                _ => "prev_hash does not link to the account and region's previous row",
+            }));
         }
         self.head = Some(row_hash);
         self.job = Some(job_id);
@@ -123,6 +140,7 @@ fn run_problem(id: i64, what: &'static str) -> Problem {
         table: RUNS_TABLE,
         id,
         subject: None,
+        noun: "run",
         what,
     }
 }
@@ -132,6 +150,7 @@ fn anchor_problem(id: i64, what: &'static str) -> Problem {
         table: "anchor",
         id,
         subject: None,
+        noun: "run",
         what,
     }
 }
@@ -296,6 +315,26 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     }
     drop(rows);
 
+    let mut usage = ChainWalk::new(USAGE_TABLE);
+    let mut rows = db::chain::usage_rows(&mut *tx);
+    while let Some(r) = rows
+        .try_next()
+        .await
+        .context("reading device_usage_history")?
+    {
+        let recomputed = chain::usage_row_hash(&r);
+        let subject = format!("{}/{}", r.account_id, r.region);
+        usage.row(
+            &mut findings,
+            r.id,
+            subject,
+            r.prev_hash,
+            r.row_hash,
+            recomputed,
+        );
+    }
+    drop(rows);
+
     let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
     while let Some(line) = lines.try_next().await.context("reading the runs")? {
@@ -309,6 +348,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         states: states.count,
         details: details.count,
         reports: reports.count,
+        usage: usage.count,
         sealed: runs.sealed,
         running: runs.running,
         anchors: runs.anchors.len(),
@@ -333,6 +373,7 @@ struct Report {
     states: TableCount,
     details: TableCount,
     reports: TableCount,
+    usage: TableCount,
     sealed: u64,
     running: u64,
     anchors: usize,
@@ -353,6 +394,7 @@ impl Report {
             (STATE_TABLE, self.states),
             (DETAIL_TABLE, self.details),
             (REPORTS_TABLE, self.reports),
+            (USAGE_TABLE, self.usage),
         ] {
             out.push_str(&format!(
                 "{table}: {} rows in {} chains checked\n",
@@ -378,6 +420,7 @@ impl Report {
                 table(STATE_TABLE, self.states),
                 table(DETAIL_TABLE, self.details),
                 table(REPORTS_TABLE, self.reports),
+                table(USAGE_TABLE, self.usage),
             ],
             "runs": {"sealed": self.sealed, "running": self.running},
             "anchors": self.anchors,
@@ -385,7 +428,8 @@ impl Report {
             "problems": self.findings.kept.iter().map(|p| serde_json::json!({
                 "table": p.table,
                 "id": p.id,
-                "job_id": p.subject,
+                "job_id": p.subject.as_ref().filter(|_| p.noun == "job"),
+                "subject": p.subject,
                 "problem": p.what,
                 "line": p.to_string(),
             })).collect::<Vec<_>>(),

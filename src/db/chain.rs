@@ -95,9 +95,35 @@ pub fn report_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Resu
     .fetch(db)
 }
 
+/// A device_usage_history row as stored, hashes included.
+#[derive(Debug)]
+pub struct UsageRow {
+    pub id: i64,
+    pub account_id: String,
+    pub region: String,
+    pub observed_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub snowball_limit: Option<i64>,
+    pub snowballs_in_use: Option<i64>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every device_usage_history row, by account, region, then id.
+pub fn usage_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<UsageRow>> {
+    sqlx::query_as!(
+        UsageRow,
+        "SELECT id, account_id, region, observed_at, sync_run_id, snowball_limit, snowballs_in_use,
+                prev_hash, row_hash
+           FROM snowball.device_usage_history
+          ORDER BY account_id, region, id"
+    )
+    .fetch(db)
+}
+
 /// One line of the runs stream: a run's own line (`part` 0), then the
 /// row_hash of each row it wrote (`part` 1: job_state_history, 2:
-/// job_detail_history, 3: job_reports), each in id order.
+/// job_detail_history, 3: job_reports, 4: device_usage_history), each in id order.
 #[derive(Debug)]
 pub struct RunLine {
     pub sync_run_id: i64,
@@ -116,7 +142,7 @@ pub struct RunLine {
 }
 
 /// Every run, followed by the row hashes of the rows it wrote, by run id.
-/// Four ordered index scans merged (Merge Append), not a sort.
+/// Five ordered index scans merged (Merge Append), not a sort.
 pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunLine>> {
     sqlx::query_as!(
         RunLine,
@@ -135,7 +161,10 @@ pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result
                      FROM snowball.job_detail_history d
                     UNION ALL
                    SELECT p.sync_run_id, 3, p.id, NULL, NULL, NULL, NULL, false, p.row_hash
-                     FROM snowball.job_reports p) l
+                     FROM snowball.job_reports p
+                    UNION ALL
+                   SELECT u.sync_run_id, 4, u.id, NULL, NULL, NULL, NULL, false, u.row_hash
+                     FROM snowball.device_usage_history u) l
             ORDER BY sync_run_id, part, id"#
     )
     .fetch(db)

@@ -9,6 +9,7 @@ pub mod notices;
 pub mod report;
 pub mod reports;
 pub mod runs;
+pub mod usage;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};

@@ -821,6 +821,7 @@ pub async fn runs_observing(
                                        AND j.region LIKE 'us-%' AND j.region NOT LIKE 'us-gov-%'))
                              JOIN snowball.sync_runs lr ON lr.id = l.run_id
                             WHERE j.job_id = $1
+                              AND l.kind = 'jobs'
                               AND l.status = 'succeeded'
                               AND lr.finished_at >= j.first_seen_at
                               AND lr.started_at <= j.last_seen_at)

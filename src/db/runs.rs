@@ -65,6 +65,8 @@ pub struct RunTotals {
     /// With --include reports: reports archived, and their bytes.
     pub reports_archived: Option<i32>,
     pub report_bytes: Option<i64>,
+    /// With --include usage: device usage rows written (figures changed).
+    pub usage_changes: Option<i32>,
 }
 
 /// How one listing ended.
@@ -173,10 +175,12 @@ pub async fn start(
     .context("recording the start of the run")
 }
 
-/// Records a run's listings, in one statement.
+/// Records a run's listings of one kind (`jobs`: ListJobs; `usage`:
+/// GetSnowballUsage), in one statement.
 pub async fn record_listings(
     db: impl PgExecutor<'_>,
     run_id: i64,
+    kind: &str,
     listings: &[ListingRecord],
 ) -> anyhow::Result<()> {
     let accounts: Vec<&str> = listings.iter().map(|l| l.account_id.as_str()).collect();
@@ -189,8 +193,9 @@ pub async fn record_listings(
     let finished: Vec<DateTime<Utc>> = listings.iter().map(|l| l.finished_at).collect();
     sqlx::query!(
         "INSERT INTO snowball.sync_run_listings
-                (run_id, account_id, region, status, pages, jobs_seen, error, started_at, finished_at)
-         SELECT $1, *
+                (run_id, kind, account_id, region, status, pages, jobs_seen, error, started_at,
+                 finished_at)
+         SELECT $1, $10, *
            FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[],
                        $8::timestamptz[], $9::timestamptz[])",
         run_id,
@@ -202,6 +207,7 @@ pub async fn record_listings(
         &errors as &[Option<&str>],
         &started,
         &finished,
+        kind,
     )
     .execute(db)
     .await

@@ -422,6 +422,8 @@ pub struct Report {
     pub deadlines: Vec<Deadline>,
     /// Completed jobs whose reports the archive lacks (as today, even with --as-of).
     pub lacking_reports: Vec<db::report::LackingReports>,
+    /// Device usage against the limit, the latest per account and region.
+    pub usage: Vec<db::usage::Usage>,
     /// For the HTML chart of data transferred over time.
     pub transfer_series: Vec<TransferPoint>,
 }
@@ -490,6 +492,7 @@ impl Report {
             in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
             deadlines,
             lacking_reports: db::report::lacking_reports(&mut *conn, accounts).await?,
+            usage: db::usage::latest(&mut *conn, accounts).await?,
             transfer_series: db::report::transfer_series(
                 &mut *conn,
                 since,

@@ -288,6 +288,24 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .collect(),
         },
         Section {
+            key: "device_usage",
+            title: "Device usage against the limit (sync --include usage; the latest figures)".into(),
+            columns: &["account_id", "region", "snowball_limit", "snowballs_in_use", "headroom"],
+            rows: r
+                .usage
+                .iter()
+                .map(|u| {
+                    vec![
+                        Value::Text(u.account_id.clone()),
+                        Value::Text(u.region.clone()),
+                        Value::opt(u.snowball_limit, Value::Int),
+                        Value::opt(u.snowballs_in_use, Value::Int),
+                        Value::opt(u.headroom, Value::Int),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
             key: "sync_health",
             title: "Sync health by day".into(),
             columns: &[

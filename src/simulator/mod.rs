@@ -89,6 +89,8 @@ pub struct Faults {
     pub deny_list_jobs: Vec<String>,
     /// Accounts whose DescribeJob answers AccessDeniedException.
     pub deny_describe_job: Vec<String>,
+    /// Accounts whose GetSnowballUsage answers AccessDeniedException.
+    pub deny_usage: Vec<String>,
     /// Jobs DescribeJob no longer knows (InvalidResourceException), as if
     /// removed between listing and describing.
     pub forget_jobs: Vec<String>,
@@ -165,6 +167,10 @@ struct State {
     /// first job whose JobLogInfo DescribeJob returns (`long_log_job`).
     long_success_log: Option<u64>,
     long_log_job: Option<String>,
+    /// Device limits set by tests, by (account, region).
+    usage_limits: BTreeMap<(String, String), u64>,
+    /// GetSnowballUsage requests received.
+    usage_requests: u64,
 }
 
 /// What a ListJobs request gets, before protocol encoding.
@@ -176,6 +182,11 @@ pub(crate) enum Answer {
     Described {
         metadata: serde_json::Value,
         parts: Vec<serde_json::Value>,
+    },
+    /// GetSnowballUsage's figures.
+    Usage {
+        limit: u64,
+        in_use: u64,
     },
     Error(ApiError),
     Drop,
@@ -208,6 +219,8 @@ impl Simulator {
                 report_requests: 0,
                 long_success_log: None,
                 long_log_job: None,
+                usage_limits: BTreeMap::new(),
+                usage_requests: 0,
             })),
         }
     }
@@ -461,6 +474,7 @@ impl State {
     fn authorize(&self, access_key: &str, operation: &str) -> Result<usize, ApiError> {
         let denied = match operation {
             "ListJobs" => &self.faults.deny_list_jobs,
+            "GetSnowballUsage" => &self.faults.deny_usage,
             _ => &self.faults.deny_describe_job,
         };
         match self.org.account_of_key(access_key) {
@@ -472,7 +486,6 @@ impl State {
         }
     }
 
-    /// Counts a Snowball request and decides whether a fault answers it.
     /// Gives the described jobs that have reports (`flags`: the main job,
     /// then each part) their JobLogInfo, pointing at `base`.
     fn add_job_logs(
@@ -505,6 +518,7 @@ impl State {
         Answer::Described { metadata, parts }
     }
 
+    /// Counts a Snowball request and decides whether a fault answers it.
     fn fault(&mut self) -> Option<Answer> {
         self.snowball_requests += 1;
         let n = self.snowball_requests;
@@ -583,6 +597,54 @@ impl Simulator {
             }
         };
         (answer, latency)
+    }
+
+    /// GetSnowballUsage for the account of `access_key` in `region`: a limit
+    /// per account and region (10 to 50, or as set), and the devices out:
+    /// that fleet's jobs from PreparingShipment until back at AWS.
+    pub(crate) fn usage(&self, access_key: &str, region: &str) -> (Answer, Duration) {
+        let mut state = self.state();
+        state.usage_requests += 1;
+        let latency = state.faults.page_latency;
+        if let Some(fault) = state.fault() {
+            return (fault, latency);
+        }
+        let account = match state.authorize(access_key, "GetSnowballUsage") {
+            Ok(account) => account,
+            Err(error) => return (Answer::Error(error), latency),
+        };
+        let account_id = state.org.accounts[account].id.clone();
+        let key = account_fleet_key(&state.org, account, region);
+        let out = [
+            "PreparingShipment",
+            "InTransitToCustomer",
+            "WithCustomer",
+            "InTransitToAWS",
+        ];
+        let in_use = state.fleets.get(&key).map_or(0, |fleet| {
+            fleet
+                .entries()
+                .filter(|e| !e.is_master && out.contains(&e.job_state.as_str()))
+                .count() as u64
+        });
+        let limit = state
+            .usage_limits
+            .get(&(account_id.clone(), region.to_owned()))
+            .copied()
+            .unwrap_or(10 + fnv1a(format!("{account_id}/{region}").as_bytes()) % 41);
+        (Answer::Usage { limit, in_use }, latency)
+    }
+
+    /// GetSnowballUsage requests received.
+    pub fn usage_requests(&self) -> u64 {
+        self.state().usage_requests
+    }
+
+    /// Sets an account's device limit in a region, as a support case would.
+    pub fn set_usage_limit(&self, account_id: &str, region: &str, limit: u64) {
+        self.state()
+            .usage_limits
+            .insert((account_id.to_owned(), region.to_owned()), limit);
     }
 
     /// A report download: the report and, to cut it halfway, how long to

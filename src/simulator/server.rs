@@ -317,10 +317,13 @@ async fn snowball(
             Ok(job_id) => sim.describe_job(access_key, region, &job_id, base),
             Err(error) => return Ok(api_error(protocol, &error)),
         },
+        "GetSnowballUsage" => sim.usage(access_key, region),
         _ => {
             let error = ApiError::client(
                 "UnknownOperationException",
-                format!("the simulator serves ListJobs and DescribeJob, not {operation}"),
+                format!(
+                    "the simulator serves ListJobs, DescribeJob and GetSnowballUsage, not {operation}"
+                ),
             );
             return Ok(api_error(protocol, &error));
         }
@@ -333,6 +336,14 @@ async fn snowball(
             protocol,
             StatusCode::OK,
             wire::encode_describe_output(protocol, &metadata, &parts),
+        )),
+        Answer::Usage { limit, in_use } => Ok(api_response(
+            protocol,
+            StatusCode::OK,
+            wire::encode_json_output(
+                protocol,
+                &serde_json::json!({ "SnowballLimit": limit, "SnowballsInUse": in_use }),
+            ),
         )),
         Answer::Page {
             entries,
@@ -401,7 +412,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&deny_usage=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 async fn control(
     sim: &Simulator,
@@ -467,6 +478,9 @@ async fn control(
                 if let Some(value) = param("deny_describe_job") {
                     faults.deny_describe_job = ids(value);
                 }
+                if let Some(value) = param("deny_usage") {
+                    faults.deny_usage = ids(value);
+                }
                 if let Some(value) = param("forget_jobs") {
                     faults.forget_jobs = ids(value);
                 }
@@ -508,6 +522,7 @@ async fn control(
         }
         (&Method::GET, "/_sim/stats") => json(serde_json::json!({
             "report_requests": sim.report_stats().0,
+            "usage_requests": sim.usage_requests(),
             "long_log_job": sim.report_stats().1,
             "list_jobs_requests": sim.list_requests(),
             "identity_requests": sim.identity_requests(),

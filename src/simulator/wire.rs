@@ -143,6 +143,14 @@ pub fn encode_describe_output(protocol: Protocol, metadata: &Json, parts: &[Json
     }
 }
 
+/// An output given as JSON in the service's field names.
+pub fn encode_json_output(protocol: Protocol, body: &Json) -> Vec<u8> {
+    match protocol {
+        Protocol::AwsJson11 => body.to_string().into_bytes(),
+        Protocol::RpcV2Cbor => cbor_bytes(&crate::cbor::from_json(body)),
+    }
+}
+
 pub fn encode_output(
     protocol: Protocol,
     entries: &[&JobEntry],

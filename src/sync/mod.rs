@@ -6,6 +6,7 @@
 mod details;
 mod listing;
 pub mod sources;
+mod usage;
 mod writing;
 
 use std::future::Future;
@@ -79,7 +80,7 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{}{} in {:.2} s{}",
+            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{}{}{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
             match self.status {
                 RunStatus::Succeeded => "synced",
@@ -113,6 +114,10 @@ impl std::fmt::Display for RunSummary {
                     format!(", {archived} reports archived ({bytes} bytes)")
                 }
                 _ => String::new(),
+            },
+            match t.usage_changes {
+                Some(changes) => format!(", {changes} usage changes"),
+                None => String::new(),
             },
             self.elapsed.as_secs_f64(),
             if self.dry_run {
@@ -158,6 +163,7 @@ impl RunSummary {
             "detail_changes": t.detail_changes,
             "reports_archived": t.reports_archived,
             "report_bytes": t.report_bytes,
+            "usage_changes": t.usage_changes,
             "api_requests": self.api_requests,
             "api_retries": self.api_retries,
             "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -232,6 +238,7 @@ pub async fn run(
         },
         details_error: None,
         details_elapsed: None,
+        estate_error: None,
     };
     if end.failure.is_none() {
         match complete(&sink, run_id, &listings, &mut end.totals).await {
@@ -239,8 +246,28 @@ pub async fn run(
             Err(err) => end.failure = Some(Error::Failed(err)),
         }
     }
-    if let Err(err) = sink.record_listings(run_id, &listings).await {
+    if let Err(err) = sink.record_listings(run_id, "jobs", &listings).await {
         end.failure.get_or_insert(Error::Failed(err));
+    }
+
+    // Device usage, per account and region listed.
+    if let (true, None) = (config.usage, &end.failure) {
+        let usage = usage::run(
+            &sink,
+            run_id,
+            &accounts.sources,
+            &regions,
+            config.concurrency,
+            &counter,
+            &mut end,
+        );
+        if let Err(err) = unless_panicked(usage)
+            .instrument(span.clone())
+            .await
+            .and_then(|done| done)
+        {
+            end.failure = Some(Error::Failed(err));
+        }
     }
 
     // Describe what changed; the listings' results stand whatever this does.
@@ -392,6 +419,8 @@ pub(crate) struct RunEnd {
     /// Jobs the details step could not describe, on one line.
     pub details_error: Option<String>,
     pub details_elapsed: Option<Duration>,
+    /// What the estate's calls (usage) could not read, on one line.
+    pub estate_error: Option<String>,
 }
 
 impl RunEnd {
@@ -400,14 +429,15 @@ impl RunEnd {
     /// what the run got is written.
     fn status(&mut self, listings: &[ListingRecord]) -> (RunStatus, Option<String>) {
         let failed: Vec<&ListingRecord> = listings.iter().filter(|l| !l.succeeded).collect();
-        let only_parts_failed =
-            self.failure.is_none() && (!failed.is_empty() || self.details_error.is_some());
+        let only_parts_failed = self.failure.is_none()
+            && (!failed.is_empty() || self.details_error.is_some() || self.estate_error.is_some());
         if only_parts_failed {
             let mut parts = Vec::new();
             if !failed.is_empty() {
                 parts.push(listing_failures(&failed, listings.len()));
             }
             parts.extend(self.details_error.take());
+            parts.extend(self.estate_error.take());
             self.failure = Some(Error::Failed(anyhow!(parts.join("; "))));
         }
         match &self.failure {

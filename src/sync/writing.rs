@@ -142,10 +142,21 @@ impl Sink {
     pub async fn record_listings(
         &self,
         run_id: i64,
+        kind: &str,
         listings: &[ListingRecord],
     ) -> anyhow::Result<()> {
-        on_sink!(self, |db| db::runs::record_listings(db, run_id, listings)
-            .await)
+        on_sink!(self, |db| db::runs::record_listings(
+            db, run_id, kind, listings
+        )
+        .await)
+    }
+
+    pub async fn record_usage(
+        &self,
+        run_id: i64,
+        observations: &[db::usage::Observation],
+    ) -> anyhow::Result<u64> {
+        on_sink!(self, |db| db::usage::record(db, run_id, observations).await)
     }
 
     pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {

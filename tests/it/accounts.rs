@@ -501,6 +501,14 @@ fn the_iam_policies_grant_exactly_what_the_tool_calls() {
         ["snowball:DescribeJob", "snowball:ListJobs"]
     );
     assert_eq!(
+        actions("iam-policy-estate.json"),
+        [
+            "snowball:DescribeJob",
+            "snowball:GetSnowballUsage",
+            "snowball:ListJobs"
+        ]
+    );
+    assert_eq!(
         actions("iam-member-role-policy.json"),
         ["snowball:ListJobs"]
     );

@@ -6,6 +6,7 @@ mod accounts;
 mod binary;
 mod details;
 mod edges;
+mod estate;
 mod inputs;
 mod ledger;
 mod operations;

@@ -421,6 +421,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
                  "region": "us-east-1", "state_since": rfc3339(t3), "age_seconds": age(t3), "account_id": account},
             ],
             "jobs_lacking_reports": [],
+            "device_usage": [],
             "sync_health": [
                 {"day": day, "runs": 4, "succeeded": 4, "partial": 0, "failed": 0, "abandoned": 0, "running": 0,
                  "mean_duration_seconds": finished.mean, "last_success": rfc3339(finished.last)},
@@ -432,46 +433,46 @@ async fn the_report_is_exact_in_json_csv_and_text() {
     let header = "section,account_id,jobs,active,missing,job_state,job_type,snowball_type,\
                   from_state,to_state,count,job_id,region,state_since,age_seconds,\
                   bytes_transferred,total_bytes,percent_done,bytes_per_second,status,tracking_number,\
-                  prepared_at,approximate,deadline,days_left,completed_at,missing_reports,day,runs,succeeded,partial,failed,\
+                  prepared_at,approximate,deadline,days_left,completed_at,missing_reports,snowball_limit,snowballs_in_use,headroom,day,runs,succeeded,partial,failed,\
                   abandoned,running,mean_duration_seconds,last_success";
     let empty = |n: usize| ",".repeat(n);
     let expected_csv = [
         header.to_owned(),
-        format!("jobs_by_account,{account},3,2,0{}", empty(31)),
-        format!("jobs_by_state,,1,,,Cancelled,IMPORT,EDGE{}", empty(28)),
+        format!("jobs_by_account,{account},3,2,0{}", empty(34)),
+        format!("jobs_by_state,,1,,,Cancelled,IMPORT,EDGE{}", empty(31)),
         format!(
             "jobs_by_state,,1,,,PreparingShipment,IMPORT,EDGE{}",
-            empty(28)
+            empty(31)
         ),
-        format!("jobs_by_state,,1,,,WithCustomer,IMPORT,EDGE{}", empty(28)),
-        format!("transitions{},New,2{}", empty(8), empty(25)),
-        format!("transitions{},WithCustomer,1{}", empty(8), empty(25)),
-        format!("transitions{}New,Cancelled,1{}", empty(8), empty(25)),
+        format!("jobs_by_state,,1,,,WithCustomer,IMPORT,EDGE{}", empty(31)),
+        format!("transitions{},New,2{}", empty(8), empty(28)),
+        format!("transitions{},WithCustomer,1{}", empty(8), empty(28)),
+        format!("transitions{}New,Cancelled,1{}", empty(8), empty(28)),
         format!(
             "transitions{}New,PreparingAppliance,1{}",
             empty(8),
-            empty(25)
+            empty(28)
         ),
         format!(
             "transitions{}PreparingAppliance,PreparingShipment,1{}",
             empty(8),
-            empty(25)
+            empty(28)
         ),
         format!(
             "stuck_jobs,{account},,,,WithCustomer,IMPORT,EDGE,,,,JIDonce,us-east-1,{},{}{}",
             rfc3339(t1),
             csv_age(t1),
-            empty(21)
+            empty(24)
         ),
         format!(
             "stuck_jobs,{account},,,,PreparingShipment,IMPORT,EDGE,,,,JIDmany,us-east-1,{},{}{}",
             rfc3339(t3),
             csv_age(t3),
-            empty(21)
+            empty(24)
         ),
         format!(
             "sync_health{}{day},4,4,0,0,0,0,{},{}",
-            empty(27),
+            empty(30),
             finished.mean,
             rfc3339(finished.last)
         ),
