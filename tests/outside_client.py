@@ -14,6 +14,9 @@ lists the organization's accounts (Organizations ListAccounts, paged), then,
 for each ACTIVE one, assumes ROLE_NAME there with STS (awsQuery) and lists
 its jobs; prints one JSON line per account, then one per job with its account.
 
+usage: outside_client.py usage ENDPOINT REGION PROTOCOL
+asks GetSnowballUsage and prints {"limit": ..., "in_use": ...}.
+
 usage: outside_client.py identity ENDPOINT REGION [PROFILE]
 asks STS GetCallerIdentity with the credentials boto3 resolves from the
 environment and the shared files (with PROFILE as Session(profile_name=...),
@@ -104,6 +107,14 @@ def describe(endpoint, region, protocol, job_ids):
         print(json.dumps(projection(answer["JobMetadata"], answer.get("SubJobMetadata", [])), sort_keys=True))
 
 
+def usage(endpoint, region, protocol):
+    if protocol == "json":
+        botocore.model.ServiceModel.resolved_protocol = property(lambda self: "json")
+    client = boto3.client("snowball", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    answer = client.get_snowball_usage()
+    print(json.dumps({"limit": answer.get("SnowballLimit"), "in_use": answer.get("SnowballsInUse")}))
+
+
 def identity(endpoint, region, profile=None):
     session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     sts = session.client("sts", endpoint_url=endpoint, region_name=region)
@@ -113,6 +124,9 @@ def identity(endpoint, region, profile=None):
 def main():
     if sys.argv[1] == "identity":
         identity(*sys.argv[2:])
+        return
+    if sys.argv[1] == "usage":
+        usage(*sys.argv[2:5])
         return
     if sys.argv[1] == "describe":
         describe(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])

@@ -148,3 +148,43 @@ async fn get_snowball_usage_denied_makes_the_run_partial_naming_the_permission_a
         ]
     );
 }
+
+#[tokio::test]
+async fn boto3_gets_the_same_device_usage_as_the_rust_sdk_in_both_protocols() {
+    if !boto3_available("boto3_gets_the_same_device_usage_as_the_rust_sdk_in_both_protocols") {
+        return;
+    }
+    let sim = simulator(60, 33, &["us-east-1", "eu-west-1"]).await;
+    sim.sim.advance(6);
+    for region in ["us-east-1", "eu-west-1"] {
+        let config = aws_sdk_snowball::Config::builder()
+            .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
+            .region(aws_sdk_snowball::config::Region::new(region))
+            .endpoint_url(sim.endpoint_url())
+            .credentials_provider(aws_sdk_snowball::config::Credentials::new(
+                "AKIDOUTSIDECLIENT",
+                "outside-secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        let output = aws_sdk_snowball::Client::from_conf(config)
+            .get_snowball_usage()
+            .send()
+            .await
+            .expect("GetSnowballUsage");
+        let ours = serde_json::json!({
+            "limit": output.snowball_limit(),
+            "in_use": output.snowballs_in_use(),
+        });
+        assert!(
+            ours["limit"].is_number() && ours["in_use"].is_number(),
+            "{ours}"
+        );
+        for protocol in ["json", "cbor"] {
+            let theirs = outside_client(&["usage", &sim.endpoint_url(), region, protocol]).await;
+            assert_eq!(theirs, [ours.clone()], "boto3 over {protocol} in {region}");
+        }
+    }
+}
