@@ -184,7 +184,11 @@ async fn boto3_gets_the_same_device_usage_as_the_rust_sdk_in_both_protocols() {
         );
         for protocol in ["json", "cbor"] {
             let theirs = outside_client(&["usage", &sim.endpoint_url(), region, protocol]).await;
-            assert_eq!(theirs, [ours.clone()], "boto3 over {protocol} in {region}");
+            assert_eq!(
+                theirs,
+                std::slice::from_ref(&ours),
+                "boto3 over {protocol} in {region}"
+            );
         }
     }
 }
