@@ -104,10 +104,22 @@ pub struct Faults {
     /// The next this-many report downloads stop sending halfway, for a
     /// minute, then are cut off.
     pub stall_reports: u64,
+    /// The next this-many report downloads are sent without a
+    /// Content-Length (chunked), as a proxy may.
+    pub unsized_reports: u64,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
+}
+
+/// A report download as the simulator will send it.
+pub(crate) struct Download {
+    pub report: reports::Report,
+    /// Cut halfway after this pause; None: sent whole.
+    pub cut: Option<Duration>,
+    /// Whether the Content-Length is sent.
+    pub sized: bool,
 }
 
 /// Whether DescribeJob gives a job JobLogInfo: a completed import or export
@@ -647,13 +659,10 @@ impl Simulator {
             .insert((account_id.to_owned(), region.to_owned()), limit);
     }
 
-    /// A report download: the report and, to cut it halfway, how long to
-    /// pause before; or why it is refused (status, code, message).
-    pub(crate) fn report(
-        &self,
-        path: &str,
-        query: &str,
-    ) -> Result<(reports::Report, Option<Duration>), (u16, &'static str, String)> {
+    /// A report download: the report, how long to pause before cutting it
+    /// halfway (if it is), and whether to send its Content-Length; or why
+    /// it is refused (status, code, message).
+    pub(crate) fn report(&self, path: &str, query: &str) -> Result<Download, reports::Refusal> {
         let mut state = self.state();
         state.report_requests += 1;
         if let Some(refusal) = reports::refusal(query, chrono::Utc::now().timestamp()) {
@@ -677,13 +686,17 @@ impl Simulator {
         } else {
             None
         };
+        let sized = state.faults.unsized_reports == 0;
+        if !sized {
+            state.faults.unsized_reports -= 1;
+        }
         let (job_id, kind) = path.split_once('/').unwrap_or((path, ""));
         let long = match &state.long_log_job {
             Some(job) if job == job_id => state.long_success_log,
             _ => None,
         };
         match reports::report(job_id, kind, long) {
-            Some(report) => Ok((report, cut)),
+            Some(report) => Ok(Download { report, cut, sized }),
             None => Err((
                 404,
                 "NoSuchKey",

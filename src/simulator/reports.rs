@@ -199,7 +199,9 @@ fn pdf(job_id: &str) -> Vec<u8> {
 }
 
 /// Why a report request is refused, as S3 says it: (status, code, message).
-pub fn refusal(query: &str, now: i64) -> Option<(u16, &'static str, String)> {
+pub type Refusal = (u16, &'static str, String);
+
+pub fn refusal(query: &str, now: i64) -> Option<Refusal> {
     let param = |name: &str| {
         query
             .split('&')

@@ -147,8 +147,8 @@ async fn route(
 
 /// `GET /_reports/JOB_ID/KIND?…`: the report streamed, or an S3-style error.
 fn report(sim: &Simulator, path: &str, query: &str) -> Response<Body> {
-    let (report, cut) = match sim.report(path, query) {
-        Ok(found) => found,
+    let super::Download { report, cut, sized } = match sim.report(path, query) {
+        Ok(download) => download,
         Err((status, code, message)) => {
             let mut response = Response::new(
                 Full::new(Bytes::from(reports::error_xml(code, &message)))
@@ -189,10 +189,12 @@ fn report(sim: &Simulator, path: &str, query: &str) -> Response<Body> {
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static(report.content_type),
     );
-    headers.insert(
-        hyper::header::CONTENT_LENGTH,
-        hyper::header::HeaderValue::from(len),
-    );
+    if sized {
+        headers.insert(
+            hyper::header::CONTENT_LENGTH,
+            hyper::header::HeaderValue::from(len),
+        );
+    }
     response
 }
 
@@ -412,7 +414,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&deny_usage=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&deny_usage=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N&unsized_reports=N`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 async fn control(
     sim: &Simulator,
@@ -489,6 +491,7 @@ async fn control(
                     ("fail_reports", &mut faults.fail_reports),
                     ("cut_reports", &mut faults.cut_reports),
                     ("stall_reports", &mut faults.stall_reports),
+                    ("unsized_reports", &mut faults.unsized_reports),
                 ] {
                     if let Some(n) = param(name) {
                         *count = n.parse().map_err(|_| ())?;

@@ -832,3 +832,36 @@ async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_adde
         assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
     }
 }
+
+#[tokio::test]
+async fn a_report_without_a_content_length_that_grows_past_the_limit_is_hashed_only() {
+    let db = TestDb::migrated().await;
+    let job = "JIDreport-0000-4000-8000-000000000777".to_owned();
+    let sim = simulator_with_jobs(7, vec![entry(&job, "Complete")]).await;
+    sim.sim.set_long_success_log(Some(3 << 20));
+    // Every download chunked: the archive learns the size only as it reads.
+    sim.sim.set_faults(Faults {
+        unsized_reports: 10,
+        ..Faults::default()
+    });
+    // 2 MiB: two chunks are stored before the log passes the limit.
+    sync_ok(&archiving(sync_config(&db, &sim, &["us-east-1"]), 2 << 20)).await;
+    let served = reports::report(&job, "success_log", Some(3 << 20)).expect("a success log");
+    let rows = archived(&db.pool).await;
+    let log = rows
+        .iter()
+        .find(|r| r.1 == "success_log")
+        .expect("the success log's row");
+    assert_eq!(log.2, 3 << 20);
+    assert_eq!(log.3, Sha256::digest(served.content()).to_vec());
+    assert!(!log.4, "hashed only");
+    assert_eq!(
+        log.5, None,
+        "the chunks stored before the limit was passed are rolled back"
+    );
+    let pdf = rows
+        .iter()
+        .find(|r| r.1 == "completion_report")
+        .expect("the report's row");
+    assert!(pdf.4, "a small file without a Content-Length is kept");
+}
