@@ -308,6 +308,23 @@ pub enum DescribeError {
     Failed(String),
 }
 
+/// A failed call, refused (AccessDeniedException: not in the model's error
+/// shapes, so known by its code) or otherwise, on one line.
+fn call_error<E, R>(err: &SdkError<E, R>) -> DescribeError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus + 'static,
+{
+    let line = describe_error(err);
+    let denied = err
+        .as_service_error()
+        .is_some_and(|e| e.code() == Some("AccessDeniedException"));
+    match denied {
+        true => DescribeError::AccessDenied(line),
+        false => DescribeError::Failed(line),
+    }
+}
+
 /// GetSnowballUsage in the client's account and region: (SnowballLimit,
 /// SnowballsInUse), as sent (absent stays None).
 pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), DescribeError> {
@@ -316,16 +333,7 @@ pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), De
             output.snowball_limit().map(i64::from),
             output.snowballs_in_use().map(i64::from),
         )),
-        Err(err) => {
-            let line = describe_error(&err);
-            let denied = err
-                .as_service_error()
-                .is_some_and(|e| e.code() == Some("AccessDeniedException"));
-            Err(match denied {
-                true => DescribeError::AccessDenied(line),
-                false => DescribeError::Failed(line),
-            })
-        }
+        Err(err) => Err(call_error(&err)),
     }
 }
 
@@ -343,17 +351,7 @@ pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, 
         .await;
     let output = match answer {
         Ok(output) => output,
-        Err(err) => {
-            let line = describe_error(&err);
-            // Not in the model's error shapes: known by its code.
-            let denied = err
-                .as_service_error()
-                .is_some_and(|e| e.code() == Some("AccessDeniedException"));
-            return Err(match denied {
-                true => DescribeError::AccessDenied(line),
-                false => DescribeError::Failed(line),
-            });
-        }
+        Err(err) => return Err(call_error(&err)),
     };
     let raw = capture.json();
     let raw_part = |key: &str, index: Option<usize>| {
