@@ -83,9 +83,26 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                   || snowball.chain_field(prev_hash))
 $$;
 
--- As in 20261201130000_history_chain.sql, with the run's report rows
--- hashed after its detail rows. Runs before this migration wrote none, so
--- their digests are unchanged.
+-- A run's rows hash: the SHA-256 of the row_hash of every chained row the
+-- run wrote, table by table in a fixed order (job_state_history,
+-- job_detail_history, job_reports), each in id order. A table added later
+-- is appended by replacing this function alone; runs before it wrote no row
+-- there, so their digests are unchanged.
+CREATE FUNCTION snowball.run_rows_hash(run_id bigint) RETURNS bytea
+LANGUAGE sql STABLE AS $$
+    SELECT sha256(coalesce(string_agg(h.row_hash, ''::bytea ORDER BY h.part, h.id), ''::bytea))
+      FROM (SELECT 1 AS part, s.id, s.row_hash FROM snowball.job_state_history s
+             WHERE s.sync_run_id = run_id
+             UNION ALL
+            SELECT 2, d.id, d.row_hash FROM snowball.job_detail_history d
+             WHERE d.sync_run_id = run_id
+             UNION ALL
+            SELECT 3, p.id, p.row_hash FROM snowball.job_reports p
+             WHERE p.sync_run_id = run_id) h
+$$;
+
+-- As in 20261201130000_history_chain.sql, the rows hash now from
+-- snowball.run_rows_hash.
 CREATE OR REPLACE FUNCTION snowball.seal_run(run_id bigint) RETURNS bytea
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -99,16 +116,8 @@ BEGIN
         RAISE EXCEPTION 'run % cannot be sealed: %', run_id,
             coalesce('its status is ' || run.status || CASE WHEN run.digest IS NOT NULL THEN ', sealed' ELSE '' END, 'no such run');
     END IF;
-    SELECT sha256(coalesce(string_agg(h.row_hash, ''::bytea ORDER BY h.part, h.id), ''::bytea))
-      INTO rows
-      FROM (SELECT 1 AS part, s.id, s.row_hash FROM snowball.job_state_history s
-             WHERE s.sync_run_id = run_id
-             UNION ALL
-            SELECT 2, d.id, d.row_hash FROM snowball.job_detail_history d
-             WHERE d.sync_run_id = run_id
-             UNION ALL
-            SELECT 3, p.id, p.row_hash FROM snowball.job_reports p
-             WHERE p.sync_run_id = run_id) h;
+    -- An ended run writes no more rows: they are hashed before the lock.
+    rows := snowball.run_rows_hash(run_id);
     PERFORM pg_advisory_xact_lock(8317708120627700076);
     SELECT * INTO previous FROM snowball.sync_runs r
      WHERE r.digest_seq IS NOT NULL ORDER BY r.digest_seq DESC LIMIT 1;

@@ -60,24 +60,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                   || snowball.chain_field(prev_hash))
 $$;
 
--- As in 20261202100000_job_reports.sql, with the run's usage rows hashed
--- after its report rows. Runs before this migration wrote none, so their
--- digests are unchanged.
-CREATE OR REPLACE FUNCTION snowball.seal_run(run_id bigint) RETURNS bytea
-LANGUAGE plpgsql AS $$
-DECLARE
-    run      snowball.sync_runs;
-    previous snowball.sync_runs;
-    rows     bytea;
-    result   bytea;
-BEGIN
-    SELECT * INTO run FROM snowball.sync_runs r WHERE r.id = run_id;
-    IF NOT FOUND OR run.status = 'running' OR run.digest IS NOT NULL THEN
-        RAISE EXCEPTION 'run % cannot be sealed: %', run_id,
-            coalesce('its status is ' || run.status || CASE WHEN run.digest IS NOT NULL THEN ', sealed' ELSE '' END, 'no such run');
-    END IF;
+-- The run's usage rows are hashed after its report rows (see
+-- 20261202100000_job_reports.sql).
+CREATE OR REPLACE FUNCTION snowball.run_rows_hash(run_id bigint) RETURNS bytea
+LANGUAGE sql STABLE AS $$
     SELECT sha256(coalesce(string_agg(h.row_hash, ''::bytea ORDER BY h.part, h.id), ''::bytea))
-      INTO rows
       FROM (SELECT 1 AS part, s.id, s.row_hash FROM snowball.job_state_history s
              WHERE s.sync_run_id = run_id
              UNION ALL
@@ -88,18 +75,5 @@ BEGIN
              WHERE p.sync_run_id = run_id
              UNION ALL
             SELECT 4, u.id, u.row_hash FROM snowball.device_usage_history u
-             WHERE u.sync_run_id = run_id) h;
-    PERFORM pg_advisory_xact_lock(8317708120627700076);
-    SELECT * INTO previous FROM snowball.sync_runs r
-     WHERE r.digest_seq IS NOT NULL ORDER BY r.digest_seq DESC LIMIT 1;
-    result := sha256(snowball.chain_field('snowball.sync_runs'::text)
-                     || snowball.chain_field(previous.digest)
-                     || snowball.chain_field(run.id)
-                     || snowball.chain_field(run.status)
-                     || snowball.chain_field(rows));
-    UPDATE snowball.sync_runs r
-       SET digest = result, digest_seq = coalesce(previous.digest_seq, 0) + 1
-     WHERE r.id = run_id;
-    RETURN result;
-END;
+             WHERE u.sync_run_id = run_id) h
 $$;

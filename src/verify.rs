@@ -80,12 +80,14 @@ struct TableCount {
     chains: u64,
 }
 
-/// Walks each job's rows in id order: every stored row_hash must be the
-/// hash of the row's values and stored prev_hash, and every prev_hash the
-/// stored row_hash of the job's previous row (NULL for its first).
+/// Walks each subject's rows (a job's, or an account and region's) in id
+/// order: every stored row_hash must be the hash of the row's values and
+/// stored prev_hash, and every prev_hash the stored row_hash of the
+/// subject's previous row (NULL for its first).
 struct ChainWalk {
     table: &'static str,
-    job: Option<String>,
+    /// The subject of the chain being walked.
+    current: Option<String>,
     head: Option<Vec<u8>>,
     count: TableCount,
 }
@@ -94,30 +96,29 @@ impl ChainWalk {
     fn new(table: &'static str) -> ChainWalk {
         ChainWalk {
             table,
-            job: None,
+            current: None,
             head: None,
             count: TableCount::default(),
         }
     }
 
-    fn row(
-        &mut self,
-        findings: &mut Findings,
-        id: i64,
-        job_id: String,
-        prev_hash: Option<Vec<u8>>,
-        row_hash: Vec<u8>,
-        recomputed: [u8; 32],
-    ) {
+    fn row(&mut self, findings: &mut Findings, link: Link) {
+        let Link {
+            id,
+            subject,
+            prev_hash,
+            row_hash,
+            recomputed,
+        } = link;
         self.count.rows += 1;
-        if self.job.as_deref() != Some(job_id.as_str()) {
+        if self.current.as_deref() != Some(subject.as_str()) {
             self.count.chains += 1;
             self.head = None;
         }
         let problem = |what| Problem {
             table: self.table,
             id,
-            subject: Some(job_id.clone()),
+            subject: Some(subject.clone()),
             noun: noun(self.table),
             what,
         };
@@ -131,8 +132,37 @@ impl ChainWalk {
             }));
         }
         self.head = Some(row_hash);
-        self.job = Some(job_id);
+        self.current = Some(subject);
     }
+}
+
+/// One stored row of a chained table, as a chain walk checks it.
+struct Link {
+    id: i64,
+    subject: String,
+    prev_hash: Option<Vec<u8>>,
+    row_hash: Vec<u8>,
+    /// The row's hash recomputed from its stored values.
+    recomputed: [u8; 32],
+}
+
+/// Checks one chained table, its rows streamed in chain order (by subject,
+/// then id), each turned into a `Link` by `link`.
+async fn walk<R>(
+    table: &'static str,
+    findings: &mut Findings,
+    mut rows: futures_util::stream::BoxStream<'_, sqlx::Result<R>>,
+    link: impl Fn(R) -> Link,
+) -> anyhow::Result<TableCount> {
+    let mut chains = ChainWalk::new(table);
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .with_context(|| format!("reading {table}"))?
+    {
+        chains.row(findings, link(row));
+    }
+    Ok(chains.count)
 }
 
 fn run_problem(id: i64, what: &'static str) -> Problem {
@@ -266,74 +296,58 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         .context("starting the read-only snapshot")?;
     let mut findings = Findings::default();
 
-    let mut states = ChainWalk::new(STATE_TABLE);
-    let mut rows = db::chain::state_rows(&mut *tx);
-    while let Some(r) = rows.try_next().await.context("reading job_state_history")? {
-        let recomputed = chain::state_row_hash(&r);
-        states.row(
-            &mut findings,
-            r.id,
-            r.job_id,
-            r.prev_hash,
-            r.row_hash,
-            recomputed,
-        );
-    }
-    drop(rows);
-
-    let mut details = ChainWalk::new(DETAIL_TABLE);
-    let mut rows = db::chain::detail_rows(&mut *tx);
-    while let Some(r) = rows
-        .try_next()
-        .await
-        .context("reading job_detail_history")?
-    {
-        let recomputed = chain::detail_row_hash(&r);
-        details.row(
-            &mut findings,
-            r.id,
-            r.job_id,
-            r.prev_hash,
-            r.row_hash,
-            recomputed,
-        );
-    }
-    drop(rows);
-
-    let mut reports = ChainWalk::new(REPORTS_TABLE);
-    let mut rows = db::chain::report_rows(&mut *tx);
-    while let Some(r) = rows.try_next().await.context("reading job_reports")? {
-        let recomputed = chain::report_row_hash(&r);
-        reports.row(
-            &mut findings,
-            r.id,
-            r.job_id,
-            r.prev_hash,
-            r.row_hash,
-            recomputed,
-        );
-    }
-    drop(rows);
-
-    let mut usage = ChainWalk::new(USAGE_TABLE);
-    let mut rows = db::chain::usage_rows(&mut *tx);
-    while let Some(r) = rows
-        .try_next()
-        .await
-        .context("reading device_usage_history")?
-    {
-        let recomputed = chain::usage_row_hash(&r);
-        let subject = format!("{}/{}", r.account_id, r.region);
-        usage.row(
-            &mut findings,
-            r.id,
-            subject,
-            r.prev_hash,
-            r.row_hash,
-            recomputed,
-        );
-    }
-    drop(rows);
+    let states = walk(
+        STATE_TABLE,
+        &mut findings,
+        db::chain::state_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::state_row_hash(&r),
+            id: r.id,
+            subject: r.job_id,
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
+    let details = walk(
+        DETAIL_TABLE,
+        &mut findings,
+        db::chain::detail_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::detail_row_hash(&r),
+            id: r.id,
+            subject: r.job_id,
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
+    let reports = walk(
+        REPORTS_TABLE,
+        &mut findings,
+        db::chain::report_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::report_row_hash(&r),
+            id: r.id,
+            subject: r.job_id,
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
+    let usage = walk(
+        USAGE_TABLE,
+        &mut findings,
+        db::chain::usage_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::usage_row_hash(&r),
+            id: r.id,
+            subject: format!("{}/{}", r.account_id, r.region),
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
 
     let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
@@ -345,10 +359,10 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     tx.commit().await.context("ending the read-only snapshot")?;
 
     let report = Report {
-        states: states.count,
-        details: details.count,
-        reports: reports.count,
-        usage: usage.count,
+        states,
+        details,
+        reports,
+        usage,
         sealed: runs.sealed,
         running: runs.running,
         anchors: runs.anchors.len(),

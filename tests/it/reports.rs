@@ -351,6 +351,55 @@ fn without_current_duration(csv: &str) -> String {
     out
 }
 
+/// `snowball-sync evidence ARGS --out DIR` on the test's database.
+async fn evidence(db_url: &str, args: &[&str], out: &std::path::Path) -> BinOutput {
+    let out = out.to_string_lossy();
+    let mut all = vec!["evidence"];
+    all.extend(args);
+    all.extend(["--out", &out, "--database-url", db_url]);
+    run_bin(&all, &[]).await
+}
+
+/// `snowball-sync history JOB_ID --format csv`, which must succeed.
+async fn history_csv(db_url: &str, job_id: &str) -> String {
+    let history = run_bin(
+        &[
+            "history",
+            job_id,
+            "--format",
+            "csv",
+            "--database-url",
+            db_url,
+        ],
+        &[],
+    )
+    .await;
+    history.assert_code(0);
+    history.stdout()
+}
+
+/// `sha256sum -c SHA256SUMS` passes inside an evidence folder.
+fn assert_sha256sum_passes(dir: &std::path::Path) {
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        check.status.success(),
+        "sha256sum -c in {}: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// An evidence folder's manifest.json.
+fn manifest(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"))
+        .expect("JSON")
+}
+
 #[tokio::test]
 async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_history() {
     let db = TestDb::migrated().await;
@@ -374,47 +423,14 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_dir = dir.path().join("packet");
-    let out = run_bin(
-        &[
-            "evidence",
-            &jobs[2],
-            "--out",
-            &out_dir.to_string_lossy(),
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await;
+    let out = evidence(&db.url, &[&jobs[2]], &out_dir).await;
     out.assert_code(0);
-    let check = std::process::Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&out_dir)
-        .output()
-        .expect("sha256sum runs");
-    assert!(
-        check.status.success(),
-        "sha256sum -c: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let history = run_bin(
-        &[
-            "history",
-            &jobs[2],
-            "--format",
-            "csv",
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await;
-    history.assert_code(0);
+    assert_sha256sum_passes(&out_dir);
+    let history = history_csv(&db.url, &jobs[2]).await;
     let timeline = std::fs::read_to_string(out_dir.join("timeline.csv")).expect("timeline.csv");
     assert_eq!(
         without_current_duration(&timeline),
-        without_current_duration(&history.stdout())
+        without_current_duration(&history)
     );
     assert!(
         timeline
@@ -424,10 +440,7 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
             .ends_with(",row_hash")
     );
 
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest"),
-    )
-    .expect("JSON");
+    let manifest = manifest(&out_dir);
     assert_eq!(manifest["job"]["job_id"], jobs[2].as_str());
     for report in manifest["reports"].as_array().expect("reports") {
         let kind = report["kind"].as_str().expect("kind");
@@ -472,33 +485,12 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
 
     // A job never described by a run that archives: the manifest says so.
     let never = dir.path().join("never");
-    run_bin(
-        &[
-            "evidence",
-            "JIDreport-0000-4000-8000-000000000099",
-            "--out",
-            &never.to_string_lossy(),
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await
-    .assert_code(0);
+    evidence(&db.url, &["JIDreport-0000-4000-8000-000000000099"], &never)
+        .await
+        .assert_code(0);
 
     // A non-empty folder is refused, and nothing in it is touched.
-    let refused = run_bin(
-        &[
-            "evidence",
-            &jobs[2],
-            "--out",
-            &out_dir.to_string_lossy(),
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await;
+    let refused = evidence(&db.url, &[&jobs[2]], &out_dir).await;
     refused.assert_code(2);
     assert!(
         refused.error_line().contains("is not empty"),
@@ -508,20 +500,9 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
 
     // Every job completed in the period, one sub-folder each.
     let all = dir.path().join("all");
-    run_bin(
-        &[
-            "evidence",
-            "--completed-since",
-            "1d",
-            "--out",
-            &all.to_string_lossy(),
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await
-    .assert_code(0);
+    evidence(&db.url, &["--completed-since", "1d"], &all)
+        .await
+        .assert_code(0);
     let mut folders: Vec<String> = std::fs::read_dir(&all)
         .expect("the folder")
         .map(|e| {
@@ -689,50 +670,14 @@ async fn an_exports_main_jobs_packet_holds_its_parts_timelines_and_reports() {
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_dir = dir.path().join("export");
-    run_bin(
-        &[
-            "evidence",
-            &main,
-            "--out",
-            &out_dir.to_string_lossy(),
-            "--database-url",
-            &db.url,
-        ],
-        &[],
-    )
-    .await
-    .assert_code(0);
-    let check = std::process::Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&out_dir)
-        .output()
-        .expect("sha256sum runs");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest"),
-    )
-    .expect("JSON");
+    evidence(&db.url, &[&main], &out_dir).await.assert_code(0);
+    assert_sha256sum_passes(&out_dir);
+    let manifest = manifest(&out_dir);
     assert_eq!(manifest["parts"], serde_json::json!(parts));
     let timeline = std::fs::read_to_string(out_dir.join("timeline.csv")).expect("timeline.csv");
     for part in &parts {
-        let history = run_bin(
-            &[
-                "history",
-                part,
-                "--format",
-                "csv",
-                "--database-url",
-                &db.url,
-            ],
-            &[],
-        )
-        .await;
-        history.assert_code(0);
-        for row in without_current_duration(&history.stdout()).lines().skip(1) {
+        let history = history_csv(&db.url, part).await;
+        for row in without_current_duration(&history).lines().skip(1) {
             assert!(
                 without_current_duration(&timeline)
                     .lines()
