@@ -9,7 +9,8 @@ import psycopg
 
 def field(v):  # NULL: 0x00; else 0x01, 4-byte big-endian length, bytes
     if v is None: return b"\x00"
-    if isinstance(v, int): v = str(v)
+    if isinstance(v, list): v = b"".join(field(e) for e in v)  # a list: one field of fields
+    elif isinstance(v, int): v = str(v)
     elif hasattr(v, "astimezone"): v = v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(v, str): v = v.encode("utf-8")
     return b"\x01" + len(v).to_bytes(4, "big") + bytes(v)
@@ -27,6 +28,13 @@ REPORTS = ("snowball.job_reports", "sync_run_id, fetched_at, job_id, kind, bytes
 # One chain per account and region: its subject is ACCOUNT/REGION.
 USAGE = ("snowball.device_usage_history", "sync_run_id, observed_at, account_id, region, snowball_limit, "
          "snowballs_in_use")
+CLUSTERS = ("snowball.cluster_state_history", "sync_run_id, observed_at, cluster_id, from_state, to_state, "
+            "from_state_last_seen_at")
+TERMS = ("snowball.long_term_pricing_history", "sync_run_id, observed_at, long_term_pricing_id, status, "
+         "CASE auto_renew WHEN true THEN 'true' WHEN false THEN 'false' END, end_date, current_active_job, "
+         "replacement_job, job_ids")
+TABLES = (STATE, DETAIL, REPORTS, USAGE, CLUSTERS, TERMS)
+NOUNS = {USAGE[0]: "account and region", CLUSTERS[0]: "cluster", TERMS[0]: "term"}
 problems, lines = [], []
 
 def main(url, anchors):
@@ -34,12 +42,12 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            for table, columns in (STATE, DETAIL, REPORTS, USAGE):
+            for table, columns in TABLES:
                 rows = chains = 0; job = head = None
                 usage = table == USAGE[0]
-                noun = "account and region" if usage else "job"
+                noun = NOUNS.get(table, "job")
                 cur = conn.cursor(name="rows")  # server-side: constant memory
-                order = "account_id, region, id" if usage else "job_id, id"
+                order = "account_id, region, id" if usage else columns.split(", ")[2] + ", id"
                 cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY {order}")
                 for r in cur:
                     rows += 1
@@ -60,7 +68,7 @@ def main(url, anchors):
                                   " ON p.digest_seq = r.digest_seq - 1"):
                 runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
             orphans = set()
-            for table in (STATE[0], DETAIL[0], REPORTS[0], USAGE[0]):
+            for table, _ in TABLES:
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
                     if run_id in runs: runs[run_id][5].update(bytes(row_hash))
                     else: orphans.add(run_id)

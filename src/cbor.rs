@@ -6,7 +6,12 @@ use ciborium::Value as Cbor;
 use serde_json::{Value as Json, json};
 
 /// Fields that are Smithy timestamps in the Snowball model's JobMetadata.
-const TIMESTAMP_FIELDS: &[&str] = &["CreationDate", "IdentificationExpirationDate"];
+const TIMESTAMP_FIELDS: &[&str] = &[
+    "CreationDate",
+    "IdentificationExpirationDate",
+    "LongTermPricingStartDate",
+    "LongTermPricingEndDate",
+];
 
 /// A CBOR value as JSON: tags are dropped (a timestamp becomes its epoch
 /// seconds), byte strings become arrays of numbers, non-text keys their debug form.

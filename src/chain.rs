@@ -6,13 +6,15 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::chain::{DetailRow, ReportRow, StateRow, UsageRow};
+use crate::db::chain::{ClusterRow, DetailRow, ReportRow, StateRow, TermRow, UsageRow};
 
 /// The hash-chained tables, in the order a run's digest takes their rows.
 pub const STATE_TABLE: &str = "snowball.job_state_history";
 pub const DETAIL_TABLE: &str = "snowball.job_detail_history";
 pub const REPORTS_TABLE: &str = "snowball.job_reports";
 pub const USAGE_TABLE: &str = "snowball.device_usage_history";
+pub const CLUSTER_TABLE: &str = "snowball.cluster_state_history";
+pub const TERM_TABLE: &str = "snowball.long_term_pricing_history";
 pub const RUNS_TABLE: &str = "snowball.sync_runs";
 
 /// A SHA-256 over fields, each NULL-distinct and length-prefixed.
@@ -58,6 +60,25 @@ impl Encoder {
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
                 .as_deref(),
         )
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self, value: Option<bool>) -> &mut Self {
+        self.text(value.map(|v| if v { "true" } else { "false" }))
+    }
+
+    /// A list of text: one field holding each element encoded as a field.
+    pub fn texts(&mut self, value: Option<&[String]>) -> &mut Self {
+        let inner = value.map(|items| {
+            let mut bytes = Vec::new();
+            for item in items {
+                bytes.push(1u8);
+                bytes.extend(u32::try_from(item.len()).unwrap_or(u32::MAX).to_be_bytes());
+                bytes.extend(item.as_bytes());
+            }
+            bytes
+        });
+        self.bytes(inner.as_deref())
     }
 
     pub fn finish(self) -> [u8; 32] {
@@ -108,7 +129,7 @@ pub fn report_row_hash(r: &ReportRow) -> [u8; 32] {
         .integer(Some(r.bytes))
         .bytes(Some(&r.sha256))
         .text(r.content_type.as_deref())
-        .text(Some(if r.stored { "true" } else { "false" }))
+        .boolean(Some(r.stored))
         .bytes(r.prev_hash.as_deref());
     e.finish()
 }
@@ -126,9 +147,39 @@ pub fn usage_row_hash(r: &UsageRow) -> [u8; 32] {
     e.finish()
 }
 
+/// A cluster_state_history row's hash, recomputed from its stored values.
+pub fn cluster_row_hash(r: &ClusterRow) -> [u8; 32] {
+    let mut e = Encoder::new(CLUSTER_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.observed_at))
+        .text(Some(&r.cluster_id))
+        .text(r.from_state.as_deref())
+        .text(Some(&r.to_state))
+        .time(r.from_state_last_seen_at)
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
+/// A long_term_pricing_history row's hash, recomputed from its stored values.
+pub fn term_row_hash(r: &TermRow) -> [u8; 32] {
+    let mut e = Encoder::new(TERM_TABLE);
+    e.integer(Some(r.sync_run_id))
+        .time(Some(r.observed_at))
+        .text(Some(&r.long_term_pricing_id))
+        .text(r.status.as_deref())
+        .boolean(r.auto_renew)
+        .time(r.end_date)
+        .text(r.current_active_job.as_deref())
+        .text(r.replacement_job.as_deref())
+        .texts(r.job_ids.as_deref())
+        .bytes(r.prev_hash.as_deref());
+    e.finish()
+}
+
 /// The hash of a run's rows: SHA-256 over the row_hash of every row it
 /// wrote, job_state_history's in id order, then job_detail_history's, then
-/// job_reports', then device_usage_history's.
+/// job_reports', device_usage_history's, cluster_state_history's and
+/// long_term_pricing_history's.
 #[derive(Default)]
 pub struct RowsHash(Sha256);
 

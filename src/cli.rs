@@ -89,6 +89,10 @@ pub enum IncludeKind {
     Details,
     Reports,
     Usage,
+    Clusters,
+    LongTermPricing,
+    /// details, clusters, long-term-pricing and usage (not reports).
+    All,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -260,8 +264,11 @@ pub struct SyncArgs {
 
     /// What a run reads besides ListJobs, repeatable or comma-separated:
     /// `details` (as --details), `reports` (implies details: archives each
-    /// completed job's completion report and logs; see README "Job reports")
-    /// and `usage` (GetSnowballUsage: device limit and devices in use).
+    /// completed job's completion report and logs; see README "Job reports"),
+    /// `usage` (GetSnowballUsage: device limit and devices in use),
+    /// `clusters` (ListClusters, DescribeCluster, ListClusterJobs),
+    /// `long-term-pricing` (ListLongTermPricing), and `all` (every one of
+    /// these but reports).
     #[arg(long, value_delimiter = ',', value_name = "KIND")]
     pub include: Vec<IncludeKind>,
 
@@ -511,6 +518,15 @@ pub struct SimulateArgs {
         allow_negative_numbers = true
     )]
     pub suspended: Vec<usize>,
+
+    /// Clusters (of five member jobs each, beyond --jobs) in each region's
+    /// estate, for ListClusters, DescribeCluster and ListClusterJobs.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub clusters: usize,
+
+    /// Long-term pricing terms in each region's estate (ListLongTermPricing).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub terms: usize,
 
     /// Extra latency for every STS and Organizations response.
     #[arg(

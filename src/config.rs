@@ -221,14 +221,41 @@ pub struct SyncConfig {
     pub details: Option<usize>,
     /// `--include reports`: how reports are archived; None without it.
     pub reports: Option<ArchiveConfig>,
-    /// `--include usage`: GetSnowballUsage for every account and region.
-    pub usage: bool,
+    /// `--include usage,clusters,long-term-pricing`: the estate beyond jobs.
+    pub estate: EstateKinds,
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
     pub output: cli::OutputFormat,
     /// Prometheus textfile written after every run.
     pub metrics_file: Option<std::path::PathBuf>,
+}
+
+/// The estate a run reads besides jobs and their details, for every account
+/// and region it lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EstateKinds {
+    /// GetSnowballUsage.
+    pub usage: bool,
+    /// ListClusters, DescribeCluster, ListClusterJobs.
+    pub clusters: bool,
+    /// ListLongTermPricing.
+    pub pricing: bool,
+}
+
+impl EstateKinds {
+    pub fn any(self) -> bool {
+        self.usage || self.clusters || self.pricing
+    }
+
+    /// Every kind (`--include all`).
+    pub fn all() -> EstateKinds {
+        EstateKinds {
+            usage: true,
+            clusters: true,
+            pricing: true,
+        }
+    }
 }
 
 /// How `sync --include reports` fetches and keeps reports.
@@ -519,7 +546,7 @@ impl SyncConfig {
             concurrency: DEFAULT_CONCURRENCY,
             details: None,
             reports: None,
-            usage: false,
+            estate: EstateKinds::default(),
             migrate: true,
             wait_lock: false,
             dry_run: false,
@@ -539,8 +566,17 @@ impl SyncConfig {
         let aws = AwsConfig::from_args(args.aws)?;
         let max_bytes = crate::values::parse_size(&args.report_max_bytes)
             .map_err(|why| Error::Usage(format!("--report-max-bytes: {why}")))?;
-        let reports = args.include.contains(&cli::IncludeKind::Reports);
-        let details = args.details || reports || args.include.contains(&cli::IncludeKind::Details);
+        let include = |kind| args.include.contains(&kind);
+        // `all` is what the estate is: details, clusters, long-term pricing
+        // and usage. Reports stay opt-in: they download files of any size.
+        let all = include(cli::IncludeKind::All);
+        let reports = include(cli::IncludeKind::Reports);
+        let details = args.details || reports || all || include(cli::IncludeKind::Details);
+        let estate = EstateKinds {
+            usage: all || include(cli::IncludeKind::Usage),
+            clusters: all || include(cli::IncludeKind::Clusters),
+            pricing: all || include(cli::IncludeKind::LongTermPricing),
+        };
         Ok(SyncConfig {
             database: DatabaseConfig::from_args(args.database)?,
             reports: reports.then(|| ArchiveConfig {
@@ -549,7 +585,7 @@ impl SyncConfig {
                 attempt_timeout: aws.attempt_timeout,
                 operation_timeout: aws.operation_timeout,
             }),
-            usage: args.include.contains(&cli::IncludeKind::Usage),
+            estate,
             aws,
             page_size: page_size as i32,
             max_pages: number("--max-pages", args.max_pages, limits::MAX_PAGES)?,
@@ -612,6 +648,8 @@ impl SimulatorConfig {
             fleet: crate::simulator::FleetConfig {
                 accounts,
                 suspended: args.suspended,
+                clusters: args.clusters,
+                terms: args.terms,
                 ..crate::simulator::FleetConfig::new(
                     jobs,
                     args.seed,

@@ -36,19 +36,9 @@ impl JobRecord {
             tracing::warn!(region, job_id, "skipping a ListJobs entry without JobState");
             return None;
         };
-        let creation_date = entry.creation_date.and_then(|date| {
-            let converted = DateTime::from_timestamp(date.secs(), date.subsec_nanos())
-                .filter(|d| d.year() >= PG_MIN_YEAR);
-            if converted.is_none() {
-                tracing::warn!(
-                    region,
-                    job_id,
-                    ?date,
-                    "CreationDate out of range; stored as NULL"
-                );
-            }
-            converted
-        });
+        let creation_date = entry
+            .creation_date
+            .and_then(|date| timestamp(date, "CreationDate", &job_id));
         Some(JobRecord {
             job_type: entry
                 .job_type
@@ -70,8 +60,23 @@ impl JobRecord {
     }
 }
 
+/// A timestamp PostgreSQL can hold, or None (logged) for one it cannot.
+/// `id` names the job, cluster or term it belongs to.
+pub(crate) fn timestamp(
+    date: aws_sdk_snowball::primitives::DateTime,
+    field: &str,
+    id: &str,
+) -> Option<DateTime<Utc>> {
+    let converted = DateTime::from_timestamp(date.secs(), date.subsec_nanos())
+        .filter(|d| d.year() >= PG_MIN_YEAR);
+    if converted.is_none() {
+        tracing::warn!(id, field, ?date, "timestamp out of range; stored as NULL");
+    }
+    converted
+}
+
 /// PostgreSQL text cannot hold NUL: store the rest of the string, and say so.
-fn text(value: &str, field: &str, job_id: &str) -> String {
+pub(crate) fn text(value: &str, field: &str, job_id: &str) -> String {
     if value.contains('\0') {
         tracing::warn!(
             job_id,

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod detail;
 pub mod error;
+pub mod estate;
 pub mod evidence;
 pub mod exit_code;
 pub mod job;
@@ -122,7 +123,7 @@ async fn write_metrics(
         Some(_) => match db::connect_one(&config.database).await {
             Ok(mut conn) => {
                 let states = db::report::state_counts(&mut conn).await.ok();
-                let usage = match config.usage {
+                let usage = match config.estate.usage {
                     true => db::usage::latest(&mut conn, &[]).await.ok(),
                     false => None,
                 };

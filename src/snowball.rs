@@ -437,3 +437,164 @@ impl Intercept for RawAnswer {
         Ok(())
     }
 }
+
+/// Every page of a listing other than ListJobs, driven as `list_region`
+/// drives ListJobs: a repeated NextToken fails the listing (a paginator that
+/// stopped there would make it look complete), an InvalidNextTokenException
+/// restarts it from the first page once, more than `max_pages` pages fail it.
+/// Returns the entries of every page and the number of pages.
+async fn all_pages<T, E, Fut>(
+    operation: &str,
+    max_pages: u32,
+    mut fetch: impl FnMut(Option<String>) -> Fut,
+) -> Result<(Vec<T>, u32), DescribeError>
+where
+    Fut: std::future::Future<
+            Output = Result<
+                (Vec<T>, Option<String>),
+                SdkError<E, aws_sdk_snowball::config::http::HttpResponse>,
+            >,
+        >,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut token: Option<String> = None;
+    let mut seen_tokens = HashSet::new();
+    let mut entries = Vec::new();
+    let mut pages = 0u32;
+    let mut restarted = false;
+    loop {
+        if pages >= max_pages {
+            return Err(DescribeError::Failed(format!(
+                "{operation} did not end within --max-pages {max_pages} pages"
+            )));
+        }
+        let (page, next) = match fetch(token.clone()).await {
+            Ok(answer) => answer,
+            Err(err)
+                if token.is_some()
+                    && !restarted
+                    && err.code() == Some("InvalidNextTokenException") =>
+            {
+                tracing::warn!(
+                    operation,
+                    "the service rejected our NextToken; restarting this listing once"
+                );
+                restarted = true;
+                token = None;
+                seen_tokens.clear();
+                entries.clear();
+                continue;
+            }
+            Err(err) => return Err(call_error(&err)),
+        };
+        pages += 1;
+        entries.extend(page);
+        match next.filter(|t| !t.is_empty()) {
+            None => return Ok((entries, pages)),
+            Some(next) if !seen_tokens.insert(next.clone()) => {
+                return Err(DescribeError::Failed(format!(
+                    "the service repeated a NextToken after {pages} {operation} pages; the listing would be truncated"
+                )));
+            }
+            Some(next) => token = Some(next),
+        }
+    }
+}
+
+/// ListClusters in the client's account and region, every page.
+pub async fn list_clusters(
+    client: &Client,
+    region: &str,
+    max_pages: u32,
+) -> Result<(Vec<crate::estate::ClusterRecord>, u32), DescribeError> {
+    all_pages("ListClusters", max_pages, |token| async move {
+        let output = client
+            .list_clusters()
+            .max_results(100)
+            .set_next_token(token)
+            .send()
+            .await?;
+        let clusters = output
+            .cluster_list_entries()
+            .iter()
+            .filter_map(|e| crate::estate::ClusterRecord::from_entry(e, region))
+            .collect();
+        Ok((clusters, output.next_token))
+    })
+    .await
+}
+
+/// The job ids of a cluster, every page of ListClusterJobs.
+pub async fn list_cluster_jobs(
+    client: &Client,
+    cluster_id: &str,
+    max_pages: u32,
+) -> Result<Vec<String>, DescribeError> {
+    let (ids, _) = all_pages("ListClusterJobs", max_pages, |token| async move {
+        let output = client
+            .list_cluster_jobs()
+            .cluster_id(cluster_id)
+            .max_results(100)
+            .set_next_token(token)
+            .send()
+            .await?;
+        let ids = output
+            .job_list_entries()
+            .iter()
+            .filter_map(|e| e.job_id().map(|id| id.replace('\0', "")))
+            .collect();
+        Ok((ids, output.next_token))
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// ListLongTermPricing in the client's account and region, every page.
+pub async fn list_long_term_pricing(
+    client: &Client,
+    region: &str,
+    max_pages: u32,
+) -> Result<(Vec<crate::estate::TermRecord>, u32), DescribeError> {
+    all_pages("ListLongTermPricing", max_pages, |token| async move {
+        let output = client
+            .list_long_term_pricing()
+            .max_results(100)
+            .set_next_token(token)
+            .send()
+            .await?;
+        let terms = output
+            .long_term_pricing_entries()
+            .iter()
+            .filter_map(|e| crate::estate::TermRecord::from_entry(e, region))
+            .collect();
+        Ok((terms, output.next_token))
+    })
+    .await
+}
+
+/// DescribeCluster of one cluster: its type and the rest of its metadata as
+/// sent (read by a per-request interceptor, as for DescribeJob).
+pub async fn describe_cluster(
+    client: &Client,
+    cluster_id: &str,
+) -> Result<crate::estate::ClusterDescription, DescribeError> {
+    let capture = RawAnswer::default();
+    let output = client
+        .describe_cluster()
+        .cluster_id(cluster_id)
+        .customize()
+        .config_override(aws_sdk_snowball::config::Builder::default().interceptor(capture.clone()))
+        .send()
+        .await
+        .map_err(|err| call_error(&err))?;
+    let raw = capture.json();
+    let raw = raw.as_ref().and_then(|r| r.get("ClusterMetadata"));
+    match output.cluster_metadata() {
+        Some(metadata) => Ok(crate::estate::ClusterDescription::from_metadata(
+            metadata, raw,
+        )),
+        None => Err(DescribeError::Failed(
+            "the DescribeCluster answer has no ClusterMetadata".to_owned(),
+        )),
+    }
+}

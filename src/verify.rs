@@ -11,7 +11,8 @@ use futures_util::TryStreamExt;
 use sqlx::{ConnectOptions, Connection};
 
 use crate::chain::{
-    self, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE, USAGE_TABLE,
+    self, CLUSTER_TABLE, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE,
+    TERM_TABLE, USAGE_TABLE,
 };
 use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
@@ -36,11 +37,13 @@ pub struct Problem {
     pub what: &'static str,
 }
 
-/// What a table's chains are of: "job", or for device usage "account and
-/// region".
+/// What a table's chains are of: "job", "cluster", "term", or for device
+/// usage "account and region".
 fn noun(table: &str) -> &'static str {
     match table {
         USAGE_TABLE => "account and region",
+        CLUSTER_TABLE => "cluster",
+        TERM_TABLE => "term",
         _ => "job",
     }
 }
@@ -348,6 +351,32 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         },
     )
     .await?;
+    let clusters = walk(
+        CLUSTER_TABLE,
+        &mut findings,
+        db::chain::cluster_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::cluster_row_hash(&r),
+            id: r.id,
+            subject: r.cluster_id,
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
+    let terms = walk(
+        TERM_TABLE,
+        &mut findings,
+        db::chain::term_rows(&mut *tx),
+        |r| Link {
+            recomputed: chain::term_row_hash(&r),
+            id: r.id,
+            subject: r.long_term_pricing_id,
+            prev_hash: r.prev_hash,
+            row_hash: r.row_hash,
+        },
+    )
+    .await?;
 
     let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
@@ -359,10 +388,14 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     tx.commit().await.context("ending the read-only snapshot")?;
 
     let report = Report {
-        states,
-        details,
-        reports,
-        usage,
+        tables: [
+            (STATE_TABLE, states),
+            (DETAIL_TABLE, details),
+            (REPORTS_TABLE, reports),
+            (USAGE_TABLE, usage),
+            (CLUSTER_TABLE, clusters),
+            (TERM_TABLE, terms),
+        ],
         sealed: runs.sealed,
         running: runs.running,
         anchors: runs.anchors.len(),
@@ -384,10 +417,8 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
 }
 
 struct Report {
-    states: TableCount,
-    details: TableCount,
-    reports: TableCount,
-    usage: TableCount,
+    /// Each chained table, in the order a run's digest takes their rows.
+    tables: [(&'static str, TableCount); 6],
     sealed: u64,
     running: u64,
     anchors: usize,
@@ -404,12 +435,7 @@ impl Report {
         if unlisted > 0 {
             out.push_str(&format!("PROBLEM and {unlisted} more not listed\n"));
         }
-        for (table, count) in [
-            (STATE_TABLE, self.states),
-            (DETAIL_TABLE, self.details),
-            (REPORTS_TABLE, self.reports),
-            (USAGE_TABLE, self.usage),
-        ] {
+        for (table, count) in self.tables {
             out.push_str(&format!(
                 "{table}: {} rows in {} chains checked\n",
                 count.rows, count.chains
@@ -430,12 +456,7 @@ impl Report {
         let table = |name: &str, c: TableCount| serde_json::json!({"table": name, "rows": c.rows, "chains": c.chains});
         serde_json::json!({
             "verified": self.findings.total == 0,
-            "tables": [
-                table(STATE_TABLE, self.states),
-                table(DETAIL_TABLE, self.details),
-                table(REPORTS_TABLE, self.reports),
-                table(USAGE_TABLE, self.usage),
-            ],
+            "tables": self.tables.iter().map(|(name, c)| table(name, *c)).collect::<Vec<_>>(),
             "runs": {"sealed": self.sealed, "running": self.running},
             "anchors": self.anchors,
             "problems_total": self.findings.total,

@@ -17,6 +17,12 @@ its jobs; prints one JSON line per account, then one per job with its account.
 usage: outside_client.py usage ENDPOINT REGION PROTOCOL
 asks GetSnowballUsage and prints {"limit": ..., "in_use": ...}.
 
+usage: outside_client.py estate ENDPOINT REGION PROTOCOL
+lists the clusters (ListClusters, two a page), describes each and lists its
+jobs (DescribeCluster, ListClusterJobs), then lists the long-term pricing
+terms (ListLongTermPricing, two a page); prints one JSON line per cluster,
+then per term.
+
 usage: outside_client.py identity ENDPOINT REGION [PROFILE]
 asks STS GetCallerIdentity with the credentials boto3 resolves from the
 environment and the shared files (with PROFILE as Session(profile_name=...),
@@ -115,6 +121,54 @@ def usage(endpoint, region, protocol):
     print(json.dumps({"limit": answer.get("SnowballLimit"), "in_use": answer.get("SnowballsInUse")}))
 
 
+def pages(call, key, **kwargs):
+    seen = set()
+    while True:
+        page = call(MaxResults=2, **kwargs)
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token or token in seen:
+            return
+        seen.add(token)
+        kwargs["NextToken"] = token
+
+
+def seconds(value):
+    return int(value.timestamp()) if value else None
+
+
+def estate(endpoint, region, protocol):
+    if protocol == "json":
+        botocore.model.ServiceModel.resolved_protocol = property(lambda self: "json")
+    client = boto3.client("snowball", endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    for entry in pages(client.list_clusters, "ClusterListEntries"):
+        cluster_id = entry["ClusterId"]
+        metadata = client.describe_cluster(ClusterId=cluster_id)["ClusterMetadata"]
+        jobs = pages(client.list_cluster_jobs, "JobListEntries", ClusterId=cluster_id)
+        print(json.dumps({
+            "cluster_id": cluster_id,
+            "state": entry["ClusterState"],
+            "creation_date": seconds(entry.get("CreationDate")),
+            "description": entry.get("Description"),
+            "job_type": metadata.get("JobType"),
+            "snowball_type": metadata.get("SnowballType"),
+            "members": sorted(j["JobId"] for j in jobs),
+        }))
+    for term in pages(client.list_long_term_pricing, "LongTermPricingEntries"):
+        print(json.dumps({
+            "id": term["LongTermPricingId"],
+            "type": term.get("LongTermPricingType"),
+            "start": seconds(term.get("LongTermPricingStartDate")),
+            "end": seconds(term.get("LongTermPricingEndDate")),
+            "auto_renew": term.get("IsLongTermPricingAutoRenew"),
+            "status": term.get("LongTermPricingStatus"),
+            "snowball_type": term.get("SnowballType"),
+            "current_active_job": term.get("CurrentActiveJob"),
+            "replacement_job": term.get("ReplacementJob"),
+            "job_ids": term.get("JobIds", []),
+        }))
+
+
 def identity(endpoint, region, profile=None):
     session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     sts = session.client("sts", endpoint_url=endpoint, region_name=region)
@@ -127,6 +181,9 @@ def main():
         return
     if sys.argv[1] == "usage":
         usage(*sys.argv[2:5])
+        return
+    if sys.argv[1] == "estate":
+        estate(*sys.argv[2:5])
         return
     if sys.argv[1] == "describe":
         describe(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])

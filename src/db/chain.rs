@@ -121,9 +121,65 @@ pub fn usage_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Resul
     .fetch(db)
 }
 
+/// A cluster_state_history row as stored, hashes included.
+#[derive(Debug)]
+pub struct ClusterRow {
+    pub id: i64,
+    pub cluster_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub observed_at: DateTime<Utc>,
+    pub from_state_last_seen_at: Option<DateTime<Utc>>,
+    pub sync_run_id: i64,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every cluster_state_history row, by cluster, then id.
+pub fn cluster_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ClusterRow>> {
+    sqlx::query_as!(
+        ClusterRow,
+        "SELECT id, cluster_id, from_state, to_state, observed_at, from_state_last_seen_at,
+                sync_run_id, prev_hash, row_hash
+           FROM snowball.cluster_state_history
+          ORDER BY cluster_id, id"
+    )
+    .fetch(db)
+}
+
+/// A long_term_pricing_history row as stored, hashes included.
+#[derive(Debug)]
+pub struct TermRow {
+    pub id: i64,
+    pub long_term_pricing_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub status: Option<String>,
+    pub auto_renew: Option<bool>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub current_active_job: Option<String>,
+    pub replacement_job: Option<String>,
+    pub job_ids: Option<Vec<String>>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub row_hash: Vec<u8>,
+}
+
+/// Every long_term_pricing_history row, by term, then id.
+pub fn term_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<TermRow>> {
+    sqlx::query_as!(
+        TermRow,
+        "SELECT id, long_term_pricing_id, observed_at, sync_run_id, status, auto_renew, end_date,
+                current_active_job, replacement_job, job_ids, prev_hash, row_hash
+           FROM snowball.long_term_pricing_history
+          ORDER BY long_term_pricing_id, id"
+    )
+    .fetch(db)
+}
+
 /// One line of the runs stream: a run's own line (`part` 0), then the
 /// row_hash of each row it wrote (`part` 1: job_state_history, 2:
-/// job_detail_history, 3: job_reports, 4: device_usage_history), each in id order.
+/// job_detail_history, 3: job_reports, 4: device_usage_history, 5:
+/// cluster_state_history, 6: long_term_pricing_history), each in id order.
 #[derive(Debug)]
 pub struct RunLine {
     pub sync_run_id: i64,
@@ -142,7 +198,7 @@ pub struct RunLine {
 }
 
 /// Every run, followed by the row hashes of the rows it wrote, by run id.
-/// Five ordered index scans merged (Merge Append), not a sort.
+/// Seven ordered index scans merged (Merge Append), not a sort.
 pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunLine>> {
     sqlx::query_as!(
         RunLine,
@@ -164,7 +220,13 @@ pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result
                      FROM snowball.job_reports p
                     UNION ALL
                    SELECT u.sync_run_id, 4, u.id, NULL, NULL, NULL, NULL, false, u.row_hash
-                     FROM snowball.device_usage_history u) l
+                     FROM snowball.device_usage_history u
+                    UNION ALL
+                   SELECT c.sync_run_id, 5, c.id, NULL, NULL, NULL, NULL, false, c.row_hash
+                     FROM snowball.cluster_state_history c
+                    UNION ALL
+                   SELECT t.sync_run_id, 6, t.id, NULL, NULL, NULL, NULL, false, t.row_hash
+                     FROM snowball.long_term_pricing_history t) l
             ORDER BY sync_run_id, part, id"#
     )
     .fetch(db)

@@ -2,10 +2,12 @@
 //! migrations here; one module per table.
 
 pub mod chain;
+pub mod clusters;
 pub mod details;
 pub mod jobs;
 pub mod lock;
 pub mod notices;
+pub mod pricing;
 pub mod report;
 pub mod reports;
 pub mod runs;

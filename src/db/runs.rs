@@ -67,6 +67,10 @@ pub struct RunTotals {
     pub report_bytes: Option<i64>,
     /// With --include usage: device usage rows written (figures changed).
     pub usage_changes: Option<i32>,
+    /// With --include clusters: cluster state history rows written.
+    pub cluster_transitions: Option<i32>,
+    /// With --include long-term-pricing: term history rows written.
+    pub pricing_changes: Option<i32>,
 }
 
 /// How one listing ended.
@@ -246,7 +250,8 @@ pub async fn finish(
                   SET status = $2, finished_at = now(), pages = $3, jobs_seen = $4,
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
                       error = $9, jobs_described = $10, detail_changes = $11,
-                      reports_archived = $12, report_bytes = $13
+                      reports_archived = $12, report_bytes = $13,
+                      cluster_transitions = $14, pricing_changes = $15
                 WHERE id = $1 AND status = 'running'
             RETURNING started_at, finished_at
            )
@@ -268,6 +273,8 @@ pub async fn finish(
         totals.detail_changes,
         totals.reports_archived,
         totals.report_bytes,
+        totals.cluster_transitions,
+        totals.pricing_changes,
     )
     .fetch_optional(&mut *tx)
     .await

@@ -3,6 +3,7 @@
 //! documented in the README: JSON has RFC 3339 timestamps and snake_case
 //! keys; CSV has a header row.
 
+pub mod estate;
 mod html;
 pub mod model;
 
@@ -566,9 +567,22 @@ pub async fn history_command(
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
     let mut tx = snapshot(&mut conn).await?;
-    let history = History::load(&mut tx, &config.job_id).await?;
+    let id = &config.job_id;
+    // A job, a cluster or a long-term pricing term: their ids never collide
+    // (JID/MID, CID, LTPID), so the first table that knows the id says which.
+    let text = if db::report::job_account(&mut *tx, id).await?.is_some() {
+        History::load(&mut tx, id).await?.render(config.format)
+    } else if let Some(cluster) = estate::ClusterHistory::load(&mut tx, id).await? {
+        cluster.render(config.format)
+    } else if let Some(term) = estate::TermHistory::load(&mut tx, id).await? {
+        term.render(config.format)
+    } else {
+        return Err(Error::Failed(anyhow::anyhow!(
+            "no such job, cluster or long-term pricing term: {id}"
+        )));
+    };
     tx.commit().await.context("ending the read-only snapshot")?;
-    out.write_all(history.render(config.format).as_bytes())
+    out.write_all(text.as_bytes())
         .context("writing the history")?;
     Ok(())
 }

@@ -458,16 +458,7 @@ impl Fleet {
 
     /// JID or MID and a UUID: 39 characters, the service's pattern.
     fn job_id(&mut self, prefix: &str) -> String {
-        let a = self.rng.next_u64();
-        let b = self.rng.next_u64();
-        format!(
-            "{prefix}{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            0x8000 | ((b >> 48) & 0x3fff),
-            b & 0xffff_ffff_ffff
-        )
+        id(&mut self.rng, prefix)
     }
 
     fn description(&mut self) -> Option<String> {
@@ -487,6 +478,20 @@ impl Fleet {
         let subject = SUBJECTS[self.rng.below(SUBJECTS.len() as u64) as usize];
         Some(format!("{subject} {}", 1 + self.rng.below(400)))
     }
+}
+
+/// An id as the service makes them: a prefix (JID, MID, CID, LTPID) and a UUID.
+pub fn id(rng: &mut SplitMix64, prefix: &str) -> String {
+    let a = rng.next_u64();
+    let b = rng.next_u64();
+    format!(
+        "{prefix}{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// A job as DescribeJob sees it.

@@ -4,6 +4,7 @@
 //! service and network produce.
 
 mod details;
+pub mod estate;
 pub mod fleet;
 pub mod organization;
 mod organizations;
@@ -36,6 +37,10 @@ pub struct FleetConfig {
     pub accounts: usize,
     /// Indexes of SUSPENDED accounts.
     pub suspended: Vec<usize>,
+    /// Clusters (of five member jobs each, beyond `jobs`) and long-term
+    /// pricing terms in each region's estate.
+    pub clusters: usize,
+    pub terms: usize,
 }
 
 impl FleetConfig {
@@ -47,6 +52,8 @@ impl FleetConfig {
             regions,
             accounts: 1,
             suspended: Vec::new(),
+            clusters: 0,
+            terms: 0,
         }
     }
 }
@@ -91,6 +98,12 @@ pub struct Faults {
     pub deny_describe_job: Vec<String>,
     /// Accounts whose GetSnowballUsage answers AccessDeniedException.
     pub deny_usage: Vec<String>,
+    /// Accounts whose ListClusters, DescribeCluster, ListClusterJobs or
+    /// ListLongTermPricing answers AccessDeniedException.
+    pub deny_list_clusters: Vec<String>,
+    pub deny_describe_cluster: Vec<String>,
+    pub deny_list_cluster_jobs: Vec<String>,
+    pub deny_long_term_pricing: Vec<String>,
     /// Jobs DescribeJob no longer knows (InvalidResourceException), as if
     /// removed between listing and describing.
     pub forget_jobs: Vec<String>,
@@ -183,6 +196,11 @@ struct State {
     usage_limits: BTreeMap<(String, String), u64>,
     /// GetSnowballUsage requests received.
     usage_requests: u64,
+    /// Clusters and terms, by the key of the fleet their members are in.
+    estates: BTreeMap<String, estate::Estate>,
+    /// Requests received per Snowball operation: the request log tests
+    /// compare with what a run was asked to read.
+    operations: BTreeMap<String, u64>,
 }
 
 /// What a ListJobs request gets, before protocol encoding.
@@ -200,6 +218,8 @@ pub(crate) enum Answer {
         limit: u64,
         in_use: u64,
     },
+    /// Any other output, in the service's field names.
+    Json(serde_json::Value),
     Error(ApiError),
     Drop,
 }
@@ -208,13 +228,26 @@ impl Simulator {
     pub fn new(config: &FleetConfig, faults: Faults) -> Simulator {
         let org = Organization::new(config.accounts, &config.suspended);
         let mut fleets = BTreeMap::new();
+        let mut estates = BTreeMap::new();
+        // Terms end relative to today; the fleets stay a function of their seed.
+        let today = chrono::Utc::now().timestamp() / 86_400 * 86_400;
         for account in 0..org.accounts.len() {
             for region in &config.regions {
                 let key = account_fleet_key(&org, account, region);
                 let seed = config.seed ^ fnv1a(key.as_bytes());
-                fleets
-                    .entry(key)
+                let fleet = fleets
+                    .entry(key.clone())
                     .or_insert_with(|| Fleet::generate(seed, config.jobs));
+                if (config.clusters > 0 || config.terms > 0) && !estates.contains_key(&key) {
+                    let generated = estate::Estate::generate(
+                        seed.rotate_left(7),
+                        today,
+                        config.clusters,
+                        config.terms,
+                        fleet,
+                    );
+                    estates.insert(key, generated);
+                }
             }
         }
         Simulator {
@@ -233,6 +266,8 @@ impl Simulator {
                 long_log_job: None,
                 usage_limits: BTreeMap::new(),
                 usage_requests: 0,
+                estates,
+                operations: BTreeMap::new(),
             })),
         }
     }
@@ -249,12 +284,18 @@ impl Simulator {
     pub fn advance(&self, ticks: u64) -> u64 {
         let mut tick = self.tick();
         for _ in 0..ticks {
-            let mut state = self.state();
+            let mut guard = self.state();
+            let state = &mut *guard;
             for fleet in state.fleets.values_mut() {
                 fleet.advance(1);
                 tick = fleet.tick();
             }
-            drop(state);
+            for (key, estate) in &mut state.estates {
+                if let Some(fleet) = state.fleets.get_mut(key) {
+                    estate.tick(fleet);
+                }
+            }
+            drop(guard);
             // The lock is not fair: let a waiting request take it first.
             std::thread::yield_now();
         }
@@ -487,6 +528,10 @@ impl State {
         let denied = match operation {
             "ListJobs" => &self.faults.deny_list_jobs,
             "GetSnowballUsage" => &self.faults.deny_usage,
+            "ListClusters" => &self.faults.deny_list_clusters,
+            "DescribeCluster" => &self.faults.deny_describe_cluster,
+            "ListClusterJobs" => &self.faults.deny_list_cluster_jobs,
+            "ListLongTermPricing" => &self.faults.deny_long_term_pricing,
             _ => &self.faults.deny_describe_job,
         };
         match self.org.account_of_key(access_key) {
@@ -659,6 +704,170 @@ impl Simulator {
             .insert((account_id.to_owned(), region.to_owned()), limit);
     }
 
+    /// Counts one request to a Snowball operation (the request log).
+    pub(crate) fn log_operation(&self, operation: &str) {
+        *self
+            .state()
+            .operations
+            .entry(operation.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Requests received per Snowball operation since start.
+    pub fn operation_counts(&self) -> BTreeMap<String, u64> {
+        self.state().operations.clone()
+    }
+
+    /// An estate operation of the account of `access_key` in `region`:
+    /// ListClusters, DescribeCluster, ListClusterJobs or ListLongTermPricing
+    /// (`id`: the ClusterId the two cluster calls name). Faults, denials and
+    /// paging as for ListJobs.
+    pub(crate) fn estate_call(
+        &self,
+        access_key: &str,
+        region: &str,
+        operation: &str,
+        id: Option<&str>,
+        input: &wire::ListJobsInput,
+    ) -> (Answer, Duration) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let latency = state.faults.page_latency;
+        if let Some(fault) = state.fault() {
+            return (fault, latency);
+        }
+        let account = match state.authorize(access_key, operation) {
+            Ok(account) => account,
+            Err(error) => return (Answer::Error(error), latency),
+        };
+        let account_id = state.org.accounts[account].id.clone();
+        let key = account_fleet_key(&state.org, account, region);
+        let empty = estate::Estate::generate(0, 0, 0, 0, &mut Fleet::fixed(Vec::new()));
+        let estate = state.estates.get(&key).unwrap_or(&empty);
+        let cluster = id.and_then(|id| estate.clusters.iter().find(|c| c.cluster_id == id));
+        let answer = match (operation, cluster) {
+            ("ListClusters", _) => {
+                let entries: Vec<_> = estate.clusters.iter().map(estate::cluster_entry).collect();
+                state
+                    .paged(&key, operation, entries, input)
+                    .map(|(page, next)| {
+                        Answer::Json(with_token(
+                            serde_json::json!({ "ClusterListEntries": page }),
+                            next,
+                        ))
+                    })
+            }
+            ("ListLongTermPricing", _) => {
+                let entries: Vec<_> = estate.terms.iter().map(estate::term_entry).collect();
+                state
+                    .paged(&key, operation, entries, input)
+                    .map(|(page, next)| {
+                        Answer::Json(with_token(
+                            serde_json::json!({ "LongTermPricingEntries": page }),
+                            next,
+                        ))
+                    })
+            }
+            ("DescribeCluster", Some(cluster)) => Ok(Answer::Json(serde_json::json!({
+                "ClusterMetadata": estate::cluster_metadata(cluster, &account_id)
+            }))),
+            ("ListClusterJobs", Some(cluster)) => {
+                let fleet = state.fleets.get(&key);
+                let entries: Vec<JobEntry> = cluster
+                    .members
+                    .iter()
+                    .filter_map(|m| fleet?.entries().find(|e| &e.job_id == m).cloned())
+                    .collect();
+                let cluster_key = format!("{key}/{}", cluster.cluster_id);
+                state
+                    .paged(&cluster_key, operation, entries, input)
+                    .map(|(entries, next_token)| Answer::Page {
+                        entries,
+                        next_token,
+                    })
+            }
+            (_, _) => Err(ApiError::client(
+                "InvalidResourceException",
+                format!(
+                    "The specified cluster ID {} is not valid for this account.",
+                    id.unwrap_or_default()
+                ),
+            )),
+        };
+        (answer.unwrap_or_else(Answer::Error), latency)
+    }
+
+    /// Sets a cluster's state (and its members'), wherever it is; false when
+    /// no estate has it.
+    pub fn set_cluster_state(&self, cluster_id: &str, cluster_state: &str) -> bool {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        for (key, estate) in &mut state.estates {
+            if let Some(index) = estate
+                .clusters
+                .iter()
+                .position(|c| c.cluster_id == cluster_id)
+                && let Some(fleet) = state.fleets.get_mut(key)
+            {
+                estate.set_cluster_state(index, cluster_state, fleet);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Every estate's clusters and terms, by fleet key.
+    pub fn estates(&self) -> BTreeMap<String, (Vec<estate::Cluster>, Vec<estate::Term>)> {
+        self.state()
+            .estates
+            .iter()
+            .map(|(key, e)| (key.clone(), (e.clusters.clone(), e.terms.clone())))
+            .collect()
+    }
+
+    /// Days pass in every estate: terms past their end renew or expire.
+    pub fn pass_days(&self, days: i64) {
+        for estate in self.state().estates.values_mut() {
+            estate.pass(days * 86_400);
+        }
+    }
+
+    /// Replaces the device of a term with a new job; its id, or None when
+    /// no estate has the term.
+    pub fn replace_term_device(&self, term_id: &str) -> Option<String> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        for (key, estate) in &mut state.estates {
+            if let Some(index) = estate.terms.iter().position(|t| t.id == term_id)
+                && let Some(fleet) = state.fleets.get_mut(key)
+            {
+                return Some(estate.replace_device(index, fleet));
+            }
+        }
+        None
+    }
+
+    /// Changes a term by hand, given the estate's clock (epoch seconds);
+    /// false when no estate has it.
+    pub fn edit_term(&self, term_id: &str, edit: impl FnOnce(&mut estate::Term, i64)) -> bool {
+        for estate in self.state().estates.values_mut() {
+            let now = estate.now();
+            if let Some(term) = estate.terms.iter_mut().find(|t| t.id == term_id) {
+                edit(term, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops a term or cluster from every estate, as if AWS no longer listed it.
+    pub fn forget_estate_item(&self, id: &str) {
+        for estate in self.state().estates.values_mut() {
+            estate.clusters.retain(|c| c.cluster_id != id);
+            estate.terms.retain(|t| t.id != id);
+        }
+    }
+
     /// A report download: the report, how long to pause before cutting it
     /// halfway (if it is), and whether to send its Content-Length; or why
     /// it is refused (status, code, message).
@@ -735,6 +944,67 @@ impl Simulator {
     pub fn describe_requests(&self) -> u64 {
         self.state().describe_requests
     }
+}
+
+impl State {
+    /// One page of `entries` in order: MaxResults (at most 100) from the
+    /// token's index; the token faults (reject, repeat) apply as for ListJobs.
+    fn paged<T>(
+        &mut self,
+        key: &str,
+        operation: &str,
+        entries: Vec<T>,
+        input: &wire::ListJobsInput,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        let max = match input.max_results {
+            None | Some(0) => 100,
+            Some(n @ 1..=100) => n as usize,
+            Some(n) => {
+                return Err(ApiError::client(
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100"
+                    ),
+                ));
+            }
+        };
+        let invalid = || {
+            ApiError::client(
+                "InvalidNextTokenException",
+                "The token is invalid or has expired.",
+            )
+        };
+        if input.next_token.is_some() && self.faults.reject_tokens > 0 {
+            self.faults.reject_tokens -= 1;
+            return Err(invalid());
+        }
+        let key = format!("{key}/{operation}");
+        let start = match &input.next_token {
+            None => 0,
+            Some(token) => match decode_token(self.token_key, &key, token) {
+                Some(start) if start > 0 && start < entries.len() => start,
+                _ => return Err(invalid()),
+            },
+        };
+        let end = (start + max).min(entries.len());
+        let repeat = self
+            .faults
+            .repeat_tokens
+            .then(|| input.next_token.clone())
+            .flatten();
+        let next = repeat
+            .or_else(|| (end < entries.len()).then(|| encode_token(self.token_key, &key, end)));
+        let page = entries.into_iter().skip(start).take(end - start).collect();
+        Ok((page, next))
+    }
+}
+
+/// An output with its NextToken, when there is one.
+fn with_token(mut output: serde_json::Value, next: Option<String>) -> serde_json::Value {
+    if let Some(token) = next {
+        output["NextToken"] = serde_json::json!(token);
+    }
+    output
 }
 
 /// DescribeJob requests remembered for `take_described`.

@@ -310,6 +310,7 @@ async fn snowball(
     (access_key, region, base): (&str, &str, &str),
     body: &[u8],
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
+    sim.log_operation(operation);
     let (answer, latency) = match operation {
         "ListJobs" => match wire::decode_input(protocol, body) {
             Ok(input) => sim.list_jobs(access_key, region, &input),
@@ -320,11 +321,25 @@ async fn snowball(
             Err(error) => return Ok(api_error(protocol, &error)),
         },
         "GetSnowballUsage" => sim.usage(access_key, region),
+        "ListClusters" | "ListLongTermPricing" => match wire::decode_input(protocol, body) {
+            Ok(input) => sim.estate_call(access_key, region, operation, None, &input),
+            Err(error) => return Ok(api_error(protocol, &error)),
+        },
+        "DescribeCluster" | "ListClusterJobs" => {
+            let decoded = wire::decode_cluster_id(protocol, body)
+                .and_then(|id| Ok((id, wire::decode_input(protocol, body)?)));
+            match decoded {
+                Ok((id, input)) => {
+                    sim.estate_call(access_key, region, operation, Some(&id), &input)
+                }
+                Err(error) => return Ok(api_error(protocol, &error)),
+            }
+        }
         _ => {
             let error = ApiError::client(
                 "UnknownOperationException",
                 format!(
-                    "the simulator serves ListJobs, DescribeJob and GetSnowballUsage, not {operation}"
+                    "the simulator serves ListJobs, DescribeJob, GetSnowballUsage, ListClusters, DescribeCluster, ListClusterJobs and ListLongTermPricing, not {operation}"
                 ),
             );
             return Ok(api_error(protocol, &error));
@@ -338,6 +353,11 @@ async fn snowball(
             protocol,
             StatusCode::OK,
             wire::encode_describe_output(protocol, &metadata, &parts),
+        )),
+        Answer::Json(output) => Ok(api_response(
+            protocol,
+            StatusCode::OK,
+            wire::encode_json_output(protocol, &output),
         )),
         Answer::Usage { limit, in_use } => Ok(api_response(
             protocol,
@@ -414,7 +434,7 @@ fn api_response(protocol: Protocol, status: StatusCode, body: Vec<u8>) -> Respon
 }
 
 /// The control routes: `POST /_sim/advance?ticks=N`,
-/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&deny_usage=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N&unsized_reports=N`
+/// `POST /_sim/faults?throttle_every=K&error_every=K&drop_every=K&latency_ms=L&reject_tokens=N&repeat_tokens=1&invalidate_tokens=1&deny_assume_role=ID,ID&deny_list_jobs=ID&deny_describe_job=ID&deny_usage=ID&deny_list_clusters=ID&deny_describe_cluster=ID&deny_list_cluster_jobs=ID&deny_long_term_pricing=ID&forget_jobs=JID,JID&expire_reports=N&fail_reports=N&cut_reports=N&stall_reports=N&unsized_reports=N`
 /// (0 turns a fault off; unnamed ones are kept), `GET /_sim/fleet`, `GET /_sim/stats`.
 async fn control(
     sim: &Simulator,
@@ -480,8 +500,16 @@ async fn control(
                 if let Some(value) = param("deny_describe_job") {
                     faults.deny_describe_job = ids(value);
                 }
-                if let Some(value) = param("deny_usage") {
-                    faults.deny_usage = ids(value);
+                for (name, accounts) in [
+                    ("deny_usage", &mut faults.deny_usage),
+                    ("deny_list_clusters", &mut faults.deny_list_clusters),
+                    ("deny_describe_cluster", &mut faults.deny_describe_cluster),
+                    ("deny_list_cluster_jobs", &mut faults.deny_list_cluster_jobs),
+                    ("deny_long_term_pricing", &mut faults.deny_long_term_pricing),
+                ] {
+                    if let Some(value) = param(name) {
+                        *accounts = ids(value);
+                    }
                 }
                 if let Some(value) = param("forget_jobs") {
                     faults.forget_jobs = ids(value);
@@ -531,6 +559,7 @@ async fn control(
             "identity_requests": sim.identity_requests(),
             "describe_job_requests": sim.describe_requests(),
             "tick": sim.tick(),
+            "operations": sim.operation_counts(),
         })),
         _ => plain(StatusCode::NOT_FOUND, "not found"),
     }

@@ -109,6 +109,22 @@ pub fn decode_input(protocol: Protocol, body: &[u8]) -> Result<ListJobsInput, Ap
 
 /// DescribeJob's input: its JobId.
 pub fn decode_job_id(protocol: Protocol, body: &[u8]) -> Result<String, ApiError> {
+    decode_id(protocol, body, "JobId", "jobId")
+}
+
+/// DescribeCluster's and ListClusterJobs' input: its ClusterId.
+pub fn decode_cluster_id(protocol: Protocol, body: &[u8]) -> Result<String, ApiError> {
+    decode_id(protocol, body, "ClusterId", "clusterId")
+}
+
+/// A required string member of an input (`field`; `member` as the
+/// service's validation message names it).
+fn decode_id(
+    protocol: Protocol,
+    body: &[u8],
+    field: &str,
+    member: &str,
+) -> Result<String, ApiError> {
     let malformed = |what: String| ApiError::client("SerializationException", what);
     let value = match protocol {
         Protocol::AwsJson11 => serde_json::from_slice::<Json>(body)
@@ -118,11 +134,13 @@ pub fn decode_job_id(protocol: Protocol, body: &[u8]) -> Result<String, ApiError
                 .map_err(|e| malformed(format!("malformed CBOR body: {e}")))?,
         ),
     };
-    match value.get("JobId").and_then(Json::as_str) {
+    match value.get(field).and_then(Json::as_str) {
         Some(id) => Ok(id.to_owned()),
         None => Err(ApiError::client(
             "ValidationException",
-            "1 validation error detected: Value null at 'jobId' failed to satisfy constraint: Member must not be null",
+            format!(
+                "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+            ),
         )),
     }
 }

@@ -4,9 +4,9 @@
 //! end: identities, locks, run row, pipeline, missing jobs, the run's end.
 
 mod details;
+mod estate;
 mod listing;
 pub mod sources;
-mod usage;
 mod writing;
 
 use std::future::Future;
@@ -80,7 +80,7 @@ impl std::fmt::Display for RunSummary {
         let t = &self.totals;
         write!(
             f,
-            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{}{}{} in {:.2} s{}",
+            "{}{} {}{}: {} pages, {} jobs seen, {} new, {} changed, {} transitions{}{}{}{}{}{} in {:.2} s{}",
             if self.dry_run { "dry run: " } else { "" },
             match self.status {
                 RunStatus::Succeeded => "synced",
@@ -117,6 +117,14 @@ impl std::fmt::Display for RunSummary {
             },
             match t.usage_changes {
                 Some(changes) => format!(", {changes} usage changes"),
+                None => String::new(),
+            },
+            match t.cluster_transitions {
+                Some(transitions) => format!(", {transitions} cluster transitions"),
+                None => String::new(),
+            },
+            match t.pricing_changes {
+                Some(changes) => format!(", {changes} pricing changes"),
                 None => String::new(),
             },
             self.elapsed.as_secs_f64(),
@@ -164,6 +172,8 @@ impl RunSummary {
             "reports_archived": t.reports_archived,
             "report_bytes": t.report_bytes,
             "usage_changes": t.usage_changes,
+            "cluster_transitions": t.cluster_transitions,
+            "pricing_changes": t.pricing_changes,
             "api_requests": self.api_requests,
             "api_retries": self.api_retries,
             "duration_seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -250,18 +260,19 @@ pub async fn run(
         end.failure.get_or_insert(Error::Failed(err));
     }
 
-    // Device usage, per account and region listed.
-    if let (true, None) = (config.usage, &end.failure) {
-        let usage = usage::run(
-            &sink,
+    // The estate beyond jobs, per account and region listed.
+    if let (true, None) = (config.estate.any(), &end.failure) {
+        let estate = estate::run(
+            (&sink, &lock),
             run_id,
             &accounts.sources,
             &regions,
-            config.concurrency,
+            config.estate,
+            (config.concurrency, config.max_pages),
             &counter,
             &mut end,
         );
-        if let Err(err) = unless_panicked(usage)
+        if let Err(err) = unless_panicked(estate)
             .instrument(span.clone())
             .await
             .and_then(|done| done)
@@ -419,7 +430,7 @@ pub(crate) struct RunEnd {
     /// Jobs the details step could not describe, on one line.
     pub details_error: Option<String>,
     pub details_elapsed: Option<Duration>,
-    /// What the estate's calls (usage) could not read, on one line.
+    /// What the estate's calls (usage, clusters, terms) could not read, on one line.
     pub estate_error: Option<String>,
 }
 

@@ -159,6 +159,72 @@ impl Sink {
         on_sink!(self, |db| db::usage::record(db, run_id, observations).await)
     }
 
+    /// The stored clusters of these accounts, to decide each one's calls.
+    pub async fn stored_clusters(
+        &self,
+        accounts: &[String],
+    ) -> anyhow::Result<std::collections::HashMap<String, db::clusters::Stored>> {
+        on_sink!(self, |db| db::clusters::stored(db, accounts).await)
+    }
+
+    /// Writes the listed clusters, their member jobs, and marks the clusters
+    /// of each complete listing that it no longer lists, in one transaction.
+    /// Returns the history rows written and the clusters marked missing.
+    pub async fn record_clusters(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        listed: &[(&str, &str, &crate::estate::ClusterRecord)],
+        members: &[(&str, &str)],
+        complete: &[(&str, &str)],
+    ) -> anyhow::Result<(u64, u64)> {
+        self.in_transaction(lock, "writing the clusters", async |tx| {
+            let transitions = db::clusters::write(&mut *tx, run_id, listed).await?;
+            db::clusters::set_members(&mut *tx, members).await?;
+            let missing = db::clusters::mark_missing(&mut *tx, run_id, complete).await?;
+            Ok((transitions, missing))
+        })
+        .await
+    }
+
+    /// Writes the listed terms and marks the terms of each complete listing
+    /// that it no longer lists, in one transaction. Returns the history rows
+    /// written and the terms marked missing.
+    pub async fn record_terms(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        listed: &[(&str, &str, &crate::estate::TermRecord)],
+        complete: &[(&str, &str)],
+    ) -> anyhow::Result<(u64, u64)> {
+        self.in_transaction(lock, "writing the long-term pricing terms", async |tx| {
+            let changes = db::pricing::write(&mut *tx, run_id, listed).await?;
+            let missing = db::pricing::mark_missing(&mut *tx, run_id, complete).await?;
+            Ok((changes, missing))
+        })
+        .await
+    }
+
+    /// Runs `body` in a transaction of its own (a live run, its locks still
+    /// held) or in the dry run's one transaction.
+    async fn in_transaction<T>(
+        &self,
+        lock: &Mutex<RunLock>,
+        what: &'static str,
+        body: impl AsyncFnOnce(&mut sqlx::PgConnection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Sink::Live(pool) => {
+                lock.lock().await.ensure_held().await?;
+                let mut tx = pool.begin().await.context(what)?;
+                let done = body(&mut tx).await?;
+                tx.commit().await.context(what)?;
+                Ok(done)
+            }
+            Sink::DryRun(tx) => body(&mut **tx.lock().await).await,
+        }
+    }
+
     pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
         on_sink!(self, |db| db::jobs::count_seen_by_run(db, run_id).await)
     }

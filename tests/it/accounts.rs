@@ -503,9 +503,13 @@ fn the_iam_policies_grant_exactly_what_the_tool_calls() {
     assert_eq!(
         actions("iam-policy-estate.json"),
         [
+            "snowball:DescribeCluster",
             "snowball:DescribeJob",
             "snowball:GetSnowballUsage",
-            "snowball:ListJobs"
+            "snowball:ListClusterJobs",
+            "snowball:ListClusters",
+            "snowball:ListJobs",
+            "snowball:ListLongTermPricing"
         ]
     );
     assert_eq!(

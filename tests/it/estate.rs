@@ -1,13 +1,16 @@
-//! The estate beyond jobs: device usage (`sync --include usage`,
-//! GetSnowballUsage through the real SDK against the simulator).
+//! The estate beyond jobs: device usage, clusters and long-term pricing
+//! (`sync --include usage,clusters,long-term-pricing`), through the real SDK
+//! against the simulator.
 
-use snowball_sync::config::SyncConfig;
-use snowball_sync::simulator::{Faults, account_id};
+use std::collections::BTreeMap;
+
+use snowball_sync::config::{EstateKinds, SyncConfig};
+use snowball_sync::simulator::{Faults, TAX_MARKER, account_id};
 
 use crate::support::*;
 
 fn with_usage(mut config: SyncConfig) -> SyncConfig {
-    config.usage = true;
+    config.estate.usage = true;
     config
 }
 
@@ -190,5 +193,859 @@ async fn boto3_gets_the_same_device_usage_as_the_rust_sdk_in_both_protocols() {
                 "boto3 over {protocol} in {region}"
             );
         }
+    }
+}
+
+fn with_estate(mut config: SyncConfig, estate: EstateKinds) -> SyncConfig {
+    config.estate = estate;
+    config
+}
+
+const CLUSTERS: EstateKinds = EstateKinds {
+    usage: false,
+    clusters: true,
+    pricing: false,
+};
+const PRICING: EstateKinds = EstateKinds {
+    usage: false,
+    clusters: false,
+    pricing: true,
+};
+
+/// (from_state, to_state) of a cluster's history, in order.
+async fn cluster_history(pool: &sqlx::PgPool, cluster_id: &str) -> Vec<(Option<String>, String)> {
+    sqlx::query!(
+        "SELECT from_state, to_state FROM snowball.cluster_state_history
+          WHERE cluster_id = $1 ORDER BY id",
+        cluster_id
+    )
+    .fetch_all(pool)
+    .await
+    .expect("cluster history")
+    .into_iter()
+    .map(|r| (r.from_state, r.to_state))
+    .collect()
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
+/// The requests of each operation the simulator received since `before`.
+fn calls_since(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn ops(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(op, n)| (op.to_string(), *n)).collect()
+}
+
+#[tokio::test]
+async fn a_cluster_followed_through_its_lifecycle_gets_one_history_row_per_observed_change_and_its_members_carry_its_id()
+ {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(20, 41, &["us-east-1"], 1, (2, 0)).await;
+    let (_, (clusters, _)) = sim.sim.estates().into_iter().next().expect("an estate");
+    let (a, b) = (clusters[0].clone(), clusters[1].clone());
+    for cluster in [&a, &b] {
+        assert!(
+            sim.sim
+                .set_cluster_state(&cluster.cluster_id, "AwaitingQuorum")
+        );
+    }
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), CLUSTERS);
+
+    let before = sim.sim.operation_counts();
+    let first = sync_ok(&config).await;
+    assert_eq!(first.totals.cluster_transitions, Some(2));
+    assert_eq!(
+        calls_since(&before, &sim.sim.operation_counts()),
+        ops(&[
+            ("ListJobs", 1),
+            ("ListClusters", 1),
+            ("DescribeCluster", 2),
+            ("ListClusterJobs", 2)
+        ]),
+        "a new cluster is described and its jobs listed"
+    );
+    for cluster in [&a, &b] {
+        let members: Vec<String> = sqlx::query_scalar(
+            "SELECT job_id FROM snowball.jobs WHERE cluster_id = $1 ORDER BY job_id",
+        )
+        .bind(&cluster.cluster_id)
+        .fetch_all(&db.pool)
+        .await
+        .expect("members");
+        let mut want = cluster.members.clone();
+        want.sort();
+        assert_eq!(
+            members, want,
+            "{}'s members carry its id",
+            cluster.cluster_id
+        );
+    }
+    let stored: (String, Option<String>, Option<String>, String) = sqlx::query_as(
+        "SELECT cluster_state, job_type, snowball_type, account_id FROM snowball.clusters
+          WHERE cluster_id = $1",
+    )
+    .bind(&a.cluster_id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("the cluster");
+    assert_eq!(
+        stored,
+        (
+            "AwaitingQuorum".to_owned(),
+            Some("LOCAL_USE".to_owned()),
+            Some("EDGE_C".to_owned()),
+            account_id(0)
+        )
+    );
+
+    let before = sim.sim.operation_counts();
+    let unchanged = sync_ok(&config).await;
+    assert_eq!(unchanged.totals.cluster_transitions, Some(0));
+    assert_eq!(
+        calls_since(&before, &sim.sim.operation_counts()),
+        ops(&[("ListJobs", 1), ("ListClusters", 1), ("ListClusterJobs", 2)]),
+        "unchanged: no DescribeCluster; ListClusterJobs for clusters not final"
+    );
+    assert_eq!(
+        count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.cluster_state_history"
+        )
+        .await,
+        2,
+        "an unchanged estate writes nothing"
+    );
+
+    for state in ["Pending", "InUse", "Complete"] {
+        sim.sim.set_cluster_state(&a.cluster_id, state);
+        let run = sync_ok(&config).await;
+        assert_eq!(run.totals.cluster_transitions, Some(1), "{state}");
+        assert_eq!(
+            run.totals.transitions, 5,
+            "the five member jobs move with their cluster to {state}"
+        );
+    }
+    assert_eq!(
+        cluster_history(&db.pool, &a.cluster_id).await,
+        [
+            (None, "AwaitingQuorum".to_owned()),
+            (Some("AwaitingQuorum".to_owned()), "Pending".to_owned()),
+            (Some("Pending".to_owned()), "InUse".to_owned()),
+            (Some("InUse".to_owned()), "Complete".to_owned()),
+        ]
+    );
+    let before = sim.sim.operation_counts();
+    let settled = sync_ok(&config).await;
+    assert_eq!(settled.totals.cluster_transitions, Some(0));
+    assert_eq!(
+        calls_since(&before, &sim.sim.operation_counts()),
+        ops(&[("ListJobs", 1), ("ListClusters", 1), ("ListClusterJobs", 1)]),
+        "a complete cluster's jobs are not listed again"
+    );
+    let intervals: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT state, is_current FROM snowball.cluster_state_intervals
+          WHERE cluster_id = $1 ORDER BY entered_at",
+    )
+    .bind(&a.cluster_id)
+    .fetch_all(&db.pool)
+    .await
+    .expect("intervals");
+    assert_eq!(intervals.len(), 4);
+    assert_eq!(intervals[3], ("Complete".to_owned(), true));
+    assert_eq!(
+        count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.jobs WHERE cluster_id IS NOT NULL AND job_state = 'Complete'"
+        )
+        .await,
+        5
+    );
+    let history = run_bin(
+        &[
+            "history",
+            &a.cluster_id,
+            "--format",
+            "json",
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    history.assert_code(0);
+    let history: serde_json::Value = serde_json::from_str(&history.stdout()).expect("JSON");
+    assert_eq!(
+        history["stints"].as_array().map(Vec::len),
+        Some(4),
+        "{history}"
+    );
+    assert_eq!(
+        history["members"].as_array().map(Vec::len),
+        Some(5),
+        "{history}"
+    );
+    assert!(
+        history["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|m| m["job_state"] == "Complete"),
+        "{history}"
+    );
+    assert_append_only(&db.pool, "snowball.cluster_state_history", "to_state = 'x'").await;
+    if psycopg_available("estate::cluster_lifecycle") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
+/// (status, auto_renew, replacement_job, job_ids) of a term's history rows.
+type TermChange = (
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    Option<Vec<String>>,
+);
+
+async fn term_history(pool: &sqlx::PgPool, term_id: &str) -> Vec<TermChange> {
+    sqlx::query_as(
+        "SELECT status, auto_renew, replacement_job, job_ids
+           FROM snowball.long_term_pricing_history
+          WHERE long_term_pricing_id = $1 ORDER BY id",
+    )
+    .bind(term_id)
+    .fetch_all(pool)
+    .await
+    .expect("term history")
+}
+
+/// (days_left, lapses, status) of a term in long_term_pricing_terms.
+async fn term_view(pool: &sqlx::PgPool, term_id: &str) -> (i32, bool, Option<String>) {
+    sqlx::query_as(
+        "SELECT days_left, lapses, status FROM snowball.long_term_pricing_terms
+          WHERE long_term_pricing_id = $1",
+    )
+    .bind(term_id)
+    .fetch_one(pool)
+    .await
+    .expect("the term's view row")
+}
+
+#[tokio::test]
+async fn terms_that_renew_lapse_or_get_a_replacement_are_told_apart_and_their_history_holds_exactly_the_changes()
+ {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(10, 42, &["us-east-1"], 1, (0, 3)).await;
+    let (_, (_, terms)) = sim.sim.estates().into_iter().next().expect("an estate");
+    let ids: Vec<String> = terms.iter().map(|t| t.id.clone()).collect();
+    let (renews, lapses, replaced) = (&ids[0], &ids[1], &ids[2]);
+    // A month that auto-renews ending in 10 days, a year that does not
+    // ending in 20, three years far off.
+    for (id, days, auto_renew) in [
+        (renews, 10, true),
+        (lapses, 20, false),
+        (replaced, 300, true),
+    ] {
+        assert!(sim.sim.edit_term(id, |t, now| {
+            t.end = now + days * 86_400;
+            t.auto_renew = auto_renew;
+        }));
+    }
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), PRICING);
+    let first = sync_ok(&config).await;
+    assert_eq!(first.totals.pricing_changes, Some(3));
+    assert_eq!(first.totals.cluster_transitions, None, "clusters not read");
+    let published = first.to_json();
+    assert_eq!(
+        (
+            &published["pricing_changes"],
+            &published["cluster_transitions"]
+        ),
+        (&serde_json::json!(3), &serde_json::Value::Null)
+    );
+    let (stored, notified): (Option<i32>, String) = sqlx::query_as(
+        "SELECT pricing_changes, snowball.run_notification(r) FROM snowball.sync_runs r WHERE id = $1",
+    )
+    .bind(first.run_id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("the run");
+    assert_eq!(stored, Some(3));
+    let notified: serde_json::Value = serde_json::from_str(&notified).expect("JSON");
+    assert_eq!(notified["pricing_changes"], 3, "{notified}");
+    assert!(notified["cluster_transitions"].is_null(), "{notified}");
+    let (days, lapsing, _) = term_view(&db.pool, lapses).await;
+    assert!((19..=20).contains(&days) && lapsing, "{days} {lapsing}");
+    let (days, lapsing, _) = term_view(&db.pool, renews).await;
+    assert!(
+        (9..=10).contains(&days) && !lapsing,
+        "auto-renews: not lapsing"
+    );
+    let soonest: Vec<String> =
+        sqlx::query_scalar("SELECT long_term_pricing_id FROM snowball.long_term_pricing_terms")
+            .fetch_all(&db.pool)
+            .await
+            .expect("the view");
+    assert_eq!(soonest, [renews.clone(), lapses.clone(), replaced.clone()]);
+
+    let unchanged = sync_ok(&config).await;
+    assert_eq!(unchanged.totals.pricing_changes, Some(0), "nothing changed");
+
+    let device = sim.sim.replace_term_device(replaced).expect("the term");
+    assert_eq!(sync_ok(&config).await.totals.pricing_changes, Some(1));
+    sim.sim.pass_days(15);
+    assert_eq!(
+        sync_ok(&config).await.totals.pricing_changes,
+        Some(1),
+        "the month renewed"
+    );
+    // The database counts days from the wall clock, which the simulated
+    // fifteen days did not move: the end is 10 + 30 days from it.
+    let (days, lapsing, status) = term_view(&db.pool, renews).await;
+    assert!((39..=40).contains(&days) && !lapsing, "renewed: {days}");
+    assert_eq!(status.as_deref(), Some("ACTIVE"));
+    sim.sim.pass_days(10);
+    assert_eq!(
+        sync_ok(&config).await.totals.pricing_changes,
+        Some(1),
+        "the year lapsed"
+    );
+    let (_, _, status) = term_view(&db.pool, lapses).await;
+    assert_eq!(status.as_deref(), Some("EXPIRED"));
+
+    let active = |auto: bool, replacement: Option<&str>, jobs: Vec<String>| {
+        (
+            Some("ACTIVE".to_owned()),
+            Some(auto),
+            replacement.map(str::to_owned),
+            Some(jobs),
+        )
+    };
+    let job_of = |id: &String| {
+        terms
+            .iter()
+            .find(|t| &t.id == id)
+            .expect("term")
+            .job_ids
+            .clone()
+    };
+    assert_eq!(
+        term_history(&db.pool, renews).await,
+        [
+            active(true, None, job_of(renews)),
+            active(true, None, job_of(renews))
+        ],
+        "first sighting, then the end moved on"
+    );
+    assert_eq!(
+        term_history(&db.pool, lapses).await,
+        [
+            active(false, None, job_of(lapses)),
+            (
+                Some("EXPIRED".to_owned()),
+                Some(false),
+                None,
+                Some(job_of(lapses))
+            )
+        ]
+    );
+    let mut with_device = job_of(replaced);
+    with_device.push(device.clone());
+    assert_eq!(
+        term_history(&db.pool, replaced).await,
+        [
+            active(true, None, job_of(replaced)),
+            active(true, Some(&device), with_device)
+        ]
+    );
+    let history = run_bin(
+        &[
+            "history",
+            lapses,
+            "--format",
+            "csv",
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    history.assert_code(0);
+    let lines: Vec<String> = history.stdout().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "a header and two changes: {lines:?}");
+    assert!(lines[2].contains(",EXPIRED,false,"), "{}", lines[2]);
+    assert_append_only(
+        &db.pool,
+        "snowball.long_term_pricing_history",
+        "status = 'x'",
+    )
+    .await;
+    if psycopg_available("estate::terms") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
+#[tokio::test]
+async fn missing_clusters_and_terms_are_marked_only_after_a_complete_listing_of_their_kind_account_and_region()
+ {
+    let db = TestDb::migrated().await;
+    let regions = ["us-east-1", "eu-west-1"];
+    let sim = estate_simulator(6, 43, &regions, 2, (1, 1)).await;
+    let mut config = with_estate(sync_config(&db, &sim, &regions), EstateKinds::all());
+    config.aws.accounts.organization_role = Some("SnowballSyncReader".into());
+    sync_ok(&config).await;
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM snowball.clusters").await,
+        4
+    );
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM snowball.long_term_pricing").await,
+        4
+    );
+
+    let estates = sim.sim.estates();
+    let of = |account: usize, region: &str| {
+        let key = match account {
+            0 => snowball_sync::simulator::fleet_key(region),
+            _ => format!(
+                "{}/{}",
+                account_id(account),
+                snowball_sync::simulator::fleet_key(region)
+            ),
+        };
+        estates[&key].clone()
+    };
+    let gone_cluster = of(0, "eu-west-1").0[0].cluster_id.clone();
+    let gone_term = of(0, "eu-west-1").1[0].id.clone();
+    let unlisted_cluster = of(1, "us-east-1").0[0].cluster_id.clone();
+    for id in [&gone_cluster, &gone_term, &unlisted_cluster] {
+        sim.sim.forget_estate_item(id);
+    }
+    sim.sim.set_faults(Faults {
+        deny_list_clusters: vec![account_id(1)],
+        ..Faults::default()
+    });
+    // Only clusters are read: the forgotten term is not marked yet.
+    let clusters_only = with_estate(config.clone(), CLUSTERS);
+    assert!(
+        sync(&clusters_only).await.is_err(),
+        "partial: account 1 denied"
+    );
+    let missing = |table: &str| {
+        let sql = format!(
+            "SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM (
+               SELECT {} AS id FROM snowball.{table} WHERE missing_since IS NOT NULL) m",
+            if table == "clusters" {
+                "cluster_id"
+            } else {
+                "long_term_pricing_id"
+            }
+        );
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("missing")
+        }
+    };
+    assert_eq!(
+        missing("clusters").await,
+        gone_cluster,
+        "account 1's listing failed"
+    );
+    assert_eq!(
+        missing("long_term_pricing").await,
+        "",
+        "terms were not listed"
+    );
+    assert_eq!(
+        count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.jobs WHERE missing_since IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert!(sync(&config).await.is_err(), "partial again");
+    assert_eq!(missing("long_term_pricing").await, gone_term);
+    assert_eq!(missing("clusters").await, gone_cluster);
+    sim.sim.set_faults(Faults::default());
+    sync_ok(&config).await;
+    let mut both = [gone_cluster.clone(), unlisted_cluster.clone()];
+    both.sort();
+    assert_eq!(missing("clusters").await, both.join(","));
+}
+
+#[tokio::test]
+async fn access_denied_on_each_estate_operation_alone_makes_the_run_partial_naming_it_and_writes_the_rest()
+ {
+    let account = account_id(0);
+    for operation in [
+        "GetSnowballUsage",
+        "ListClusters",
+        "DescribeCluster",
+        "ListClusterJobs",
+        "ListLongTermPricing",
+    ] {
+        let db = TestDb::migrated().await;
+        let sim = estate_simulator(12, 44, &["us-east-1"], 1, (2, 2)).await;
+        let denied = vec![account.clone()];
+        let mut faults = Faults::default();
+        match operation {
+            "GetSnowballUsage" => faults.deny_usage = denied,
+            "ListClusters" => faults.deny_list_clusters = denied,
+            "DescribeCluster" => faults.deny_describe_cluster = denied,
+            "ListClusterJobs" => faults.deny_list_cluster_jobs = denied,
+            _ => faults.deny_long_term_pricing = denied,
+        }
+        sim.sim.set_faults(faults);
+        let mut config = with_estate(sync_config(&db, &sim, &["us-east-1"]), EstateKinds::all());
+        config.details = Some(4);
+        let err = match sync(&config).await {
+            Ok((summary, _)) => panic!("{operation}: the run was {:?}", summary.status),
+            Err(err) => err.chain(),
+        };
+        assert!(
+            err.contains(&format!(
+                "account {account} may not call {operation} (AccessDeniedException): grant snowball:{operation} (contrib/iam-policy-estate.json)"
+            )),
+            "{operation}: {err}"
+        );
+        assert_eq!(err.matches("may not call").count(), 1, "{operation}: {err}");
+        let listings: Vec<(String, String)> =
+            sqlx::query_as("SELECT kind, status FROM snowball.sync_run_listings ORDER BY kind")
+                .fetch_all(&db.pool)
+                .await
+                .expect("listings");
+        let failed_kind = match operation {
+            "GetSnowballUsage" => "usage",
+            "ListLongTermPricing" => "long-term-pricing",
+            _ => "clusters",
+        };
+        for (kind, status) in &listings {
+            let want = if kind == failed_kind {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            assert_eq!(status, want, "{operation}: {kind}");
+        }
+        assert_eq!(listings.len(), 4, "{operation}: {listings:?}");
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM snowball.sync_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the run");
+        assert_eq!(status, "partial", "{operation}");
+        assert_eq!(
+            count_jobs(&db.pool).await,
+            22,
+            "{operation}: jobs and members written"
+        );
+        let written = [
+            ("device_usage_history", "GetSnowballUsage", 1),
+            ("clusters", "ListClusters", 2),
+            ("long_term_pricing", "ListLongTermPricing", 2),
+            ("job_details", "-", 22),
+        ];
+        for (table, when_denied, want) in written {
+            let n = count(&db.pool, &format!("SELECT count(*) FROM snowball.{table}")).await;
+            let want = if operation == when_denied { 0 } else { want };
+            assert_eq!(n, want, "{operation}: {table}");
+        }
+        let described = count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.clusters WHERE described_at IS NOT NULL",
+        )
+        .await;
+        let members = count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.jobs WHERE cluster_id IS NOT NULL",
+        )
+        .await;
+        match operation {
+            "DescribeCluster" => assert_eq!((described, members), (0, 10)),
+            "ListClusterJobs" => assert_eq!((described, members), (2, 0)),
+            "ListClusters" => assert_eq!((described, members), (0, 0)),
+            _ => assert_eq!((described, members), (2, 10), "{operation}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn include_calls_exactly_the_operations_it_names_and_none_without_it() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(8, 45, &["us-east-1"], 1, (1, 1)).await;
+    let (_, (clusters, _)) = sim.sim.estates().into_iter().next().expect("an estate");
+    // Not final: its jobs are listed every run that reads clusters.
+    sim.sim.set_cluster_state(&clusters[0].cluster_id, "InUse");
+    let job = ["ListJobs"];
+    let cases: [(&[&str], &[&str]); 7] = [
+        (&[], &[]),
+        (&["--include", "usage"], &["GetSnowballUsage"]),
+        (
+            &["--include", "clusters"],
+            &["ListClusters", "ListClusterJobs"],
+        ),
+        (
+            &["--include", "long-term-pricing"],
+            &["ListLongTermPricing"],
+        ),
+        (
+            &["--include", "long-term-pricing", "--include", "usage"],
+            &["GetSnowballUsage", "ListLongTermPricing"],
+        ),
+        (&["--details"], &["DescribeJob"]),
+        (
+            &["--include", "all"],
+            &[
+                "DescribeJob",
+                "GetSnowballUsage",
+                "ListClusterJobs",
+                "ListClusters",
+                "ListLongTermPricing",
+            ],
+        ),
+    ];
+    let db_all = TestDb::migrated().await;
+    let before = sim.sim.operation_counts();
+    run_bin(
+        &sync_args(&db_all.url, &sim.endpoint_url(), &["--include", "all"]),
+        &aws_test_env(),
+    )
+    .await
+    .assert_code(0);
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/iam-policy-estate.json"
+        ))
+        .expect("the policy"),
+    )
+    .expect("JSON");
+    let granted: Vec<String> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            s["Action"]
+                .as_str()?
+                .strip_prefix("snowball:")
+                .map(str::to_owned)
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let called: Vec<String> = calls_since(&before, &sim.sim.operation_counts())
+        .into_keys()
+        .collect();
+    assert_eq!(
+        called, granted,
+        "a first --include all calls exactly what contrib/iam-policy-estate.json grants"
+    );
+    for (include, want) in cases {
+        let before = sim.sim.operation_counts();
+        let out = run_bin(
+            &sync_args(&db.url, &sim.endpoint_url(), include),
+            &aws_test_env(),
+        )
+        .await;
+        out.assert_code(0);
+        let called: Vec<String> = calls_since(&before, &sim.sim.operation_counts())
+            .into_keys()
+            .filter(|op| op != "DescribeCluster")
+            .collect();
+        let mut want: Vec<String> = job.iter().chain(want).map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(called, want, "{include:?}");
+    }
+}
+
+#[tokio::test]
+async fn markers_in_tax_documents_appear_nowhere() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(10, 46, &["us-east-1"], 1, (2, 1)).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let metrics = dir.path().join("m.prom");
+    let metrics_arg = metrics.to_string_lossy().into_owned();
+    let mut printed = String::new();
+    for extra in [
+        vec![
+            "--include",
+            "all",
+            "-vv",
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+            "--metrics-file",
+            &metrics_arg,
+        ],
+        vec![
+            "--include",
+            "clusters",
+            "-vv",
+            "--log-format",
+            "text",
+            "--dry-run",
+        ],
+    ] {
+        let out = run_bin(
+            &sync_args(&db.url, &sim.endpoint_url(), &extra),
+            &aws_test_env(),
+        )
+        .await;
+        out.assert_code(0);
+        printed += &out.stdout();
+        printed += &out.stderr();
+    }
+    let cluster: String = sqlx::query_scalar("SELECT cluster_id FROM snowball.clusters LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .expect("a cluster");
+    for args in [
+        vec!["report", "--format", "json"],
+        vec!["report", "--format", "text"],
+        vec!["report", "--format", "html"],
+        vec!["history", &cluster, "--format", "json"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--database-url", &db.url]);
+        let out = run_bin(&args, &[]).await;
+        out.assert_code(0);
+        printed += &out.stdout();
+        printed += &out.stderr();
+    }
+    printed += &std::fs::read_to_string(&metrics).expect("metrics");
+    let stored: String =
+        sqlx::query_scalar("SELECT string_agg(c::text, '') FROM snowball.clusters c")
+            .fetch_one(&db.pool)
+            .await
+            .expect("clusters");
+    assert!(
+        stored.contains("ADID"),
+        "the rest of ClusterMetadata is kept: {stored}"
+    );
+    assert!(!stored.contains("TaxDocuments"), "{stored}");
+    assert!(!stored.contains(TAX_MARKER), "stored");
+    assert!(!printed.contains(TAX_MARKER), "printed or logged");
+}
+
+#[tokio::test]
+async fn boto3_gets_the_same_clusters_and_terms_as_the_rust_sdk_in_both_protocols() {
+    if !boto3_available("boto3_gets_the_same_clusters_and_terms_as_the_rust_sdk_in_both_protocols")
+    {
+        return;
+    }
+    let sim = estate_simulator(10, 47, &["us-east-1"], 1, (5, 5)).await;
+    sim.sim.advance(3);
+    let config = aws_sdk_snowball::Config::builder()
+        .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
+        .region(aws_sdk_snowball::config::Region::new("us-east-1"))
+        .endpoint_url(sim.endpoint_url())
+        .credentials_provider(aws_sdk_snowball::config::Credentials::new(
+            "AKIDOUTSIDECLIENT",
+            "outside-secret",
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let client = aws_sdk_snowball::Client::from_conf(config);
+    let secs = |d: Option<&aws_sdk_snowball::primitives::DateTime>| d.map(|d| d.secs());
+    let mut ours = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_clusters()
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("ListClusters");
+        for entry in page.cluster_list_entries() {
+            let id = entry.cluster_id().expect("an id");
+            let described = client
+                .describe_cluster()
+                .cluster_id(id)
+                .send()
+                .await
+                .expect("DescribeCluster");
+            let metadata = described.cluster_metadata().expect("metadata");
+            let jobs = client
+                .list_cluster_jobs()
+                .cluster_id(id)
+                .send()
+                .await
+                .expect("ListClusterJobs");
+            let mut members: Vec<&str> = jobs
+                .job_list_entries()
+                .iter()
+                .filter_map(|j| j.job_id())
+                .collect();
+            members.sort();
+            ours.push(serde_json::json!({
+                "cluster_id": id,
+                "state": entry.cluster_state().map(|s| s.as_str()),
+                "creation_date": secs(entry.creation_date()),
+                "description": entry.description(),
+                "job_type": metadata.job_type().map(|t| t.as_str()),
+                "snowball_type": metadata.snowball_type().map(|t| t.as_str()),
+                "members": members,
+            }));
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut token = None;
+    loop {
+        let page = client
+            .list_long_term_pricing()
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("ListLongTermPricing");
+        for t in page.long_term_pricing_entries() {
+            ours.push(serde_json::json!({
+                "id": t.long_term_pricing_id(),
+                "type": t.long_term_pricing_type().map(|v| v.as_str()),
+                "start": secs(t.long_term_pricing_start_date()),
+                "end": secs(t.long_term_pricing_end_date()),
+                "auto_renew": t.is_long_term_pricing_auto_renew(),
+                "status": t.long_term_pricing_status(),
+                "snowball_type": t.snowball_type().map(|v| v.as_str()),
+                "current_active_job": t.current_active_job(),
+                "replacement_job": t.replacement_job(),
+                "job_ids": t.job_ids(),
+            }));
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(ours.len(), 10, "{ours:?}");
+    for protocol in ["json", "cbor"] {
+        let theirs = outside_client(&["estate", &sim.endpoint_url(), "us-east-1", protocol]).await;
+        assert_eq!(theirs, ours, "boto3 over {protocol}");
     }
 }

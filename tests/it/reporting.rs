@@ -321,7 +321,10 @@ async fn the_history_command_knows_the_job_or_says_no_such_job() {
 
     let unknown = run_bin(&["history", "JIDnope", "--database-url", &db.url], &[]).await;
     unknown.assert_code(1);
-    assert_eq!(unknown.error_line(), "snowball-sync: no such job: JIDnope");
+    assert_eq!(
+        unknown.error_line(),
+        "snowball-sync: no such job, cluster or long-term pricing term: JIDnope"
+    );
     assert!(unknown.stdout().is_empty());
 
     let once = run_bin(

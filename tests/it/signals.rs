@@ -176,6 +176,7 @@ async fn each_run_sends_one_notification_and_a_dry_run_sends_none() {
             "accounts": [snowball_sync::simulator::account_id(0)],
             "digest": first.digest_hex(),
             "reports_archived": null, "report_bytes": null,
+            "cluster_transitions": null, "pricing_changes": null,
         })
     );
     // The dry run was run 2, rolled back: the next notification is run 3's.

@@ -424,6 +424,26 @@ pub async fn organization(
         .expect("simulator binds a loopback port")
 }
 
+/// The simulator with `clusters` clusters and `terms` long-term pricing
+/// terms in each account's region, beside `jobs` jobs.
+pub async fn estate_simulator(
+    jobs: usize,
+    seed: u64,
+    regions: &[&str],
+    accounts: usize,
+    (clusters, terms): (usize, usize),
+) -> RunningSimulator {
+    let fleet = FleetConfig {
+        accounts,
+        clusters,
+        terms,
+        ..FleetConfig::new(jobs, seed, regions.iter().map(|r| r.to_string()).collect())
+    };
+    RunningSimulator::start(Simulator::new(&fleet, Faults::default()))
+        .await
+        .expect("simulator binds a loopback port")
+}
+
 /// The role the tests assume in a simulated account.
 pub fn role_arn(account_index: usize) -> String {
     format!(

@@ -1,0 +1,282 @@
+//! snowball.clusters (one row per cluster) and snowball.cluster_state_history
+//! (append-only, chained per cluster), written together like the jobs, and
+//! snowball.jobs.cluster_id from ListClusterJobs.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+
+use crate::estate::ClusterRecord;
+
+/// What a run needs to know of a stored cluster to decide its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub cluster_state: String,
+    pub described: bool,
+    /// Whether any job carries its cluster_id.
+    pub has_members: bool,
+}
+
+/// Every stored cluster of these accounts (clusters are few: hundreds).
+pub async fn stored(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<HashMap<String, Stored>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.cluster_id, c.cluster_state, c.described_at IS NOT NULL AS "described!",
+                  EXISTS (SELECT FROM snowball.jobs j WHERE j.cluster_id = c.cluster_id)
+                      AS "has_members!"
+             FROM snowball.clusters c
+            WHERE c.account_id = ANY($1)"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the stored clusters")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let stored = Stored {
+                cluster_state: r.cluster_state,
+                described: r.described,
+                has_members: r.has_members,
+            };
+            (r.cluster_id, stored)
+        })
+        .collect())
+}
+
+/// A listed cluster with the account and region that listed it.
+#[derive(Debug, serde::Serialize)]
+struct Row<'a> {
+    /// Its place in the listings, which come sorted by account and region.
+    ord: usize,
+    account_id: &'a str,
+    region: &'a str,
+    #[serde(flatten)]
+    cluster: &'a ClusterRecord,
+    job_type: Option<&'a str>,
+    snowball_type: Option<&'a str>,
+    metadata: Option<&'a serde_json::Value>,
+}
+
+/// Upserts the listed clusters and writes a history row for each that is
+/// new or whose state changed, chained to its last row, in one statement.
+/// A cluster's type and metadata change only when it was described. Returns
+/// the history rows written.
+pub async fn write(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    clusters: &[(&str, &str, &ClusterRecord)],
+) -> anyhow::Result<u64> {
+    let rows: Vec<Row<'_>> = clusters
+        .iter()
+        .enumerate()
+        .map(|(ord, (account_id, region, cluster))| Row {
+            ord,
+            account_id,
+            region,
+            cluster,
+            job_type: cluster
+                .described
+                .as_ref()
+                .and_then(|d| d.job_type.as_deref()),
+            snowball_type: cluster
+                .described
+                .as_ref()
+                .and_then(|d| d.snowball_type.as_deref()),
+            metadata: cluster.described.as_ref().map(|d| &d.metadata),
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).context("encoding the clusters")?;
+    let written = sqlx::query_scalar!(
+        r#"
+        WITH listed AS (
+            -- Several US regions list one cluster: keep its first entry.
+            SELECT DISTINCT ON (cluster_id) *
+              FROM jsonb_to_recordset($2::text::jsonb)
+                   AS l (account_id text, region text, cluster_id text, cluster_state text,
+                         creation_date timestamptz, description text, job_type text,
+                         snowball_type text, metadata jsonb, ord bigint)
+             ORDER BY cluster_id, ord
+        ),
+        before AS MATERIALIZED (
+            SELECT c.cluster_id, c.cluster_state, c.last_seen_at
+              FROM snowball.clusters c
+              JOIN listed USING (cluster_id)
+        ),
+        upserted AS (
+            INSERT INTO snowball.clusters AS c
+                   (cluster_id, account_id, region, cluster_state, job_type, snowball_type,
+                    creation_date, description, first_seen_at, last_seen_at, state_since,
+                    last_sync_run_id, described_at, metadata)
+            SELECT cluster_id, account_id, region, cluster_state, job_type, snowball_type,
+                   creation_date, description, now(), now(), now(), $1,
+                   CASE WHEN metadata IS NOT NULL THEN now() END, metadata
+              FROM listed
+            ON CONFLICT (cluster_id) DO UPDATE
+               SET cluster_state    = EXCLUDED.cluster_state,
+                   creation_date    = EXCLUDED.creation_date,
+                   description      = EXCLUDED.description,
+                   -- Within a run, the first region name wins (as for jobs).
+                   region           = CASE WHEN c.last_sync_run_id = $1 AND c.region < EXCLUDED.region
+                                           THEN c.region ELSE EXCLUDED.region END,
+                   account_id       = EXCLUDED.account_id,
+                   last_seen_at     = now(),
+                   missing_since    = NULL,
+                   state_since      = CASE WHEN c.cluster_state = EXCLUDED.cluster_state
+                                           THEN c.state_since ELSE now() END,
+                   last_sync_run_id = $1,
+                   -- Described by this run, or as described before.
+                   job_type         = CASE WHEN EXCLUDED.described_at IS NULL THEN c.job_type
+                                           ELSE EXCLUDED.job_type END,
+                   snowball_type    = CASE WHEN EXCLUDED.described_at IS NULL THEN c.snowball_type
+                                           ELSE EXCLUDED.snowball_type END,
+                   metadata         = coalesce(EXCLUDED.metadata, c.metadata),
+                   described_at     = coalesce(EXCLUDED.described_at, c.described_at)
+            RETURNING c.cluster_id, c.cluster_state
+        ),
+        transitions AS (
+            INSERT INTO snowball.cluster_state_history
+                   (cluster_id, from_state, to_state, observed_at, from_state_last_seen_at,
+                    sync_run_id, prev_hash, row_hash)
+            SELECT u.cluster_id, b.cluster_state, u.cluster_state, now(), b.last_seen_at, $1,
+                   head.row_hash,
+                   snowball.cluster_state_row_hash(
+                       (SELECT snowball.chain_prefix('snowball.cluster_state_history', $1, now())),
+                       u.cluster_id, b.cluster_state, u.cluster_state, b.last_seen_at, head.row_hash)
+              FROM upserted u
+              LEFT JOIN before b USING (cluster_id)
+              -- The cluster's last row until now; a new cluster has none.
+              LEFT JOIN LATERAL (
+                    SELECT h.row_hash
+                      FROM snowball.cluster_state_history h
+                     WHERE h.cluster_id = u.cluster_id
+                     ORDER BY h.id DESC
+                     LIMIT 1
+                   ) head ON true
+             WHERE b.cluster_state IS DISTINCT FROM u.cluster_state
+             ORDER BY u.cluster_id
+            RETURNING 1
+        )
+        SELECT count(*) AS "written!" FROM transitions
+        "#,
+        run_id,
+        rows,
+    )
+    .fetch_one(db)
+    .await
+    .with_context(|| format!("writing {} clusters", clusters.len()))?;
+    Ok(written as u64)
+}
+
+/// Sets snowball.jobs.cluster_id of each (cluster, member job) pair's job,
+/// where it differs; a job not yet listed is left to a later run.
+pub async fn set_members(db: impl PgExecutor<'_>, members: &[(&str, &str)]) -> anyhow::Result<u64> {
+    let clusters: Vec<&str> = members.iter().map(|m| m.0).collect();
+    let jobs: Vec<&str> = members.iter().map(|m| m.1).collect();
+    let done = sqlx::query!(
+        "UPDATE snowball.jobs j
+            SET cluster_id = m.cluster_id
+           FROM UNNEST($1::text[], $2::text[]) AS m (cluster_id, job_id)
+          WHERE j.job_id = m.job_id
+            AND j.cluster_id IS DISTINCT FROM m.cluster_id",
+        &clusters as &[&str],
+        &jobs as &[&str],
+    )
+    .execute(db)
+    .await
+    .context("recording the clusters' member jobs")?;
+    Ok(done.rows_affected())
+}
+
+/// After complete ListClusters listings: marks the clusters of each
+/// (account, region) listed that this run did not list.
+pub async fn mark_missing(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    listed: &[(&str, &str)],
+) -> anyhow::Result<u64> {
+    let accounts: Vec<&str> = listed.iter().map(|l| l.0).collect();
+    let regions: Vec<&str> = listed.iter().map(|l| l.1).collect();
+    let done = sqlx::query!(
+        "UPDATE snowball.clusters c
+            SET missing_since = now()
+           FROM UNNEST($2::text[], $3::text[]) AS l (account_id, region)
+          WHERE c.account_id = l.account_id
+            AND c.region = l.region
+            AND c.last_sync_run_id IS DISTINCT FROM $1
+            AND c.missing_since IS NULL",
+        run_id,
+        &accounts as &[&str],
+        &regions as &[&str],
+    )
+    .execute(db)
+    .await
+    .context("marking clusters no longer listed")?;
+    Ok(done.rows_affected())
+}
+
+/// A cluster as `history` shows it: its account and its member jobs now.
+pub struct Cluster {
+    pub account_id: Option<String>,
+    pub cluster_state: String,
+    pub members: Vec<Member>,
+}
+
+pub struct Member {
+    pub job_id: String,
+    pub job_state: String,
+    pub state_since: DateTime<Utc>,
+}
+
+/// A cluster and its member jobs; None when there is no such cluster.
+pub async fn cluster(conn: &mut PgConnection, cluster_id: &str) -> anyhow::Result<Option<Cluster>> {
+    let Some(row) = sqlx::query!(
+        "SELECT account_id, cluster_state FROM snowball.clusters WHERE cluster_id = $1",
+        cluster_id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .context("looking the cluster up")?
+    else {
+        return Ok(None);
+    };
+    let members = sqlx::query_as!(
+        Member,
+        "SELECT job_id, job_state, state_since FROM snowball.jobs
+          WHERE cluster_id = $1 ORDER BY job_id",
+        cluster_id
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .context("reading the cluster's jobs")?;
+    Ok(Some(Cluster {
+        account_id: row.account_id,
+        cluster_state: row.cluster_state,
+        members,
+    }))
+}
+
+/// A cluster's stints, oldest first, as cluster_state_intervals has them
+/// (`job_id` holds the cluster's id).
+pub async fn intervals(
+    db: impl PgExecutor<'_>,
+    cluster_id: &str,
+) -> anyhow::Result<Vec<crate::db::report::Interval>> {
+    sqlx::query_as!(
+        crate::db::report::Interval,
+        r#"SELECT cluster_id AS job_id, to_state AS state, observed_at AS entered_at,
+                  from_state_last_seen_at AS entered_after,
+                  lead(observed_at) OVER (ORDER BY id) AS left_at, sync_run_id, row_hash
+             FROM snowball.cluster_state_history
+            WHERE cluster_id = $1
+            ORDER BY id"#,
+        cluster_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the history of {cluster_id}"))
+}

@@ -1,0 +1,206 @@
+//! snowball.long_term_pricing (one row per term) and
+//! snowball.long_term_pricing_history (append-only, chained per term): a
+//! history row for a term's first sighting and for each observed change of
+//! what decides whether it keeps a device (status, auto_renew, end_date,
+//! current_active_job, replacement_job, job_ids).
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::estate::TermRecord;
+
+#[derive(Debug, serde::Serialize)]
+struct Row<'a> {
+    /// Its place in the listings, which come sorted by account and region.
+    ord: usize,
+    account_id: &'a str,
+    region: &'a str,
+    #[serde(flatten)]
+    term: &'a TermRecord,
+}
+
+/// Upserts the listed terms and writes their history rows, in one
+/// statement. Returns the history rows written.
+pub async fn write(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    terms: &[(&str, &str, &TermRecord)],
+) -> anyhow::Result<u64> {
+    let rows: Vec<Row<'_>> = terms
+        .iter()
+        .enumerate()
+        .map(|(ord, (account_id, region, term))| Row {
+            ord,
+            account_id,
+            region,
+            term,
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).context("encoding the terms")?;
+    let written = sqlx::query_scalar!(
+        r#"
+        WITH listed AS (
+            -- Several US regions list one term: keep its first entry.
+            SELECT DISTINCT ON (long_term_pricing_id) *
+              FROM jsonb_to_recordset($2::text::jsonb)
+                   AS l (account_id text, region text, long_term_pricing_id text,
+                         pricing_type text, start_date timestamptz, end_date timestamptz,
+                         auto_renew boolean, status text, snowball_type text,
+                         current_active_job text, replacement_job text, job_ids text[],
+                         ord bigint)
+             ORDER BY long_term_pricing_id, ord
+        ),
+        before AS MATERIALIZED (
+            SELECT t.long_term_pricing_id, t.status, t.auto_renew, t.end_date,
+                   t.current_active_job, t.replacement_job, t.job_ids
+              FROM snowball.long_term_pricing t
+              JOIN listed USING (long_term_pricing_id)
+        ),
+        upserted AS (
+            INSERT INTO snowball.long_term_pricing AS t
+                   (long_term_pricing_id, account_id, region, pricing_type, start_date, end_date,
+                    auto_renew, status, snowball_type, current_active_job, replacement_job,
+                    job_ids, first_seen_at, last_seen_at, last_sync_run_id)
+            SELECT long_term_pricing_id, account_id, region, pricing_type, start_date, end_date,
+                   auto_renew, status, snowball_type, current_active_job, replacement_job,
+                   job_ids, now(), now(), $1
+              FROM listed
+            ON CONFLICT (long_term_pricing_id) DO UPDATE
+               SET account_id         = EXCLUDED.account_id,
+                   -- Within a run, the first region name wins (as for jobs).
+                   region             = CASE WHEN t.last_sync_run_id = $1 AND t.region < EXCLUDED.region
+                                             THEN t.region ELSE EXCLUDED.region END,
+                   pricing_type       = EXCLUDED.pricing_type,
+                   start_date         = EXCLUDED.start_date,
+                   end_date           = EXCLUDED.end_date,
+                   auto_renew         = EXCLUDED.auto_renew,
+                   status             = EXCLUDED.status,
+                   snowball_type      = EXCLUDED.snowball_type,
+                   current_active_job = EXCLUDED.current_active_job,
+                   replacement_job    = EXCLUDED.replacement_job,
+                   job_ids            = EXCLUDED.job_ids,
+                   last_seen_at       = now(),
+                   missing_since      = NULL,
+                   last_sync_run_id   = $1
+            RETURNING t.long_term_pricing_id, t.status, t.auto_renew, t.end_date,
+                      t.current_active_job, t.replacement_job, t.job_ids
+        ),
+        changes AS (
+            INSERT INTO snowball.long_term_pricing_history
+                   (long_term_pricing_id, observed_at, sync_run_id, status, auto_renew, end_date,
+                    current_active_job, replacement_job, job_ids, prev_hash, row_hash)
+            SELECT u.long_term_pricing_id, now(), $1, u.status, u.auto_renew, u.end_date,
+                   u.current_active_job, u.replacement_job, u.job_ids, head.row_hash,
+                   snowball.long_term_pricing_row_hash(
+                       (SELECT snowball.chain_prefix('snowball.long_term_pricing_history', $1, now())),
+                       u.long_term_pricing_id, u.status, u.auto_renew, u.end_date,
+                       u.current_active_job, u.replacement_job, u.job_ids, head.row_hash)
+              FROM upserted u
+              LEFT JOIN before b USING (long_term_pricing_id)
+              -- The term's last row until now; a new term has none.
+              LEFT JOIN LATERAL (
+                    SELECT h.row_hash
+                      FROM snowball.long_term_pricing_history h
+                     WHERE h.long_term_pricing_id = u.long_term_pricing_id
+                     ORDER BY h.id DESC
+                     LIMIT 1
+                   ) head ON true
+             WHERE b.long_term_pricing_id IS NULL
+                OR (b.status, b.auto_renew, b.end_date, b.current_active_job, b.replacement_job,
+                    b.job_ids)
+                   IS DISTINCT FROM
+                   (u.status, u.auto_renew, u.end_date, u.current_active_job, u.replacement_job,
+                    u.job_ids)
+             ORDER BY u.long_term_pricing_id
+            RETURNING 1
+        )
+        SELECT count(*) AS "written!" FROM changes
+        "#,
+        run_id,
+        rows,
+    )
+    .fetch_one(db)
+    .await
+    .with_context(|| format!("writing {} long-term pricing terms", terms.len()))?;
+    Ok(written as u64)
+}
+
+/// After complete ListLongTermPricing listings: marks the terms of each
+/// (account, region) listed that this run did not list.
+pub async fn mark_missing(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    listed: &[(&str, &str)],
+) -> anyhow::Result<u64> {
+    let accounts: Vec<&str> = listed.iter().map(|l| l.0).collect();
+    let regions: Vec<&str> = listed.iter().map(|l| l.1).collect();
+    let done = sqlx::query!(
+        "UPDATE snowball.long_term_pricing t
+            SET missing_since = now()
+           FROM UNNEST($2::text[], $3::text[]) AS l (account_id, region)
+          WHERE t.account_id = l.account_id
+            AND t.region = l.region
+            AND t.last_sync_run_id IS DISTINCT FROM $1
+            AND t.missing_since IS NULL",
+        run_id,
+        &accounts as &[&str],
+        &regions as &[&str],
+    )
+    .execute(db)
+    .await
+    .context("marking long-term pricing terms no longer listed")?;
+    Ok(done.rows_affected())
+}
+
+/// A term as the latest listing had it.
+pub struct Term {
+    pub account_id: Option<String>,
+    pub pricing_type: Option<String>,
+    pub snowball_type: Option<String>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub days_left: Option<i32>,
+    pub lapses: bool,
+    pub missing_since: Option<DateTime<Utc>>,
+}
+
+pub async fn term(db: impl PgExecutor<'_>, id: &str) -> anyhow::Result<Option<Term>> {
+    sqlx::query_as!(
+        Term,
+        r#"SELECT account_id, pricing_type, snowball_type, start_date, end_date, days_left,
+                  lapses AS "lapses!", missing_since
+             FROM snowball.long_term_pricing_terms WHERE long_term_pricing_id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+    .context("looking the long-term pricing term up")
+}
+
+/// One row of a term's history.
+pub struct Change {
+    pub observed_at: DateTime<Utc>,
+    pub sync_run_id: i64,
+    pub status: Option<String>,
+    pub auto_renew: Option<bool>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub current_active_job: Option<String>,
+    pub replacement_job: Option<String>,
+    pub job_ids: Option<Vec<String>>,
+    pub row_hash: Vec<u8>,
+}
+
+pub async fn changes(db: impl PgExecutor<'_>, id: &str) -> anyhow::Result<Vec<Change>> {
+    sqlx::query_as!(
+        Change,
+        "SELECT observed_at, sync_run_id, status, auto_renew, end_date, current_active_job,
+                replacement_job, job_ids, row_hash
+           FROM snowball.long_term_pricing_history
+          WHERE long_term_pricing_id = $1 ORDER BY id",
+        id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the history of {id}"))
+}

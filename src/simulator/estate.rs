@@ -1,0 +1,263 @@
+//! The simulated estate of one account's region beyond its jobs: clusters,
+//! whose member jobs are jobs of the fleet (listed by ListJobs, moved with
+//! their cluster), and long-term pricing terms, which renew or lapse as the
+//! estate's clock passes their end and sometimes get a replacement device.
+//! Deterministic from a seed and a start date; the clock moves an hour a
+//! tick, or days at a time (`pass_days`): ahead of the wall clock, which the
+//! database's days_left and lapses count from.
+
+use serde_json::{Value as Json, json};
+
+use super::details::TAX_MARKER;
+use super::fleet::{CANCELLED, Fleet, JobEntry, SplitMix64, id};
+
+/// The documented path of a cluster; Cancelled is possible before InUse.
+pub const CLUSTER_PATH: &[&str] = &["AwaitingQuorum", "Pending", "InUse", "Complete"];
+/// What a member job's JobState is in each cluster state.
+fn member_state(cluster_state: &str) -> &'static str {
+    match cluster_state {
+        "AwaitingQuorum" => "New",
+        "Pending" => "PreparingAppliance",
+        "InUse" => "WithCustomer",
+        "Complete" => "Complete",
+        _ => CANCELLED,
+    }
+}
+/// Devices in a simulated cluster (the service asks for at least five).
+const MEMBERS: usize = 5;
+const DAY: i64 = 86_400;
+const TICK_SECONDS: i64 = 3_600;
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub cluster_id: String,
+    pub state: String,
+    pub snowball_type: String,
+    pub creation_date: i64,
+    pub description: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    pub id: String,
+    pub pricing_type: &'static str,
+    pub start: i64,
+    pub end: i64,
+    pub auto_renew: bool,
+    pub status: &'static str,
+    pub snowball_type: String,
+    pub current_active_job: Option<String>,
+    pub replacement_job: Option<String>,
+    pub job_ids: Vec<String>,
+}
+
+fn period(pricing_type: &str) -> i64 {
+    match pricing_type {
+        "OneMonth" => 30 * DAY,
+        "OneYear" => 365 * DAY,
+        _ => 3 * 365 * DAY,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Estate {
+    rng: SplitMix64,
+    /// Epoch seconds, the estate's now.
+    clock: i64,
+    pub clusters: Vec<Cluster>,
+    pub terms: Vec<Term>,
+}
+
+impl Estate {
+    /// `clusters` clusters (their members pushed into `fleet`) and `terms`
+    /// terms, some on the fleet's jobs, ending from days to years after `now`.
+    pub fn generate(
+        seed: u64,
+        now: i64,
+        clusters: usize,
+        terms: usize,
+        fleet: &mut Fleet,
+    ) -> Estate {
+        let mut estate = Estate {
+            rng: SplitMix64(seed),
+            clock: now,
+            clusters: Vec::new(),
+            terms: Vec::new(),
+        };
+        for i in 0..clusters {
+            let cluster_id = id(&mut estate.rng, "CID");
+            let state = CLUSTER_PATH[estate.rng.below(CLUSTER_PATH.len() as u64) as usize];
+            let creation_date = now - (1 + estate.rng.below(90) as i64) * DAY;
+            let description = format!("Edge cluster at field site {}", i + 1);
+            let members = (0..MEMBERS)
+                .map(|_| {
+                    let job_id = id(&mut estate.rng, "JID");
+                    fleet.push_fixed(JobEntry {
+                        job_id: job_id.clone(),
+                        job_state: member_state(state).to_owned(),
+                        job_type: Some("LOCAL_USE".to_owned()),
+                        snowball_type: Some("EDGE_C".to_owned()),
+                        is_master: false,
+                        creation_date: Some(creation_date),
+                        description: Some(description.clone()),
+                    });
+                    job_id
+                })
+                .collect();
+            estate.clusters.push(Cluster {
+                cluster_id,
+                state: state.to_owned(),
+                snowball_type: "EDGE_C".to_owned(),
+                creation_date,
+                description,
+                members,
+            });
+        }
+        let jobs: Vec<String> = fleet
+            .entries()
+            .filter(|e| !e.is_master)
+            .map(|e| e.job_id.clone())
+            .collect();
+        for i in 0..terms {
+            let pricing_type = ["OneMonth", "OneYear", "ThreeYear"][i % 3];
+            let end = now + (3 + estate.rng.below(120) as i64) * DAY;
+            let job = match jobs.is_empty() {
+                true => None,
+                false => Some(jobs[estate.rng.below(jobs.len() as u64) as usize].clone()),
+            };
+            let term_id = id(&mut estate.rng, "LTPID");
+            estate.terms.push(Term {
+                id: term_id,
+                pricing_type,
+                start: end - period(pricing_type),
+                end,
+                auto_renew: i % 2 == 0,
+                status: "ACTIVE",
+                snowball_type: "EDGE_C".to_owned(),
+                job_ids: job.iter().cloned().collect(),
+                current_active_job: job,
+                replacement_job: None,
+            });
+        }
+        estate
+    }
+
+    /// The estate's clock, epoch seconds.
+    pub fn now(&self) -> i64 {
+        self.clock
+    }
+
+    /// One tick: an hour passes; each cluster may move one step (or be
+    /// cancelled early), and its members move with it.
+    pub fn tick(&mut self, fleet: &mut Fleet) {
+        for index in 0..self.clusters.len() {
+            let roll = self.rng.unit();
+            let cluster = &self.clusters[index];
+            let Some(at) = CLUSTER_PATH.iter().position(|s| *s == cluster.state) else {
+                continue;
+            };
+            let next = if at <= 1 && roll < 0.03 {
+                CANCELLED
+            } else if roll < 0.3 && at + 1 < CLUSTER_PATH.len() {
+                CLUSTER_PATH[at + 1]
+            } else {
+                continue;
+            };
+            self.set_cluster_state(index, next, fleet);
+        }
+        self.pass(TICK_SECONDS);
+    }
+
+    /// Sets a cluster's state, and its members' states with it.
+    pub fn set_cluster_state(&mut self, index: usize, state: &str, fleet: &mut Fleet) {
+        let cluster = &mut self.clusters[index];
+        cluster.state = state.to_owned();
+        for member in &cluster.members {
+            fleet.set_state(member, member_state(state));
+        }
+    }
+
+    /// Time passes: a term past its end renews one period on (auto-renew)
+    /// or expires.
+    pub fn pass(&mut self, seconds: i64) {
+        self.clock += seconds;
+        for term in &mut self.terms {
+            while term.status == "ACTIVE" && term.end <= self.clock {
+                match term.auto_renew {
+                    true => term.end += period(term.pricing_type),
+                    false => term.status = "EXPIRED",
+                }
+            }
+        }
+    }
+
+    /// A term's device is replaced by a new job, pushed into `fleet`.
+    pub fn replace_device(&mut self, index: usize, fleet: &mut Fleet) -> String {
+        let job_id = id(&mut self.rng, "JID");
+        fleet.push_fixed(JobEntry {
+            job_id: job_id.clone(),
+            job_state: "New".to_owned(),
+            job_type: Some("LOCAL_USE".to_owned()),
+            snowball_type: Some(self.terms[index].snowball_type.clone()),
+            is_master: false,
+            creation_date: Some(self.clock),
+            description: Some("Replacement device".to_owned()),
+        });
+        let term = &mut self.terms[index];
+        term.replacement_job = Some(job_id.clone());
+        term.job_ids.push(job_id.clone());
+        job_id
+    }
+}
+
+/// ListClusters' entry.
+pub fn cluster_entry(c: &Cluster) -> Json {
+    json!({
+        "ClusterId": c.cluster_id,
+        "ClusterState": c.state,
+        "CreationDate": c.creation_date,
+        "Description": c.description,
+    })
+}
+
+/// DescribeCluster's ClusterMetadata; TaxDocuments carries the marker a test
+/// looks for: it must never be stored, logged or printed.
+pub fn cluster_metadata(c: &Cluster, account: &str) -> Json {
+    json!({
+        "ClusterId": c.cluster_id,
+        "Description": c.description,
+        "KmsKeyARN": format!("arn:aws:kms:us-east-1:{account}:key/00000000-0000-4000-8000-{}", &c.cluster_id[c.cluster_id.len() - 12..]),
+        "RoleARN": format!("arn:aws:iam::{account}:role/snowball-cluster"),
+        "ClusterState": c.state,
+        "JobType": "LOCAL_USE",
+        "SnowballType": c.snowball_type,
+        "CreationDate": c.creation_date,
+        "Resources": { "S3Resources": [] },
+        "AddressId": format!("ADID{}", &c.cluster_id[3..11]),
+        "ShippingOption": "SECOND_DAY",
+        "Notification": { "SnsTopicARN": format!("arn:aws:sns:us-east-1:{account}:snowball-clusters"), "NotifyAll": true },
+        "TaxDocuments": { "IND": { "GSTIN": format!("{TAX_MARKER}-{}", &c.cluster_id[3..11]) } },
+    })
+}
+
+/// ListLongTermPricing's entry.
+pub fn term_entry(t: &Term) -> Json {
+    let mut entry = json!({
+        "LongTermPricingId": t.id,
+        "LongTermPricingType": t.pricing_type,
+        "LongTermPricingStartDate": t.start,
+        "LongTermPricingEndDate": t.end,
+        "IsLongTermPricingAutoRenew": t.auto_renew,
+        "LongTermPricingStatus": t.status,
+        "SnowballType": t.snowball_type,
+        "JobIds": t.job_ids,
+    });
+    if let Some(job) = &t.current_active_job {
+        entry["CurrentActiveJob"] = json!(job);
+    }
+    if let Some(job) = &t.replacement_job {
+        entry["ReplacementJob"] = json!(job);
+    }
+    entry
+}
