@@ -432,6 +432,16 @@ pub struct ReportArgs {
     )]
     pub deadline_within: String,
 
+    /// List the long-term pricing terms that end within this, the ones that
+    /// lapse (no auto-renew) first.
+    #[arg(
+        long,
+        default_value = "60d",
+        value_name = "DURATION",
+        allow_negative_numbers = true
+    )]
+    pub renewal_within: String,
+
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 

@@ -135,6 +135,8 @@ pub struct ReportConfig {
     pub accounts: Vec<String>,
     /// Devices due back within this are listed.
     pub deadline_within: Span,
+    /// Long-term pricing terms ending within this are listed.
+    pub renewal_within: Span,
 }
 
 #[derive(Clone)]
@@ -403,6 +405,7 @@ impl Config {
                 since: span("--since", &args.since, limits::PERIOD)?,
                 stuck_after: span("--stuck-after", &args.stuck_after, limits::AGE)?,
                 deadline_within: span("--deadline-within", &args.deadline_within, limits::AGE)?,
+                renewal_within: span("--renewal-within", &args.renewal_within, limits::AGE)?,
                 format: args.format,
                 output: args.output,
                 accounts: each("--account", &args.accounts, AccountId::parse)?

@@ -119,26 +119,30 @@ async fn write_metrics(
     summary: Option<&sync::RunSummary>,
     succeeded: bool,
 ) -> Option<String> {
-    let (jobs_by_state, usage) = match summary {
-        Some(_) => match db::connect_one(&config.database).await {
-            Ok(mut conn) => {
-                let states = db::report::state_counts(&mut conn).await.ok();
-                let usage = match config.estate.usage {
-                    true => db::usage::latest(&mut conn, &[]).await.ok(),
-                    false => None,
-                };
-                (states, usage)
-            }
-            Err(_) => (None, None),
-        },
-        None => (None, None),
-    };
+    let (mut jobs_by_state, mut usage, mut clusters, mut terms) = (None, None, None, None);
+    if summary.is_some()
+        && let Ok(mut conn) = db::connect_one(&config.database).await
+    {
+        let estate = config.estate;
+        jobs_by_state = db::report::state_counts(&mut conn).await.ok();
+        if estate.usage {
+            usage = db::usage::latest(&mut conn, &[]).await.ok();
+        }
+        if estate.clusters {
+            clusters = db::clusters::state_counts(&mut conn).await.ok();
+        }
+        if estate.pricing {
+            terms = db::pricing::ends(&mut conn).await.ok();
+        }
+    }
     let report = metrics::Report {
         summary,
         succeeded,
         finished_at: summary.map_or_else(chrono::Utc::now, |s| s.finished_at),
         jobs_by_state: jobs_by_state.as_deref(),
         usage: usage.as_deref(),
+        clusters: clusters.as_deref(),
+        terms: terms.as_deref(),
     };
     match metrics::write(path, &report) {
         Ok(()) => None,

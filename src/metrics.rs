@@ -23,6 +23,10 @@ pub struct Report<'a> {
     pub jobs_by_state: Option<&'a [StateCount]>,
     /// The latest device usage per account and region, when the run read it.
     pub usage: Option<&'a [crate::db::usage::Usage]>,
+    /// Clusters by account and state, when the run read clusters.
+    pub clusters: Option<&'a [crate::db::clusters::StateCount]>,
+    /// When each term ends, when the run read long-term pricing.
+    pub terms: Option<&'a [crate::db::pricing::TermEnd]>,
 }
 
 pub fn write(path: &Path, report: &Report<'_>) -> anyhow::Result<()> {
@@ -203,6 +207,40 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
                     );
                 }
             }
+        }
+    }
+    if let Some(clusters) = report.clusters {
+        let name = "snowball_sync_clusters";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Clusters by account_id and cluster_state (--include clusters).\n# TYPE {name} gauge"
+        );
+        for c in clusters {
+            let _ = writeln!(
+                out,
+                "{name}{{account_id=\"{}\",cluster_state=\"{}\"}} {}",
+                escape_label(c.account_id.as_deref().unwrap_or_default()),
+                escape_label(&c.cluster_state),
+                c.clusters
+            );
+        }
+    }
+    if let Some(terms) = report.terms {
+        let name = "snowball_sync_long_term_pricing_end_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} When each long-term pricing term ends, Unix seconds (--include long-term-pricing).\n# TYPE {name} gauge"
+        );
+        for t in terms {
+            let _ = writeln!(
+                out,
+                "{name}{{long_term_pricing_id=\"{}\",account_id=\"{}\",auto_renew=\"{}\"}} {}",
+                escape_label(&t.long_term_pricing_id),
+                escape_label(t.account_id.as_deref().unwrap_or_default()),
+                t.auto_renew
+                    .map_or("unknown", |a| if a { "true" } else { "false" }),
+                t.end_date.timestamp()
+            );
         }
     }
     if let Some(s) = report.summary.filter(|s| !s.listings.is_empty()) {

@@ -169,6 +169,13 @@ impl Watcher {
                 _ => break,
             }
         }
+        if notice.cluster_transitions.is_some_and(|n| n > 0) {
+            for t in db::notices::run_cluster_transitions(&self.pool, notice.run_id).await? {
+                if writeln!(out, "{}", cluster_line(self.format, notice, &t)).is_err() {
+                    return Ok(false);
+                }
+            }
+        }
         Ok(out.flush().is_ok())
     }
 }
@@ -200,6 +207,12 @@ pub fn run_line(format: LineFormat, notice: &RunNotice) -> String {
                 notice.jobs_changed,
                 notice.jobs_missing.unwrap_or(0),
             );
+            if let Some(n) = notice.cluster_transitions {
+                line.push_str(&format!(", {n} cluster transitions"));
+            }
+            if let Some(n) = notice.pricing_changes {
+                line.push_str(&format!(", {n} pricing changes"));
+            }
             if let Some(digest) = &notice.digest {
                 line.push_str(", digest ");
                 line.push_str(digest);
@@ -210,6 +223,34 @@ pub fn run_line(format: LineFormat, notice: &RunNotice) -> String {
             }
             crate::report::visible(&line).into_owned()
         }
+    }
+}
+
+/// One line for a cluster's state change in a finished run.
+pub fn cluster_line(
+    format: LineFormat,
+    notice: &RunNotice,
+    t: &db::notices::ClusterTransition,
+) -> String {
+    match format {
+        LineFormat::Json => serde_json::json!({
+            "event": "cluster_transition",
+            "run_id": notice.run_id,
+            "cluster_id": t.cluster_id,
+            "from_state": t.from_state,
+            "to_state": t.to_state,
+            "observed_at": t.observed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        })
+        .to_string(),
+        LineFormat::Text => crate::report::visible(&format!(
+            "{} run {} cluster {}: {} -> {}",
+            timestamp(t.observed_at),
+            notice.run_id,
+            t.cluster_id,
+            t.from_state.as_deref().unwrap_or("(new)"),
+            t.to_state,
+        ))
+        .into_owned(),
     }
 }
 

@@ -280,3 +280,64 @@ pub async fn intervals(
     .await
     .with_context(|| format!("reading the history of {cluster_id}"))
 }
+
+/// Clusters per account and state, for the metrics file.
+pub struct StateCount {
+    pub account_id: Option<String>,
+    pub cluster_state: String,
+    pub clusters: i64,
+}
+
+pub async fn state_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateCount>> {
+    sqlx::query_as!(
+        StateCount,
+        r#"SELECT account_id, cluster_state, count(*) AS "clusters!"
+             FROM snowball.clusters
+            GROUP BY account_id, cluster_state
+            ORDER BY account_id, cluster_state"#
+    )
+    .fetch_all(db)
+    .await
+    .context("counting clusters by state")
+}
+
+/// A cluster as the report lists it: its members' states counted.
+pub struct Overview {
+    pub cluster_id: String,
+    pub account_id: Option<String>,
+    pub region: String,
+    pub cluster_state: String,
+    pub state_since: DateTime<Utc>,
+    pub missing_since: Option<DateTime<Utc>>,
+    pub member_jobs: i64,
+    /// "STATE×N" per member state, by state.
+    pub member_states: Option<String>,
+}
+
+/// Every cluster of these accounts (`accounts` empty: all), by state.
+pub async fn overview(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Overview>> {
+    sqlx::query_as!(
+        Overview,
+        r#"SELECT c.cluster_id, c.account_id, c.region, c.cluster_state, c.state_since,
+                  c.missing_since,
+                  coalesce(m.jobs, 0) AS "member_jobs!", m.states AS member_states
+             FROM snowball.clusters c
+             LEFT JOIN LATERAL (
+                   SELECT sum(n)::bigint AS jobs,
+                          string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
+                     FROM (SELECT j.job_state, count(*) AS n
+                             FROM snowball.jobs j
+                            WHERE j.cluster_id = c.cluster_id
+                            GROUP BY j.job_state) s
+                  ) m ON true
+            WHERE cardinality($1::text[]) = 0 OR c.account_id = ANY($1)
+            ORDER BY c.cluster_state, c.cluster_id"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the clusters")
+}

@@ -29,6 +29,12 @@ pub struct RunNotice {
     /// were sealed.
     #[serde(default)]
     pub digest: Option<String>,
+    /// Cluster state history rows and term changes the run wrote; None when
+    /// it did not read that kind (or was notified before it existed).
+    #[serde(default)]
+    pub cluster_transitions: Option<i32>,
+    #[serde(default)]
+    pub pricing_changes: Option<i32>,
 }
 
 impl RunNotice {
@@ -68,6 +74,33 @@ pub struct RunTransition {
     pub from_state: Option<String>,
     pub to_state: String,
     pub observed_at: DateTime<Utc>,
+}
+
+/// A cluster state history row of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTransition {
+    pub cluster_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A run's cluster transitions, in write order (clusters are few).
+pub async fn run_cluster_transitions(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+) -> anyhow::Result<Vec<ClusterTransition>> {
+    sqlx::query_as!(
+        ClusterTransition,
+        "SELECT cluster_id, from_state, to_state, observed_at
+           FROM snowball.cluster_state_history
+          WHERE sync_run_id = $1
+          ORDER BY id",
+        run_id
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("reading the cluster transitions of run {run_id}"))
 }
 
 /// Up to `limit` of a run's transitions after history row `after_id`: a run

@@ -204,3 +204,69 @@ pub async fn changes(db: impl PgExecutor<'_>, id: &str) -> anyhow::Result<Vec<Ch
     .await
     .with_context(|| format!("reading the history of {id}"))
 }
+
+/// When each term ends, for the metrics file.
+pub struct TermEnd {
+    pub long_term_pricing_id: String,
+    pub account_id: Option<String>,
+    pub auto_renew: Option<bool>,
+    pub end_date: DateTime<Utc>,
+}
+
+pub async fn ends(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<TermEnd>> {
+    sqlx::query_as!(
+        TermEnd,
+        r#"SELECT long_term_pricing_id, account_id, auto_renew, end_date AS "end_date!"
+             FROM snowball.long_term_pricing
+            WHERE end_date IS NOT NULL
+            ORDER BY long_term_pricing_id"#
+    )
+    .fetch_all(db)
+    .await
+    .context("reading when the long-term pricing terms end")
+}
+
+/// A term as the report lists it.
+pub struct Ending {
+    pub long_term_pricing_id: String,
+    pub account_id: Option<String>,
+    pub pricing_type: Option<String>,
+    pub snowball_type: Option<String>,
+    pub status: Option<String>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: DateTime<Utc>,
+    pub days_left: i32,
+    pub auto_renew: Option<bool>,
+    pub lapses: bool,
+    pub current_active_job: Option<String>,
+    pub replacement_job: Option<String>,
+}
+
+/// The terms of these accounts (`accounts` empty: all) ending after `from`
+/// and by `until`, lapsing ones (no auto-renew) first, then soonest first.
+/// Days are counted from `from`, the report's moment.
+pub async fn ending(
+    db: impl PgExecutor<'_>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Ending>> {
+    sqlx::query_as!(
+        Ending,
+        r#"SELECT long_term_pricing_id, account_id, pricing_type, snowball_type, status,
+                  start_date, end_date AS "end_date!",
+                  floor(extract(epoch FROM end_date - $1) / 86400)::integer AS "days_left!",
+                  auto_renew, auto_renew IS NOT TRUE AS "lapses!",
+                  current_active_job, replacement_job
+             FROM snowball.long_term_pricing
+            WHERE end_date > $1 AND end_date <= $2
+              AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
+            ORDER BY auto_renew IS NOT TRUE DESC, end_date, long_term_pricing_id"#,
+        from,
+        until,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the long-term pricing terms ending")
+}

@@ -102,6 +102,8 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
     page += &timeline(report);
     page += "<h2>Data transferred over time (share of each job's total)</h2>\n";
     page += &transfer_chart(report);
+    page += "<h2>Long-term pricing terms, start to end (lapsing ones, without auto-renew, first and in red)</h2>\n";
+    page += &term_timeline(report);
     page += &tables(sections);
     page += "</body></html>\n";
     page
@@ -233,6 +235,76 @@ fn timeline(report: &Report) -> String {
             );
         }
     }
+    svg + "</svg>\n"
+}
+
+/// One bar per term not yet ended, from its start to its end, today marked
+/// by a line; the terms that do not auto-renew come first, in red.
+fn term_timeline(report: &Report) -> String {
+    let mut terms: Vec<&crate::db::pricing::Ending> = report.terms.iter().collect();
+    terms.sort_by_key(|t| (!t.lapses, t.end_date));
+    let (width, lane, left, top) = (900.0, 16.0, 290.0, 22.0);
+    let height = top + lane * terms.len() as f64 + 24.0;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="long-term pricing terms">"#
+    );
+    if terms.is_empty() {
+        svg += r#"<text x="10" y="20">No long-term pricing term (sync --include long-term-pricing records them).</text></svg>"#;
+        return svg + "\n";
+    }
+    let start = terms
+        .iter()
+        .filter_map(|t| t.start_date)
+        .min()
+        .unwrap_or(report.as_of)
+        .min(report.as_of);
+    let end = terms
+        .iter()
+        .map(|t| t.end_date)
+        .max()
+        .unwrap_or(report.as_of);
+    let span = (end - start).num_milliseconds().max(1) as f64;
+    let x_of = |t: DateTime<Utc>| {
+        left + ((t.max(start) - start).num_milliseconds() as f64 / span) * (width - left - 10.0)
+    };
+    let _ = write!(
+        svg,
+        r#"<text x="{left}" y="12">{}</text><text x="{}" y="12" text-anchor="end">{}</text>"#,
+        text_time(start),
+        width - 10.0,
+        text_time(end)
+    );
+    for (row, term) in terms.iter().enumerate() {
+        let y = top + row as f64 * lane;
+        let (x0, x1) = (x_of(term.start_date.unwrap_or(start)), x_of(term.end_date));
+        let fill = if term.lapses { "#d62728" } else { "#1f77b4" };
+        let _ = write!(
+            svg,
+            r#"<text x="0" y="{:.1}">{}</text><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}"><title>{}: {} to {}, {} days left, {}</title></rect>"#,
+            y + lane * 0.75,
+            escape(&term.long_term_pricing_id),
+            y + 2.0,
+            (x1 - x0).max(1.0),
+            lane - 4.0,
+            escape(&term.long_term_pricing_id),
+            term.start_date.map_or_else(|| "?".to_owned(), rfc3339),
+            rfc3339(term.end_date),
+            term.days_left,
+            if term.lapses {
+                "lapses: no auto-renew"
+            } else {
+                "auto-renews"
+            }
+        );
+    }
+    let today = x_of(report.as_of);
+    let _ = write!(
+        svg,
+        r##"<line x1="{today:.1}" y1="{}" x2="{today:.1}" y2="{:.1}" stroke="#222" stroke-dasharray="3,2"/><text x="{today:.1}" y="{:.1}" text-anchor="middle">today</text>"##,
+        top - 4.0,
+        height - 16.0,
+        height - 4.0
+    );
     svg + "</svg>\n"
 }
 

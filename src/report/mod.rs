@@ -425,6 +425,14 @@ pub struct Report {
     pub lacking_reports: Vec<db::report::LackingReports>,
     /// Device usage against the limit, the latest per account and region.
     pub usage: Vec<db::usage::Usage>,
+    /// Clusters with their member jobs' states (as today, even with --as-of).
+    pub clusters: Vec<db::clusters::Overview>,
+    /// `--renewal-within`: terms ending within this are listed.
+    pub renewal_within: Span,
+    /// Terms ending within `renewal_within`, lapsing ones first.
+    pub terms_ending: Vec<db::pricing::Ending>,
+    /// Every term not yet ended, for the HTML time line.
+    pub terms: Vec<db::pricing::Ending>,
     /// For the HTML chart of data transferred over time.
     pub transfer_series: Vec<TransferPoint>,
 }
@@ -436,6 +444,7 @@ pub struct Scope<'a> {
     pub period: Span,
     pub stuck_after: Span,
     pub deadline_within: Span,
+    pub renewal_within: Span,
     pub accounts: &'a [String],
 }
 
@@ -450,8 +459,12 @@ impl Report {
             period,
             stuck_after,
             deadline_within,
+            renewal_within,
             accounts,
         } = scope;
+        let renewal_until = as_of
+            .checked_add_signed(renewal_within.as_delta())
+            .context("--renewal-within reaches past the calendar")?;
         let deadline_days = i32::try_from(deadline_within.as_secs() / 86_400).unwrap_or(i32::MAX);
         let since = period
             .before(as_of)
@@ -494,6 +507,11 @@ impl Report {
             deadlines,
             lacking_reports: db::report::lacking_reports(&mut *conn, accounts).await?,
             usage: db::usage::latest(&mut *conn, accounts).await?,
+            clusters: db::clusters::overview(&mut *conn, accounts).await?,
+            renewal_within,
+            terms_ending: db::pricing::ending(&mut *conn, as_of, renewal_until, accounts).await?,
+            terms: db::pricing::ending(&mut *conn, as_of, DateTime::<Utc>::MAX_UTC, accounts)
+                .await?,
             transfer_series: db::report::transfer_series(
                 &mut *conn,
                 since,
@@ -605,6 +623,7 @@ pub async fn report_command(
         period: config.since,
         stuck_after: config.stuck_after,
         deadline_within: config.deadline_within,
+        renewal_within: config.renewal_within,
         accounts: &config.accounts,
     };
     let report = Report::load(&mut tx, as_of, scope).await?;

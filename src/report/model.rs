@@ -306,6 +306,75 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .collect(),
         },
         Section {
+            key: "clusters",
+            title: "Clusters by state, with their member jobs' states (sync --include clusters)".into(),
+            columns: &[
+                "cluster_id",
+                "account_id",
+                "region",
+                "cluster_state",
+                "state_since",
+                "missing_since",
+                "member_jobs",
+                "member_states",
+            ],
+            rows: r
+                .clusters
+                .iter()
+                .map(|c| {
+                    vec![
+                        Value::Text(c.cluster_id.clone()),
+                        Value::text(&c.account_id),
+                        Value::Text(c.region.clone()),
+                        Value::Text(c.cluster_state.clone()),
+                        Value::Time(c.state_since),
+                        Value::opt(c.missing_since, Value::Time),
+                        Value::Int(c.member_jobs),
+                        Value::text(&c.member_states),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            key: "terms_ending",
+            title: format!(
+                "Long-term pricing terms ending within {}, lapsing ones (no auto-renew) first (sync --include long-term-pricing)",
+                human_duration(r.renewal_within.as_secs() as i64)
+            ),
+            columns: &[
+                "long_term_pricing_id",
+                "account_id",
+                "pricing_type",
+                "snowball_type",
+                "status",
+                "end_date",
+                "days_left",
+                "auto_renew",
+                "lapses",
+                "current_active_job",
+                "replacement_job",
+            ],
+            rows: r
+                .terms_ending
+                .iter()
+                .map(|t| {
+                    vec![
+                        Value::Text(t.long_term_pricing_id.clone()),
+                        Value::text(&t.account_id),
+                        Value::text(&t.pricing_type),
+                        Value::text(&t.snowball_type),
+                        Value::text(&t.status),
+                        Value::Time(t.end_date),
+                        Value::Int(i64::from(t.days_left)),
+                        Value::opt(t.auto_renew, Value::Bool),
+                        Value::Bool(t.lapses),
+                        Value::text(&t.current_active_job),
+                        Value::text(&t.replacement_job),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
             key: "sync_health",
             title: "Sync health by day".into(),
             columns: &[

@@ -932,7 +932,19 @@ async fn markers_in_tax_documents_appear_nowhere() {
         printed += &out.stdout();
         printed += &out.stderr();
     }
-    printed += &std::fs::read_to_string(&metrics).expect("metrics");
+    let metrics_text = std::fs::read_to_string(&metrics).expect("metrics");
+    for gauge in [
+        "snowball_sync_clusters{account_id=",
+        "snowball_sync_long_term_pricing_end_timestamp_seconds{long_term_pricing_id=",
+        "snowball_sync_devices_in_use{account_id=",
+        "snowball_sync_device_limit{account_id=",
+    ] {
+        assert!(
+            metrics_text.contains(gauge),
+            "no {gauge} in\n{metrics_text}"
+        );
+    }
+    printed += &metrics_text;
     let stored: String =
         sqlx::query_scalar("SELECT string_agg(c::text, '') FROM snowball.clusters c")
             .fetch_one(&db.pool)
@@ -1048,4 +1060,144 @@ async fn boto3_gets_the_same_clusters_and_terms_as_the_rust_sdk_in_both_protocol
         let theirs = outside_client(&["estate", &sim.endpoint_url(), "us-east-1", protocol]).await;
         assert_eq!(theirs, ours, "boto3 over {protocol}");
     }
+}
+
+#[tokio::test]
+async fn watch_prints_cluster_state_changes_like_job_ones() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(0, 48, &["us-east-1"], 1, (1, 0)).await;
+    let (_, (clusters, _)) = sim.sim.estates().into_iter().next().expect("an estate");
+    let cluster = clusters[0].cluster_id.clone();
+    sim.sim.set_cluster_state(&cluster, "Pending");
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), CLUSTERS);
+    let mut json = crate::signals::Watch::start_as(&db.url, "json").await;
+    let mut text = crate::signals::Watch::start_as(&db.url, "text").await;
+    let run = sync_ok(&config).await;
+    // The run, its five member jobs' first sightings, then the cluster's.
+    let lines = json.lines(7).await;
+    let run_line: serde_json::Value = serde_json::from_str(&lines[0]).expect("JSON");
+    assert_eq!(run_line["cluster_transitions"], 1, "{run_line}");
+    let last: serde_json::Value = serde_json::from_str(&lines[6]).expect("JSON");
+    assert_eq!(
+        (
+            &last["event"],
+            &last["run_id"],
+            &last["cluster_id"],
+            &last["from_state"],
+            &last["to_state"]
+        ),
+        (
+            &serde_json::json!("cluster_transition"),
+            &serde_json::json!(run.run_id),
+            &serde_json::json!(cluster),
+            &serde_json::Value::Null,
+            &serde_json::json!("Pending")
+        )
+    );
+    let lines = text.lines(7).await;
+    assert!(lines[0].contains(", 1 cluster transitions"), "{}", lines[0]);
+    assert!(
+        lines[6].ends_with(&format!(
+            "run {} cluster {cluster}: (new) -> Pending",
+            run.run_id
+        )),
+        "{}",
+        lines[6]
+    );
+}
+
+#[tokio::test]
+async fn report_lists_clusters_with_their_members_states_and_terms_ending_lapsing_first_in_every_format()
+ {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(0, 49, &["us-east-1"], 1, (1, 3)).await;
+    let (_, (clusters, terms)) = sim.sim.estates().into_iter().next().expect("an estate");
+    let cluster = clusters[0].cluster_id.clone();
+    sim.sim.set_cluster_state(&cluster, "InUse");
+    // Renews in 5 days; lapses in 40; lapses in 90 (beyond --renewal-within).
+    for (term, days, auto_renew) in [
+        (&terms[0], 5, true),
+        (&terms[1], 40, false),
+        (&terms[2], 90, false),
+    ] {
+        sim.sim.edit_term(&term.id, |t, now| {
+            t.end = now + days * 86_400;
+            t.auto_renew = auto_renew;
+        });
+    }
+    sync_ok(&with_estate(
+        sync_config(&db, &sim, &["us-east-1"]),
+        EstateKinds::all(),
+    ))
+    .await;
+    let report = |format: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let out = run_bin(&["report", "--format", format, "--database-url", &url], &[]).await;
+            out.assert_code(0);
+            out.stdout()
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&report("json").await).expect("JSON");
+    let clusters = &json["clusters"];
+    assert_eq!(clusters.as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(clusters[0]["cluster_state"], "InUse");
+    assert_eq!(clusters[0]["member_jobs"], 5);
+    assert_eq!(clusters[0]["member_states"], "WithCustomer×5");
+    let ending: Vec<(String, bool)> = json["terms_ending"]
+        .as_array()
+        .expect("terms_ending")
+        .iter()
+        .map(|t| {
+            (
+                t["long_term_pricing_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                t["lapses"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        ending,
+        [(terms[1].id.clone(), true), (terms[0].id.clone(), false)],
+        "within 60 days, the lapsing one first"
+    );
+    let text = report("text").await;
+    assert!(
+        text.contains("WithCustomer×5") && text.contains(&terms[1].id),
+        "{text}"
+    );
+    let csv = report("csv").await;
+    assert!(
+        csv.contains("terms_ending") && csv.contains(&cluster),
+        "{csv}"
+    );
+    let html = report("html").await;
+    let timeline = html
+        .split("Long-term pricing terms, start to end")
+        .nth(1)
+        .expect("the terms' time line");
+    assert!(timeline.contains(">today</text>"), "today is marked");
+    let bars: Vec<&str> = timeline.split("<rect ").skip(1).take(3).collect();
+    assert_eq!(bars.len(), 3, "every term not yet ended");
+    assert!(
+        bars[0].contains("#d62728") && bars[0].contains(&terms[1].id),
+        "{}",
+        bars[0]
+    );
+    assert!(
+        bars[1].contains("#d62728") && bars[1].contains(&terms[2].id),
+        "{}",
+        bars[1]
+    );
+    assert!(
+        bars[2].contains("#1f77b4") && bars[2].contains(&terms[0].id),
+        "{}",
+        bars[2]
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
 }

@@ -363,6 +363,7 @@ async fn known_report(db: &TestDb) -> (Report, [DateTime<Utc>; 3]) {
         period: Span::from_secs(7 * 86_400),
         stuck_after: Span::from_secs(20 * 3600),
         deadline_within: Span::from_secs(30 * 86_400),
+        renewal_within: Span::from_secs(60 * 86_400),
         accounts: &[],
     };
     let report = Report::load(&mut conn, as_of, scope)
