@@ -1201,3 +1201,121 @@ async fn report_lists_clusters_with_their_members_states_and_terms_ending_lapsin
         "self-contained"
     );
 }
+
+#[tokio::test]
+async fn a_database_of_the_release_before_clusters_and_terms_is_upgraded_with_no_history_row_added_or_lost()
+ {
+    // Written by the release before this one: a job's chained history, a
+    // usage row and sealed runs.
+    let db = TestDb::at_release("20261203100000").await;
+    let account = account_id(0);
+    sqlx::raw_sql(
+        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+         VALUES ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.6.0'),
+                ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.6.0');
+         INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
+         VALUES ('JIDold', 'WithCustomer', 'us-east-1', now(), now(), now(), 2, 'ACCOUNT');
+         INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash)
+         SELECT 'JIDold', NULL, 'New', now() - interval '1 day', NULL, 1, NULL,
+                snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', 1, now() - interval '1 day'),
+                                            'JIDold', NULL, 'New', NULL, NULL);
+         INSERT INTO snowball.device_usage_history (account_id, region, observed_at, sync_run_id, snowball_limit, snowballs_in_use, prev_hash, row_hash)
+         SELECT 'ACCOUNT', 'us-east-1', now() - interval '1 day', 1, 10, 1, NULL,
+                snowball.device_usage_row_hash(snowball.chain_prefix('snowball.device_usage_history', 1, now() - interval '1 day'),
+                                               'ACCOUNT', 'us-east-1', 10, 1, NULL);
+         INSERT INTO snowball.job_state_history (job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash)
+         SELECT 'JIDold', 'New', 'WithCustomer', now(), now() - interval '1 day', 2, h.row_hash,
+                snowball.job_state_row_hash(snowball.chain_prefix('snowball.job_state_history', 2, now()),
+                                            'JIDold', 'New', 'WithCustomer', now() - interval '1 day', h.row_hash)
+           FROM snowball.job_state_history h WHERE h.job_id = 'JIDold';
+         SELECT snowball.seal_run(1);
+         SELECT snowball.seal_run(2);"
+            .replace("ACCOUNT", &account),
+    )
+    .execute(&db.pool)
+    .await
+    .expect("the previous release's rows");
+    let sim = estate_simulator(15, 50, &["us-east-1"], 1, (2, 2)).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let rows = |table: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>(&format!(
+                "SELECT row_hash FROM snowball.{table} ORDER BY id"
+            ))
+            .fetch_all(&pool)
+            .await
+            .expect("rows")
+        }
+    };
+    let before = (
+        rows("job_state_history").await,
+        rows("device_usage_history").await,
+    );
+    let digests = || async {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT digest FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("digests")
+    };
+    let sealed = digests().await;
+    snowball_sync::db::MIGRATOR
+        .run(&db.pool)
+        .await
+        .expect("this release's migrations");
+    assert_eq!(
+        (
+            rows("job_state_history").await,
+            rows("device_usage_history").await
+        ),
+        before,
+        "no history row added or lost"
+    );
+    assert_eq!(digests().await, sealed, "the sealed digests are unchanged");
+    let run = sync_ok(&with_estate(config, EstateKinds::all())).await;
+    assert_eq!(run.totals.cluster_transitions, Some(2));
+    assert_eq!(run.totals.pricing_changes, Some(2));
+    if psycopg_available("estate::upgrade") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
+#[tokio::test]
+async fn estate_listings_are_paged_by_the_tool_a_repeated_token_fails_them_and_an_invalid_one_restarts_once()
+ {
+    let db = TestDb::migrated().await;
+    // More terms than one page of 100.
+    let sim = estate_simulator(5, 51, &["us-east-1"], 1, (0, 150)).await;
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), PRICING);
+    sim.sim.set_faults(Faults {
+        repeat_tokens: true,
+        ..Faults::default()
+    });
+    let err = match sync(&config).await {
+        Ok((summary, _)) => panic!("the run was {:?}", summary.status),
+        Err(err) => err.chain(),
+    };
+    assert!(
+        err.contains("long-term pricing not read for")
+            && err.contains("the service repeated a NextToken after 2 ListLongTermPricing pages"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM snowball.long_term_pricing").await,
+        0,
+        "a listing that failed writes nothing"
+    );
+    sim.sim.set_faults(Faults {
+        reject_tokens: 1,
+        ..Faults::default()
+    });
+    let before = sim.sim.operation_counts();
+    let run = sync_ok(&config).await;
+    assert_eq!(run.totals.pricing_changes, Some(150));
+    assert_eq!(
+        calls_since(&before, &sim.sim.operation_counts())["ListLongTermPricing"],
+        4,
+        "page 1, page 2 refused, then both again"
+    );
+}
