@@ -19,6 +19,9 @@ const CREATE_DEMO_DATABASE: &str = "CREATE DATABASE snowball_demo";
 const REGION: &str = "us-east-1";
 /// The role the demo assumes in each member account of the simulated organization.
 const DEMO_ROLE: &str = "SnowballSyncReader";
+/// Clusters and long-term pricing terms in each account's estate.
+const DEMO_CLUSTERS: usize = 2;
+const DEMO_TERMS: usize = 4;
 
 pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let database = match &config.database {
@@ -40,6 +43,8 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     let earlier = db::report::succeeded_runs(&mut conn).await?;
     let fleet = FleetConfig {
         accounts: config.accounts,
+        clusters: DEMO_CLUSTERS,
+        terms: DEMO_TERMS,
         ..FleetConfig::new(config.jobs, config.seed, vec![REGION.to_owned()])
     };
     let sim = Simulator::new(&fleet, Faults::default());
@@ -67,8 +72,10 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     }
     let sync = SyncConfig {
         migrate: false,
-        // The demo shows what DescribeJob adds: shipments and data transfer.
+        // The demo reads everything (`--include all`): what DescribeJob adds
+        // (shipments and data transfer), clusters, terms and device usage.
         details: Some(crate::config::DEFAULT_DETAILS_CONCURRENCY),
+        estate: crate::config::EstateKinds::all(),
         ..SyncConfig::new(database.clone(), aws)
     };
     for run in 1..=config.runs {
@@ -102,6 +109,7 @@ const SUGGESTED_QUERIES: &[&str] = &[
     "-- every observed change of one job\n  SELECT from_state, to_state, observed_at, from_state_last_seen_at FROM snowball.job_state_history WHERE job_id = (SELECT job_id FROM snowball.jobs LIMIT 1) ORDER BY id;",
     "-- devices on their way, with tracking numbers (sync --details)\n  SELECT job_id, job_state, outbound_tracking_number, inbound_tracking_number FROM snowball.shipments ORDER BY job_state, job_id LIMIT 10;",
     "-- data moving into or out of S3, and how fast\n  SELECT job_id, percent_done, bytes_per_second FROM snowball.data_transfer_progress WHERE percent_done < 100 ORDER BY percent_done;",
+    "-- long-term pricing terms, soonest end first; lapses: no auto-renew within 60 days\n  SELECT long_term_pricing_id, pricing_type, end_date, days_left, auto_renew, lapses FROM snowball.long_term_pricing_terms;",
     "-- how the syncs went\n  SELECT id, status, started_at, finished_at - started_at AS took, jobs_seen, transitions FROM snowball.sync_runs ORDER BY id DESC LIMIT 10;",
 ];
 
@@ -188,6 +196,95 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
         )
         .ok();
     }
+    show_estate(conn, out).await
+}
+
+/// One cluster (the one that changed most), the terms ending soonest, and
+/// the device usage.
+async fn show_estate(
+    conn: &mut sqlx::PgConnection,
+    out: &mut (dyn Write + Send),
+) -> Result<(), Error> {
+    let clusters = db::clusters::overview(&mut *conn, &[]).await?;
+    let mut busiest: Option<(usize, crate::report::estate::ClusterHistory)> = None;
+    for cluster in &clusters {
+        if let Some(history) =
+            crate::report::estate::ClusterHistory::load(&mut *conn, &cluster.cluster_id).await?
+            && busiest
+                .as_ref()
+                .is_none_or(|(n, _)| history.stints.len() > *n)
+        {
+            busiest = Some((history.stints.len(), history));
+        }
+    }
+    if let Some((_, history)) = busiest {
+        writeln!(
+            out,
+            "\nCluster {}",
+            history.render(crate::cli::TableFormat::Text)
+        )
+        .ok();
+    }
+    let now = db::report::now(&mut *conn).await?;
+    let mut terms = db::pricing::ending(
+        &mut *conn,
+        now,
+        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        &[],
+    )
+    .await?;
+    terms.sort_by_key(|t| t.end_date);
+    let rows: Vec<Vec<String>> = terms
+        .iter()
+        .take(5)
+        .map(|t| {
+            vec![
+                t.long_term_pricing_id.clone(),
+                t.pricing_type.clone().unwrap_or_default(),
+                crate::report::text_time(t.end_date),
+                t.days_left.to_string(),
+                t.auto_renew.map(|a| a.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    writeln!(
+        out,
+        "Long-term pricing terms ending soonest:\n{}",
+        text_table(
+            &[
+                "long_term_pricing_id",
+                "type",
+                "end_date",
+                "days_left",
+                "auto_renew"
+            ],
+            &rows
+        )
+    )
+    .ok();
+    let usage = db::usage::latest(&mut *conn, &[]).await?;
+    let rows: Vec<Vec<String>> = usage
+        .iter()
+        .map(|u| {
+            let figure = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+            vec![
+                u.account_id.clone(),
+                u.region.clone(),
+                figure(u.snowball_limit),
+                figure(u.snowballs_in_use),
+                figure(u.headroom),
+            ]
+        })
+        .collect();
+    writeln!(
+        out,
+        "Device usage against the limit:\n{}",
+        text_table(
+            &["account_id", "region", "limit", "in_use", "headroom"],
+            &rows
+        )
+    )
+    .ok();
     Ok(())
 }
 

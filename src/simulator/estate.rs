@@ -9,18 +9,17 @@
 use serde_json::{Value as Json, json};
 
 use super::details::TAX_MARKER;
-use super::fleet::{CANCELLED, Fleet, JobEntry, SplitMix64, id};
+use super::fleet::{CANCELLED, Fleet, JobEntry, LOCAL_USE, SplitMix64, id};
 
-/// The documented path of a cluster; Cancelled is possible before InUse.
-pub const CLUSTER_PATH: &[&str] = &["AwaitingQuorum", "Pending", "InUse", "Complete"];
-/// What a member job's JobState is in each cluster state.
-fn member_state(cluster_state: &str) -> &'static str {
-    match cluster_state {
-        "AwaitingQuorum" => "New",
-        "Pending" => "PreparingAppliance",
-        "InUse" => "WithCustomer",
-        "Complete" => "Complete",
-        _ => CANCELLED,
+/// A cluster's state, from where its members are along their (local use)
+/// lifecycle, all in step: AwaitingQuorum while New, Pending until they
+/// reach the customer, InUse until they are back, then Complete.
+fn cluster_state(step: usize) -> &'static str {
+    match step {
+        0 => "AwaitingQuorum",
+        1..=3 => "Pending",
+        _ if step + 1 < LOCAL_USE.len() => "InUse",
+        _ => "Complete",
     }
 }
 /// Devices in a simulated cluster (the service asks for at least five).
@@ -32,6 +31,8 @@ const TICK_SECONDS: i64 = 3_600;
 pub struct Cluster {
     pub cluster_id: String,
     pub state: String,
+    /// Where its members are along LOCAL_USE; None once cancelled.
+    step: Option<usize>,
     pub snowball_type: String,
     pub creation_date: i64,
     pub description: String,
@@ -87,7 +88,7 @@ impl Estate {
         };
         for i in 0..clusters {
             let cluster_id = id(&mut estate.rng, "CID");
-            let state = CLUSTER_PATH[estate.rng.below(CLUSTER_PATH.len() as u64) as usize];
+            let step = estate.rng.below(LOCAL_USE.len() as u64) as usize;
             let creation_date = now - (1 + estate.rng.below(90) as i64) * DAY;
             let description = format!("Edge cluster at field site {}", i + 1);
             let members = (0..MEMBERS)
@@ -95,7 +96,7 @@ impl Estate {
                     let job_id = id(&mut estate.rng, "JID");
                     fleet.push_fixed(JobEntry {
                         job_id: job_id.clone(),
-                        job_state: member_state(state).to_owned(),
+                        job_state: LOCAL_USE[step].to_owned(),
                         job_type: Some("LOCAL_USE".to_owned()),
                         snowball_type: Some("EDGE_C".to_owned()),
                         is_master: false,
@@ -107,7 +108,8 @@ impl Estate {
                 .collect();
             estate.clusters.push(Cluster {
                 cluster_id,
-                state: state.to_owned(),
+                state: cluster_state(step).to_owned(),
+                step: Some(step),
                 snowball_type: "EDGE_C".to_owned(),
                 creation_date,
                 description,
@@ -148,33 +150,37 @@ impl Estate {
         self.clock
     }
 
-    /// One tick: an hour passes; each cluster may move one step (or be
-    /// cancelled early), and its members move with it.
+    /// One tick: an hour passes; each cluster's members may move one step
+    /// along their lifecycle together (or be cancelled early on), and the
+    /// cluster's state follows them.
     pub fn tick(&mut self, fleet: &mut Fleet) {
         for index in 0..self.clusters.len() {
             let roll = self.rng.unit();
-            let cluster = &self.clusters[index];
-            let Some(at) = CLUSTER_PATH.iter().position(|s| *s == cluster.state) else {
+            let Some(step) = self.clusters[index].step else {
                 continue;
             };
-            let next = if at <= 1 && roll < 0.03 {
-                CANCELLED
-            } else if roll < 0.3 && at + 1 < CLUSTER_PATH.len() {
-                CLUSTER_PATH[at + 1]
-            } else {
-                continue;
-            };
-            self.set_cluster_state(index, next, fleet);
+            if step <= 1 && roll < 0.03 {
+                self.move_members(index, None, fleet);
+            } else if roll < 0.3 && step + 1 < LOCAL_USE.len() {
+                self.move_members(index, Some(step + 1), fleet);
+            }
         }
         self.pass(TICK_SECONDS);
     }
 
-    /// Sets a cluster's state, and its members' states with it.
+    /// Sets a cluster's state by hand (AwaitingQuorum, Pending, InUse,
+    /// Complete or Cancelled), its members to the first step of it.
     pub fn set_cluster_state(&mut self, index: usize, state: &str, fleet: &mut Fleet) {
+        let step = (0..LOCAL_USE.len()).find(|s| cluster_state(*s) == state);
+        self.move_members(index, step, fleet);
+    }
+
+    fn move_members(&mut self, index: usize, step: Option<usize>, fleet: &mut Fleet) {
         let cluster = &mut self.clusters[index];
-        cluster.state = state.to_owned();
+        cluster.step = step;
+        cluster.state = step.map_or(CANCELLED, cluster_state).to_owned();
         for member in &cluster.members {
-            fleet.set_state(member, member_state(state));
+            fleet.set_state(member, step.map_or(CANCELLED, |s| LOCAL_USE[s]));
         }
     }
 

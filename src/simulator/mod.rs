@@ -194,6 +194,9 @@ struct State {
     long_log_job: Option<String>,
     /// Device limits set by tests, by (account, region).
     usage_limits: BTreeMap<(String, String), u64>,
+    /// The default limits start from half the jobs a fleet starts with, so
+    /// that a fleet's devices out stay within them.
+    usage_base: u64,
     /// GetSnowballUsage requests received.
     usage_requests: u64,
     /// Clusters and terms, by the key of the fleet their members are in.
@@ -265,6 +268,7 @@ impl Simulator {
                 long_success_log: None,
                 long_log_job: None,
                 usage_limits: BTreeMap::new(),
+                usage_base: config.jobs as u64 / 2,
                 usage_requests: 0,
                 estates,
                 operations: BTreeMap::new(),
@@ -657,7 +661,8 @@ impl Simulator {
     }
 
     /// GetSnowballUsage for the account of `access_key` in `region`: a limit
-    /// per account and region (10 to 50, or as set), and the devices out:
+    /// per account and region (half the fleet's starting jobs, plus 10 to
+    /// 50; or as set), and the devices out:
     /// that fleet's jobs from PreparingShipment until back at AWS.
     pub(crate) fn usage(&self, access_key: &str, region: &str) -> (Answer, Duration) {
         let mut state = self.state();
@@ -688,7 +693,9 @@ impl Simulator {
             .usage_limits
             .get(&(account_id.clone(), region.to_owned()))
             .copied()
-            .unwrap_or(10 + fnv1a(format!("{account_id}/{region}").as_bytes()) % 41);
+            .unwrap_or(
+                state.usage_base + 10 + fnv1a(format!("{account_id}/{region}").as_bytes()) % 41,
+            );
         (Answer::Usage { limit, in_use }, latency)
     }
 

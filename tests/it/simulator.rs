@@ -394,6 +394,11 @@ async fn demo_fills_a_fresh_database_with_history() {
         "Latest transitions:",
         "Timeline of ",
         "State and detail changes, in order:",
+        " cluster transitions, ",
+        "\nCluster CID",
+        "Member jobs:",
+        "Long-term pricing terms ending soonest:",
+        "Device usage against the limit:",
         "SELECT",
     ] {
         assert!(
