@@ -17,24 +17,23 @@ def field(v):  # NULL: 0x00; else 0x01, 4-byte big-endian length, bytes
 
 def sha(*fields): return hashlib.sha256(b"".join(field(f) for f in fields)).digest()
 
-# The hashed columns in encoding order (after the table's name); job_id is third.
-STATE = ("snowball.job_state_history", "sync_run_id, observed_at, job_id, from_state, to_state, "
-         "from_state_last_seen_at")
-DETAIL = ("snowball.job_detail_history", "sync_run_id, observed_at, job_id, shipping_option, "
-          "outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number, "
-          "bytes_transferred, objects_transferred, total_bytes, total_objects")
-REPORTS = ("snowball.job_reports", "sync_run_id, fetched_at, job_id, kind, bytes, sha256, content_type, "
-           "CASE WHEN stored THEN 'true' ELSE 'false' END")
-# One chain per account and region: its subject is ACCOUNT/REGION.
-USAGE = ("snowball.device_usage_history", "sync_run_id, observed_at, account_id, region, snowball_limit, "
-         "snowballs_in_use")
-CLUSTERS = ("snowball.cluster_state_history", "sync_run_id, observed_at, cluster_id, from_state, to_state, "
-            "from_state_last_seen_at")
-TERMS = ("snowball.long_term_pricing_history", "sync_run_id, observed_at, long_term_pricing_id, status, "
-         "CASE auto_renew WHEN true THEN 'true' WHEN false THEN 'false' END, end_date, current_active_job, "
-         "replacement_job, job_ids")
-TABLES = (STATE, DETAIL, REPORTS, USAGE, CLUSTERS, TERMS)
-NOUNS = {USAGE[0]: "account and region", CLUSTERS[0]: "cluster", TERMS[0]: "term"}
+BOOL = "CASE {} WHEN true THEN 'true' WHEN false THEN 'false' END"  # booleans as the text true/false
+# Each chained table: what its chains are of, and its hashed columns in encoding order (after its name).
+TABLES = (
+    ("snowball.job_state_history", "job", "sync_run_id, observed_at, job_id, from_state, to_state, "
+     "from_state_last_seen_at"),
+    ("snowball.job_detail_history", "job", "sync_run_id, observed_at, job_id, shipping_option, outbound_status, "
+     "outbound_tracking_number, inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred, "
+     "total_bytes, total_objects"),
+    ("snowball.job_reports", "job", "sync_run_id, fetched_at, job_id, kind, bytes, sha256, content_type, "
+     + BOOL.format("stored")),
+    ("snowball.device_usage_history", "account and region", "sync_run_id, observed_at, account_id, region, "
+     "snowball_limit, snowballs_in_use"),  # one chain per ACCOUNT/REGION
+    ("snowball.cluster_state_history", "cluster", "sync_run_id, observed_at, cluster_id, from_state, to_state, "
+     "from_state_last_seen_at"),
+    ("snowball.long_term_pricing_history", "term", "sync_run_id, observed_at, long_term_pricing_id, status, "
+     + BOOL.format("auto_renew") + ", end_date, current_active_job, replacement_job, job_ids"),
+)
 problems, lines = [], []
 
 def main(url, anchors):
@@ -42,10 +41,9 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            for table, columns in TABLES:
+            for table, noun, columns in TABLES:
                 rows = chains = 0; job = head = None
-                usage = table == USAGE[0]
-                noun = NOUNS.get(table, "job")
+                usage = noun == "account and region"
                 cur = conn.cursor(name="rows")  # server-side: constant memory
                 order = "account_id, region, id" if usage else columns.split(", ")[2] + ", id"
                 cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY {order}")
@@ -68,7 +66,7 @@ def main(url, anchors):
                                   " ON p.digest_seq = r.digest_seq - 1"):
                 runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
             orphans = set()
-            for table, _ in TABLES:
+            for table, _, _ in TABLES:
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
                     if run_id in runs: runs[run_id][5].update(bytes(row_hash))
                     else: orphans.add(run_id)

@@ -16,6 +16,15 @@ answered after LATENCY ms, and compares the wall time with the bound
 1.5 x (all requests x latency / concurrency) + 0.5 s. It also says where the
 machine's cores went: CPU seconds of the sync, of the PostgreSQL backends
 serving it (PostgreSQL must run on this machine) and of the simulator.
+       scripts/bench.py estate [--accounts 100] [--jobs 500] [--latency 20] [--concurrency 16]
+                               [--clusters 2] [--terms 3] [--include clusters,long-term-pricing,usage] [--repeat 3]
+The estate case runs the accounts case's organization, with CLUSTERS clusters
+and TERMS terms in every account and region, twice into fresh databases: with
+ListJobs only, then with `--include INCLUDE`, each a first sync and an
+unchanged re-sync, REPEAT times alternating. The extra wall time (medians)
+of the second over the first is compared with 1.5 x (extra requests x
+latency / concurrency) + 0.3 s, and the unchanged re-sync must write no
+history row of any table.
        scripts/bench.py details [--jobs 10000] [--latency 20] [--concurrency 4]
 The details case times the details step of `sync --details` (a first sync,
 which describes every job, then an unchanged re-sync, which describes the
@@ -69,11 +78,11 @@ def psql(admin_url, sql):
     subprocess.run(["psql", admin_url, "-qc", sql], check=True, stdout=subprocess.DEVNULL)
 
 
-def start_simulator(jobs, latency_ms, regions, accounts=1):
+def start_simulator(jobs, latency_ms, regions, accounts=1, extra=()):
     proc = subprocess.Popen(
         [BINARY, "-q", "simulate", "--listen", "127.0.0.1:0", "--jobs", str(jobs), "--seed", "1",
          "--regions", ",".join(regions), "--page-latency-ms", str(latency_ms),
-         "--identity-latency-ms", str(latency_ms), "--accounts", str(accounts)],
+         "--identity-latency-ms", str(latency_ms), "--accounts", str(accounts), *extra],
         stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     return proc, line.strip().rsplit(" ", 1)[-1]
@@ -201,6 +210,76 @@ def accounts_case(argv):
         finally:
             sim.terminate()
             sim.wait()
+    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+
+
+HISTORY_TABLES = ["job_state_history", "job_detail_history", "job_reports", "device_usage_history",
+                  "cluster_state_history", "long_term_pricing_history"]
+
+
+def history_rows(database_url):
+    counts = " + ".join(f"(SELECT count(*) FROM snowball.{t})" for t in HISTORY_TABLES)
+    out = subprocess.run(["psql", database_url, "-Atc", f"SELECT {counts}"], check=True,
+                         capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def all_requests(endpoint):
+    data = sim_stats(endpoint)
+    return sum(data["operations"].values()) + data["identity_requests"]
+
+
+def estate_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py estate")
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--latency", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--clusters", type=int, default=2)
+    parser.add_argument("--terms", type=int, default=3)
+    parser.add_argument("--include", default="clusters,long-term-pricing,usage")
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    regions = REGION_SETS[2]
+    sim, endpoint = start_simulator(options.jobs, options.latency, regions, options.accounts,
+                                    ["--clusters", str(options.clusters), "--terms", str(options.terms)])
+    print("| repeat | sync | include | requests | wall s | history rows written |")
+    print("|---|---|---|---|---|---|")
+    walls, requests_of = {}, {}
+    try:
+        # The two configurations alternate, each into a fresh database.
+        for repeat in range(1, options.repeat + 1):
+            for include in ["", options.include]:
+                psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+                psql(admin_url, "CREATE DATABASE snowball_bench")
+                extra = ["--organization-role", "SnowballSyncReader", "--concurrency", str(options.concurrency)]
+                if include:
+                    extra += ["--include", include]
+                for label in ["first", "unchanged"]:
+                    before = all_requests(endpoint)
+                    rows_before = history_rows(database_url) if label == "unchanged" else 0
+                    wall, _, _, _ = timed_sync(database_url, endpoint, regions, extra)
+                    requests = all_requests(endpoint) - before
+                    written = history_rows(database_url) - rows_before
+                    walls.setdefault((include, label), []).append(wall)
+                    requests_of[(include, label)] = requests
+                    print(f"| {repeat} | {label} | {include or '(ListJobs only)'} | {requests} | {wall:.2f} "
+                          f"| {written} |", flush=True)
+                    if label == "unchanged" and written != 0:
+                        print(f"FAIL: the unchanged re-sync wrote {written} history rows")
+    finally:
+        sim.terminate()
+        sim.wait()
+    for label in ["first", "unchanged"]:
+        base, wall = median(walls[("", label)]), median(walls[(options.include, label)])
+        extra_requests = requests_of[(options.include, label)] - requests_of[("", label)]
+        bound = 1.5 * (extra_requests * options.latency / 1000.0 / options.concurrency) + 0.3
+        print(f"{label}: medians {base:.2f} s (ListJobs only) and {wall:.2f} s: extra {wall - base:.2f} s "
+              f"for {extra_requests} extra requests; bound {bound:.2f} s: "
+              f"{'within' if wall - base <= bound else 'OVER'}")
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 
@@ -480,6 +559,9 @@ def main():
         return
     if sys.argv[1:2] == ["details"]:
         details_case(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["estate"]:
+        estate_case(sys.argv[2:])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")

@@ -1319,3 +1319,40 @@ async fn estate_listings_are_paged_by_the_tool_a_repeated_token_fails_them_and_a
         "page 1, page 2 refused, then both again"
     );
 }
+
+#[tokio::test]
+async fn a_cluster_or_term_listed_by_several_us_regions_is_stored_once_and_described_once() {
+    let db = TestDb::migrated().await;
+    let regions = ["us-west-2", "us-east-1"];
+    let sim = estate_simulator(5, 52, &regions, 1, (2, 2)).await;
+    let config = with_estate(sync_config(&db, &sim, &regions), EstateKinds::all());
+    let before = sim.sim.operation_counts();
+    let run = sync_ok(&config).await;
+    assert_eq!(run.totals.cluster_transitions, Some(2));
+    assert_eq!(run.totals.pricing_changes, Some(2));
+    let calls = calls_since(&before, &sim.sim.operation_counts());
+    assert_eq!(calls["ListClusters"], 2, "each region lists");
+    assert_eq!(calls["DescribeCluster"], 2, "each cluster described once");
+    assert_eq!(
+        calls["ListClusterJobs"], 2,
+        "each cluster's jobs listed once"
+    );
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT region, count(*) FROM (
+           SELECT region FROM snowball.clusters UNION ALL SELECT region FROM snowball.long_term_pricing) r
+          GROUP BY region",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("regions");
+    assert_eq!(
+        stored,
+        [("us-east-1".to_owned(), 4)],
+        "the first region name"
+    );
+    assert_eq!(
+        sync_ok(&config).await.totals.cluster_transitions,
+        Some(0),
+        "listed twice, changed never"
+    );
+}

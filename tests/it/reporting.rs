@@ -426,6 +426,8 @@ async fn the_report_is_exact_in_json_csv_and_text() {
             ],
             "jobs_lacking_reports": [],
             "device_usage": [],
+            "clusters": [],
+            "terms_ending": [],
             "sync_health": [
                 {"day": day, "runs": 4, "succeeded": 4, "partial": 0, "failed": 0, "abandoned": 0, "running": 0,
                  "mean_duration_seconds": finished.mean, "last_success": rfc3339(finished.last)},
@@ -437,46 +439,48 @@ async fn the_report_is_exact_in_json_csv_and_text() {
     let header = "section,account_id,jobs,active,missing,job_state,job_type,snowball_type,\
                   from_state,to_state,count,job_id,region,state_since,age_seconds,\
                   bytes_transferred,total_bytes,percent_done,bytes_per_second,status,tracking_number,\
-                  prepared_at,approximate,deadline,days_left,completed_at,missing_reports,snowball_limit,snowballs_in_use,headroom,day,runs,succeeded,partial,failed,\
+                  prepared_at,approximate,deadline,days_left,completed_at,missing_reports,snowball_limit,snowballs_in_use,headroom,\
+                  cluster_id,cluster_state,missing_since,member_jobs,member_states,long_term_pricing_id,\
+                  pricing_type,end_date,auto_renew,lapses,current_active_job,replacement_job,day,runs,succeeded,partial,failed,\
                   abandoned,running,mean_duration_seconds,last_success";
     let empty = |n: usize| ",".repeat(n);
     let expected_csv = [
         header.to_owned(),
-        format!("jobs_by_account,{account},3,2,0{}", empty(34)),
-        format!("jobs_by_state,,1,,,Cancelled,IMPORT,EDGE{}", empty(31)),
+        format!("jobs_by_account,{account},3,2,0{}", empty(46)),
+        format!("jobs_by_state,,1,,,Cancelled,IMPORT,EDGE{}", empty(43)),
         format!(
             "jobs_by_state,,1,,,PreparingShipment,IMPORT,EDGE{}",
-            empty(31)
+            empty(43)
         ),
-        format!("jobs_by_state,,1,,,WithCustomer,IMPORT,EDGE{}", empty(31)),
-        format!("transitions{},New,2{}", empty(8), empty(28)),
-        format!("transitions{},WithCustomer,1{}", empty(8), empty(28)),
-        format!("transitions{}New,Cancelled,1{}", empty(8), empty(28)),
+        format!("jobs_by_state,,1,,,WithCustomer,IMPORT,EDGE{}", empty(43)),
+        format!("transitions{},New,2{}", empty(8), empty(40)),
+        format!("transitions{},WithCustomer,1{}", empty(8), empty(40)),
+        format!("transitions{}New,Cancelled,1{}", empty(8), empty(40)),
         format!(
             "transitions{}New,PreparingAppliance,1{}",
             empty(8),
-            empty(28)
+            empty(40)
         ),
         format!(
             "transitions{}PreparingAppliance,PreparingShipment,1{}",
             empty(8),
-            empty(28)
+            empty(40)
         ),
         format!(
             "stuck_jobs,{account},,,,WithCustomer,IMPORT,EDGE,,,,JIDonce,us-east-1,{},{}{}",
             rfc3339(t1),
             csv_age(t1),
-            empty(24)
+            empty(36)
         ),
         format!(
             "stuck_jobs,{account},,,,PreparingShipment,IMPORT,EDGE,,,,JIDmany,us-east-1,{},{}{}",
             rfc3339(t3),
             csv_age(t3),
-            empty(24)
+            empty(36)
         ),
         format!(
             "sync_health{}{day},4,4,0,0,0,0,{},{}",
-            empty(30),
+            empty(42),
             finished.mean,
             rfc3339(finished.last)
         ),
@@ -571,7 +575,7 @@ async fn the_html_report_is_one_self_contained_page_with_both_pictures() {
     let html = report.render(ReportFormat::Html);
 
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg ").count(), 3);
+    assert_eq!(html.matches("<svg ").count(), 4);
     for forbidden in ["<script", "src=", "href=", "url(", "@import", "https://"] {
         assert!(
             !html.contains(forbidden),
