@@ -71,6 +71,16 @@ pub struct Estate {
 }
 
 impl Estate {
+    /// No clusters and no terms: what an account's region without any serves.
+    pub fn empty() -> Estate {
+        Estate {
+            rng: SplitMix64(0),
+            clock: 0,
+            clusters: Vec::new(),
+            terms: Vec::new(),
+        }
+    }
+
     /// `clusters` clusters (their members pushed into `fleet`) and `terms`
     /// terms, some on the fleet's jobs, ending from days to years after `now`.
     pub fn generate(

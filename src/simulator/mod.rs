@@ -749,7 +749,7 @@ impl Simulator {
         };
         let account_id = state.org.accounts[account].id.clone();
         let key = account_fleet_key(&state.org, account, region);
-        let empty = estate::Estate::generate(0, 0, 0, 0, &mut Fleet::fixed(Vec::new()));
+        let empty = estate::Estate::empty();
         let estate = state.estates.get(&key).unwrap_or(&empty);
         let cluster = id.and_then(|id| estate.clusters.iter().find(|c| c.cluster_id == id));
         let answer = match (operation, cluster) {

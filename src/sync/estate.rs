@@ -161,6 +161,9 @@ pub(crate) async fn run(
                 "clusters",
             ));
         }
+        let listed = once_each(listed);
+        let listed: Vec<(&str, &str, &ClusterRecord)> =
+            listed.iter().map(|(a, r, c)| (*a, *r, c)).collect();
         let (transitions, missing) = sink
             .record_clusters(lock, run_id, &listed, &members, &complete)
             .await?;
@@ -331,6 +334,30 @@ async fn read_clusters(
         finished_at: Utc::now(),
         answer,
     }
+}
+
+/// Each cluster once: several US regions list the same clusters, and only
+/// the first listing to reach one describes it. The first region's entry
+/// (the listings are sorted) with the description whichever listing made.
+fn once_each<'a>(
+    listed: Vec<(&'a str, &'a str, &'a ClusterRecord)>,
+) -> Vec<(&'a str, &'a str, ClusterRecord)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut once: Vec<(&str, &str, ClusterRecord)> = Vec::new();
+    for (account_id, region, cluster) in listed {
+        match index.get(cluster.cluster_id.as_str()) {
+            Some(&at) => {
+                if once[at].2.described.is_none() {
+                    once[at].2.described = cluster.described.clone();
+                }
+            }
+            None => {
+                index.insert(&cluster.cluster_id, once.len());
+                once.push((account_id, region, cluster.clone()));
+            }
+        }
+    }
+    once
 }
 
 /// Keeps a follow-up call's failure (the first one) and whether it was refused.

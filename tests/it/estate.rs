@@ -1351,6 +1351,16 @@ async fn a_cluster_or_term_listed_by_several_us_regions_is_stored_once_and_descr
         "the first region name"
     );
     assert_eq!(
+        count(
+            &db.pool,
+            "SELECT count(*) FROM snowball.clusters
+              WHERE described_at IS NOT NULL AND metadata ? 'AddressId'"
+        )
+        .await,
+        2,
+        "whichever region described a cluster, its description is kept"
+    );
+    assert_eq!(
         sync_ok(&config).await.totals.cluster_transitions,
         Some(0),
         "listed twice, changed never"
