@@ -26,6 +26,8 @@ fn cluster_state(step: usize) -> &'static str {
 const MEMBERS: usize = 5;
 const DAY: i64 = 86_400;
 const TICK_SECONDS: i64 = 3_600;
+/// The chance, each tick, that an active term's device is replaced.
+const REPLACEMENT_CHANCE: f64 = 0.002;
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -151,6 +153,10 @@ impl Estate {
                 current_active_job: job,
                 replacement_job: None,
             });
+            // Every fifth term has had its device replaced already.
+            if i % 5 == 4 {
+                estate.replace_device(i, fleet);
+            }
         }
         estate
     }
@@ -173,6 +179,16 @@ impl Estate {
                 self.move_members(index, None, fleet);
             } else if roll < 0.3 && step + 1 < LOCAL_USE.len() {
                 self.move_members(index, Some(step + 1), fleet);
+            }
+        }
+        // Now and then an active term's device is replaced.
+        for index in 0..self.terms.len() {
+            let term = &self.terms[index];
+            if self.rng.unit() < REPLACEMENT_CHANCE
+                && term.status == "ACTIVE"
+                && term.replacement_job.is_none()
+            {
+                self.replace_device(index, fleet);
             }
         }
         self.pass(TICK_SECONDS);
