@@ -1366,3 +1366,39 @@ async fn a_cluster_or_term_listed_by_several_us_regions_is_stored_once_and_descr
         "listed twice, changed never"
     );
 }
+
+#[tokio::test]
+async fn list_clusters_is_paged_by_the_tool_too_and_a_repeated_token_fails_it() {
+    let db = TestDb::migrated().await;
+    // More clusters than one page of 100.
+    let sim = estate_simulator(0, 53, &["us-east-1"], 1, (105, 0)).await;
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), CLUSTERS);
+    // The fault repeats every token, the jobs' (525 member jobs) as well.
+    sim.sim.set_faults(Faults {
+        repeat_tokens: true,
+        ..Faults::default()
+    });
+    let err = match sync(&config).await {
+        Ok((summary, _)) => panic!("the run was {:?}", summary.status),
+        Err(err) => err.chain(),
+    };
+    assert!(
+        err.contains(&format!(
+            "clusters not read for {} us-east-1 (ListClusters: the service repeated a NextToken after 2 ListClusters pages; the listing would be truncated)",
+            account_id(0)
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM snowball.clusters").await,
+        0,
+        "a failed listing writes no cluster"
+    );
+    sim.sim.set_faults(Faults::default());
+    let before = sim.sim.operation_counts();
+    let run = sync_ok(&config).await;
+    assert_eq!(run.totals.cluster_transitions, Some(105));
+    let calls = calls_since(&before, &sim.sim.operation_counts());
+    assert_eq!(calls["ListClusters"], 2, "{calls:?}");
+    assert_eq!(calls["DescribeCluster"], 105);
+}
