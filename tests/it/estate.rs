@@ -1402,3 +1402,52 @@ async fn list_clusters_is_paged_by_the_tool_too_and_a_repeated_token_fails_it() 
     assert_eq!(calls["ListClusters"], 2, "{calls:?}");
     assert_eq!(calls["DescribeCluster"], 105);
 }
+
+#[tokio::test]
+async fn a_changed_cluster_state_or_term_row_is_named_by_both_verifiers() {
+    if !psycopg_available("estate::tampering") {
+        return;
+    }
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(0, 54, &["us-east-1"], 1, (1, 1)).await;
+    sync_ok(&with_estate(
+        sync_config(&db, &sim, &["us-east-1"]),
+        EstateKinds::all(),
+    ))
+    .await;
+    let (cluster_row, cluster): (i64, String) =
+        sqlx::query_as("SELECT id, cluster_id FROM snowball.cluster_state_history")
+            .fetch_one(&db.pool)
+            .await
+            .expect("a cluster row");
+    let (term_row, term): (i64, String) =
+        sqlx::query_as("SELECT id, long_term_pricing_id FROM snowball.long_term_pricing_history")
+            .fetch_one(&db.pool)
+            .await
+            .expect("a term row");
+    // As the superuser, triggers off.
+    sqlx::raw_sql(
+        "SET session_replication_role = replica;
+         UPDATE snowball.cluster_state_history SET to_state = 'Forged';
+         UPDATE snowball.long_term_pricing_history SET job_ids = job_ids || 'JIDforged'::text;",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("tampering");
+    let verdict = crate::verification::both_verify(&db.url, &[]).await;
+    assert_eq!(verdict.code, 1);
+    for line in [
+        format!(
+            "snowball.cluster_state_history row {cluster_row} (cluster {cluster}): row_hash does not match the row"
+        ),
+        format!(
+            "snowball.long_term_pricing_history row {term_row} (term {term}): row_hash does not match the row"
+        ),
+    ] {
+        assert!(
+            verdict.problems.contains(&line),
+            "{line} not in {:?}",
+            verdict.problems
+        );
+    }
+}
