@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{csv_line, human_duration, rfc3339, text_table, text_time};
+use super::{csv_line, rfc3339, stint_json, stints_table, text_table, text_time};
 use crate::chain::hex;
 use crate::cli::TableFormat;
 use crate::db;
@@ -36,23 +36,8 @@ impl ClusterHistory {
 
     pub fn render(&self, format: TableFormat) -> String {
         let account = self.cluster.account_id.clone().unwrap_or_default();
-        let left = |s: &Interval| s.left_at.unwrap_or(self.as_of);
         match format {
             TableFormat::Text => {
-                let stints: Vec<Vec<String>> = self
-                    .stints
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.state.clone(),
-                            text_time(s.entered_at),
-                            s.entered_after.map(text_time).unwrap_or_default(),
-                            s.left_at.map_or_else(|| "(current)".to_owned(), text_time),
-                            human_duration((left(s) - s.entered_at).num_seconds()),
-                            s.sync_run_id.to_string(),
-                        ]
-                    })
-                    .collect();
                 let members: Vec<Vec<String>> = self
                     .cluster
                     .members
@@ -74,17 +59,7 @@ impl ClusterHistory {
                         &account
                     },
                     text_time(self.as_of),
-                    text_table(
-                        &[
-                            "state",
-                            "entered",
-                            "entered_after",
-                            "left",
-                            "duration",
-                            "sync_run"
-                        ],
-                        &stints
-                    ),
+                    stints_table(&self.stints, self.as_of),
                     text_table(&["job_id", "state", "since"], &members),
                 )
             }
@@ -92,17 +67,7 @@ impl ClusterHistory {
                 let stints: Vec<_> = self
                     .stints
                     .iter()
-                    .map(|s| {
-                        json!({
-                            "state": s.state,
-                            "entered_at": rfc3339(s.entered_at),
-                            "entered_after": s.entered_after.map(rfc3339),
-                            "left_at": s.left_at.map(rfc3339),
-                            "is_current": s.left_at.is_none(),
-                            "sync_run_id": s.sync_run_id,
-                            "row_hash": hex(&s.row_hash),
-                        })
-                    })
+                    .map(|s| stint_json(s, self.as_of))
                     .collect();
                 let members: Vec<_> = self
                     .cluster

@@ -183,41 +183,59 @@ pub fn human_bytes(bytes: i64) -> String {
     }
 }
 
+/// A job's or cluster's stints as a text table.
+pub(crate) fn stints_table(stints: &[Interval], as_of: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = stints
+        .iter()
+        .map(|s| {
+            vec![
+                s.state.clone(),
+                text_time(s.entered_at),
+                s.entered_after.map(text_time).unwrap_or_default(),
+                s.left_at.map_or_else(|| "(current)".to_owned(), text_time),
+                human_duration((s.left_at.unwrap_or(as_of) - s.entered_at).num_seconds()),
+                s.sync_run_id.to_string(),
+            ]
+        })
+        .collect();
+    text_table(
+        &[
+            "state",
+            "entered",
+            "entered_after",
+            "left",
+            "duration",
+            "sync_run",
+        ],
+        &rows,
+    )
+}
+
+/// A job's or cluster's stint as JSON.
+pub(crate) fn stint_json(s: &Interval, as_of: DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "state": s.state,
+        "entered_at": rfc3339(s.entered_at),
+        "entered_after": s.entered_after.map(rfc3339),
+        "left_at": s.left_at.map(rfc3339),
+        "duration_seconds": seconds(s.left_at.unwrap_or(as_of) - s.entered_at),
+        "is_current": s.left_at.is_none(),
+        "sync_run_id": s.sync_run_id,
+        "row_hash": crate::chain::hex(&s.row_hash),
+    })
+}
+
 impl History {
     pub fn render(&self, format: TableFormat) -> String {
         let duration = |s: &Interval| s.left_at.unwrap_or(self.as_of) - s.entered_at;
         match format {
             TableFormat::Text => {
-                let rows: Vec<Vec<String>> = self
-                    .stints
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.state.clone(),
-                            text_time(s.entered_at),
-                            s.entered_after.map(text_time).unwrap_or_default(),
-                            s.left_at.map_or_else(|| "(current)".to_owned(), text_time),
-                            human_duration(duration(s).num_seconds()),
-                            s.sync_run_id.to_string(),
-                        ]
-                    })
-                    .collect();
                 let mut text = format!(
                     "{} (account {}, times UTC, as of {})\n{}",
                     self.job_id,
                     self.account_id.as_deref().unwrap_or("unknown"),
                     text_time(self.as_of),
-                    text_table(
-                        &[
-                            "state",
-                            "entered",
-                            "entered_after",
-                            "left",
-                            "duration",
-                            "sync_run"
-                        ],
-                        &rows
-                    )
+                    stints_table(&self.stints, self.as_of)
                 );
                 if !self.details.is_empty() {
                     let rows: Vec<Vec<String>> = self
@@ -247,18 +265,7 @@ impl History {
                 let stints: Vec<_> = self
                     .stints
                     .iter()
-                    .map(|s| {
-                        json!({
-                            "state": s.state,
-                            "entered_at": rfc3339(s.entered_at),
-                            "entered_after": s.entered_after.map(rfc3339),
-                            "left_at": s.left_at.map(rfc3339),
-                            "duration_seconds": seconds(duration(s)),
-                            "is_current": s.left_at.is_none(),
-                            "sync_run_id": s.sync_run_id,
-                            "row_hash": crate::chain::hex(&s.row_hash),
-                        })
-                    })
+                    .map(|s| stint_json(s, self.as_of))
                     .collect();
                 let changes: Vec<_> = self
                     .changes()
