@@ -293,3 +293,78 @@ pub fn term_entry(t: &Term) -> Json {
     }
     entry
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::fleet::is_allowed_step;
+
+    #[test]
+    fn members_move_one_lifecycle_step_at_a_time_and_their_cluster_follows() {
+        let mut fleet = Fleet::fixed(Vec::new());
+        let mut estate = Estate::generate(5, 1_767_225_600, 6, 0, &mut fleet);
+        let state_of = |fleet: &Fleet, job: &str| {
+            fleet
+                .entries()
+                .find(|e| e.job_id == job)
+                .map(|e| e.job_state.clone())
+                .expect("a member job")
+        };
+        let mut moved = 0;
+        for _ in 0..200 {
+            let before: Vec<String> = estate
+                .clusters
+                .iter()
+                .flat_map(|c| c.members.iter().map(|m| state_of(&fleet, m)))
+                .collect();
+            estate.tick(&mut fleet);
+            let members = estate.clusters.iter().flat_map(|c| c.members.iter());
+            for (member, from) in members.zip(before) {
+                let to = state_of(&fleet, member);
+                assert!(
+                    to == from || is_allowed_step("LOCAL_USE", false, &from, &to),
+                    "{from} -> {to}"
+                );
+                moved += usize::from(to != from);
+            }
+            for cluster in &estate.clusters {
+                let member = state_of(&fleet, &cluster.members[0]);
+                let want = match cluster.step {
+                    None => CANCELLED,
+                    Some(step) => cluster_state(step),
+                };
+                assert_eq!(cluster.state, want);
+                assert!(cluster.step.is_none_or(|s| LOCAL_USE[s] == member));
+            }
+        }
+        assert!(moved > 0, "the clusters moved");
+        assert!(
+            estate
+                .clusters
+                .iter()
+                .all(|c| c.state == "Complete" || c.state == CANCELLED),
+            "two hundred ticks end every cluster"
+        );
+    }
+
+    #[test]
+    fn a_term_past_its_end_renews_one_period_on_or_expires() {
+        let mut fleet = Fleet::fixed(Vec::new());
+        let mut estate = Estate::generate(6, 0, 0, 2, &mut fleet);
+        let ends: Vec<i64> = estate.terms.iter().map(|t| t.end).collect();
+        estate.terms[0].auto_renew = true;
+        estate.terms[1].auto_renew = false;
+        estate.pass(130 * DAY);
+        assert_eq!(estate.terms[0].status, "ACTIVE");
+        assert!(estate.terms[0].end > estate.now(), "renewed past now");
+        assert_eq!(
+            (estate.terms[0].end - ends[0]) % period(estate.terms[0].pricing_type),
+            0
+        );
+        assert_eq!(estate.terms[1].status, "EXPIRED");
+        assert_eq!(
+            estate.terms[1].end, ends[1],
+            "an expired term keeps its end"
+        );
+    }
+}
