@@ -118,7 +118,9 @@ pub enum Command {
     /// Run the real sync several times against an in-process simulator and
     /// show what it recorded.
     Demo(DemoArgs),
-    /// Show one job's full timeline: every state, when it was entered and left.
+    /// Show one job's full timeline: every state, when it was entered and
+    /// left; or a cluster's (with its member jobs), or a long-term pricing
+    /// term's changes.
     History(HistoryArgs),
     /// Write an evidence folder for a job (or, with --completed-since, one
     /// per job completed in the period): its timeline, archived reports, the
@@ -343,7 +345,8 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The job, e.g. JID123e4567-e89b-12d3-a456-426655440000.
+    /// The job (e.g. JID123e4567-e89b-12d3-a456-426655440000), cluster
+    /// (CID…) or long-term pricing term (LTPID…).
     pub job_id: String,
 
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
