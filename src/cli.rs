@@ -346,7 +346,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The job (e.g. JID123e4567-e89b-12d3-a456-426655440000), cluster
-    /// (CID…) or long-term pricing term (LTPID…).
+    /// (CID...) or long-term pricing term (LTPID...).
     pub job_id: String,
 
     #[arg(long, value_enum, default_value_t = TableFormat::Text)]
