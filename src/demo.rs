@@ -179,16 +179,9 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
         Some(job) => Some(job),
         None => db::report::busiest_job(&mut *conn).await?,
     };
-    if let Some(job_id) = job {
-        let history = crate::report::History {
-            details: db::report::job_detail_changes(&mut *conn, &job_id).await?,
-            account_id: db::report::job_account(&mut *conn, &job_id)
-                .await?
-                .flatten(),
-            as_of: db::report::now(&mut *conn).await?,
-            stints: db::report::job_intervals(&mut *conn, &job_id).await?,
-            job_id,
-        };
+    if let Some(job_id) = job
+        && let Some(history) = crate::report::History::load(&mut *conn, &job_id).await?
+    {
         writeln!(
             out,
             "Timeline of {}",

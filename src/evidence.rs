@@ -106,9 +106,12 @@ pub async fn run(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Resul
 /// Writes one job's folder; returns how many files it holds. An export's
 /// main job's folder holds its parts' timelines, runs and reports too.
 async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result<usize, Error> {
-    let history = History::load(&mut *tx, job_id).await?;
+    let no_such_job = |id: &str| Error::Failed(anyhow::anyhow!("no such job: {id}"));
+    let history = History::load(&mut *tx, job_id)
+        .await?
+        .ok_or_else(|| no_such_job(job_id))?;
     let Some(job) = db::report::job_attributes(&mut *tx, job_id).await? else {
-        return Err(Error::Failed(anyhow::anyhow!("no such job: {job_id}")));
+        return Err(no_such_job(job_id));
     };
     let parts = match job.is_master {
         Some(true) => db::details::parts_of(&mut *tx, job_id).await?,
@@ -126,6 +129,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
     for part in &parts {
         let csv = History::load(&mut *tx, part)
             .await?
+            .ok_or_else(|| no_such_job(part))?
             .render(TableFormat::Csv);
         timeline += csv.split_once('\n').map_or("", |(_, rows)| rows);
     }

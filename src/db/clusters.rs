@@ -94,7 +94,9 @@ pub async fn write(
     let written = sqlx::query_scalar!(
         r#"
         WITH listed AS (
-            -- Several US regions list one cluster: keep its first entry.
+            -- The caller names each cluster once (sync::estate merges what
+            -- several US regions list); should one repeat, keep its first entry:
+            -- a statement cannot upsert one row twice.
             SELECT DISTINCT ON (cluster_id) *
               FROM jsonb_to_recordset($2::text::jsonb)
                    AS l (account_id text, region text, cluster_id text, cluster_state text,

@@ -199,17 +199,9 @@ fn timeline(report: &Report) -> String {
         .map(|i| i.entered_at.max(report.since))
         .min()
         .unwrap_or(report.since);
-    let span = (report.as_of - start).num_milliseconds().max(1) as f64;
-    let x_of = |t: DateTime<Utc>| {
-        left + ((t.max(start) - start).num_milliseconds() as f64 / span) * (width - left - 10.0)
-    };
-    let _ = write!(
-        svg,
-        r#"<text x="{left}" y="12">{}</text><text x="{}" y="12" text-anchor="end">{}</text>"#,
-        text_time(start),
-        width - 10.0,
-        text_time(report.as_of)
-    );
+    let axis = TimeAxis::new(start, report.as_of, left, width);
+    let x_of = |t| axis.x(t);
+    svg += &axis.labels(12.0);
     for (row, job) in jobs.iter().enumerate() {
         let y = top + row as f64 * lane;
         let _ = write!(
@@ -263,17 +255,9 @@ fn term_timeline(report: &Report) -> String {
         .map(|t| t.end_date)
         .max()
         .unwrap_or(report.as_of);
-    let span = (end - start).num_milliseconds().max(1) as f64;
-    let x_of = |t: DateTime<Utc>| {
-        left + ((t.max(start) - start).num_milliseconds() as f64 / span) * (width - left - 10.0)
-    };
-    let _ = write!(
-        svg,
-        r#"<text x="{left}" y="12">{}</text><text x="{}" y="12" text-anchor="end">{}</text>"#,
-        text_time(start),
-        width - 10.0,
-        text_time(end)
-    );
+    let axis = TimeAxis::new(start, end, left, width);
+    let x_of = |t| axis.x(t);
+    svg += &axis.labels(12.0);
     for (row, term) in terms.iter().enumerate() {
         let y = top + row as f64 * lane;
         let (x0, x1) = (x_of(term.start_date.unwrap_or(start)), x_of(term.end_date));
@@ -308,6 +292,44 @@ fn term_timeline(report: &Report) -> String {
     svg + "</svg>\n"
 }
 
+/// A horizontal time axis from `start` at x = `left` to `end` 10 px short of
+/// `width`; earlier moments are drawn at its start.
+struct TimeAxis {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    left: f64,
+    width: f64,
+}
+
+impl TimeAxis {
+    fn new(start: DateTime<Utc>, end: DateTime<Utc>, left: f64, width: f64) -> TimeAxis {
+        TimeAxis {
+            start,
+            end,
+            left,
+            width,
+        }
+    }
+
+    fn x(&self, t: DateTime<Utc>) -> f64 {
+        let span = (self.end - self.start).num_milliseconds().max(1) as f64;
+        self.left
+            + ((t.max(self.start) - self.start).num_milliseconds() as f64 / span)
+                * (self.width - self.left - 10.0)
+    }
+
+    /// Its two ends' times, at height `y`.
+    fn labels(&self, y: f64) -> String {
+        format!(
+            r#"<text x="{}" y="{y}">{}</text><text x="{}" y="{y}" text-anchor="end">{}</text>"#,
+            self.left,
+            text_time(self.start),
+            self.width - 10.0,
+            text_time(self.end)
+        )
+    }
+}
+
 /// One line per job moving data: the share of its total transferred at each
 /// observation (`sync --details`), over the period.
 fn transfer_chart(report: &Report) -> String {
@@ -320,11 +342,8 @@ fn transfer_chart(report: &Report) -> String {
         svg += r#"<text x="10" y="20">No data transfer observed in this period (sync --details records it).</text></svg>"#;
         return svg + "\n";
     };
-    let start = start.max(report.since);
-    let span = (report.as_of - start).num_milliseconds().max(1) as f64;
-    let x_of = |t: DateTime<Utc>| {
-        left + ((t.max(start) - start).num_milliseconds() as f64 / span) * (width - left - 10.0)
-    };
+    let axis = TimeAxis::new(start.max(report.since), report.as_of, left, width);
+    let x_of = |t| axis.x(t);
     let plot = height - top - bottom;
     let y_of = |share: f64| top + plot * (1.0 - share.clamp(0.0, 1.0));
     for (share, label) in [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")] {
@@ -337,15 +356,7 @@ fn transfer_chart(report: &Report) -> String {
             y + 4.0
         );
     }
-    let _ = write!(
-        svg,
-        r#"<text x="{left}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text>"#,
-        height - 6.0,
-        text_time(start),
-        width - 10.0,
-        height - 6.0,
-        text_time(report.as_of)
-    );
+    svg += &axis.labels(height - 6.0);
     let mut jobs: Vec<&str> = series.iter().map(|p| p.job_id.as_str()).collect();
     jobs.dedup();
     for job in jobs {

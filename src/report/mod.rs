@@ -374,19 +374,22 @@ enum Change<'a> {
 }
 
 impl History {
-    /// One job's history as the snapshot `tx` holds it; fails naming a job
-    /// the database does not know.
-    pub async fn load(tx: &mut sqlx::PgConnection, job_id: &str) -> Result<History, Error> {
+    /// One job's history as the snapshot `tx` holds it; None when the
+    /// database knows no such job.
+    pub async fn load(
+        tx: &mut sqlx::PgConnection,
+        job_id: &str,
+    ) -> anyhow::Result<Option<History>> {
         let Some(account_id) = db::report::job_account(&mut *tx, job_id).await? else {
-            return Err(Error::Failed(anyhow::anyhow!("no such job: {job_id}")));
+            return Ok(None);
         };
-        Ok(History {
+        Ok(Some(History {
             details: db::report::job_detail_changes(&mut *tx, job_id).await?,
             job_id: job_id.to_owned(),
             account_id,
             as_of: db::report::now(&mut *tx).await?,
             stints: db::report::job_intervals(&mut *tx, job_id).await?,
-        })
+        }))
     }
 
     /// Stints and detail changes interleaved by time; a state change before
@@ -595,8 +598,8 @@ pub async fn history_command(
     let id = &config.job_id;
     // A job, a cluster or a long-term pricing term: their ids never collide
     // (JID/MID, CID, LTPID), so the first table that knows the id says which.
-    let text = if db::report::job_account(&mut *tx, id).await?.is_some() {
-        History::load(&mut tx, id).await?.render(config.format)
+    let text = if let Some(history) = History::load(&mut tx, id).await? {
+        history.render(config.format)
     } else if let Some(cluster) = estate::ClusterHistory::load(&mut tx, id).await? {
         cluster.render(config.format)
     } else if let Some(term) = estate::TermHistory::load(&mut tx, id).await? {

@@ -809,19 +809,7 @@ async fn boto3_describes_jobs_exactly_as_the_rust_sdk_does_in_both_protocols() {
         .await
         .expect("job ids");
     assert!(ids.iter().any(|id| id.starts_with("MID")));
-    let config = aws_sdk_snowball::Config::builder()
-        .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
-        .region(aws_sdk_snowball::config::Region::new("us-east-1"))
-        .endpoint_url(sim.endpoint_url())
-        .credentials_provider(aws_sdk_snowball::config::Credentials::new(
-            "AKIDOUTSIDECLIENT",
-            "outside-secret",
-            None,
-            None,
-            "test",
-        ))
-        .build();
-    let client = aws_sdk_snowball::Client::from_conf(config);
+    let client = outside_sdk_client(&sim.endpoint_url(), "us-east-1");
     let mut ours = Vec::new();
     for id in &ids {
         let output = client

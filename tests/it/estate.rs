@@ -103,10 +103,7 @@ async fn device_usage_gets_a_row_only_when_its_figures_change_and_only_with_incl
         "snowball_limit = 0",
     )
     .await;
-    if psycopg_available("estate::device_usage") {
-        let verdict = crate::verification::both_verify(&db.url, &[]).await;
-        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
-    }
+    crate::verification::assert_both_verify(&db.url, "estate::device_usage").await;
 }
 
 #[tokio::test]
@@ -160,19 +157,7 @@ async fn boto3_gets_the_same_device_usage_as_the_rust_sdk_in_both_protocols() {
     let sim = simulator(60, 33, &["us-east-1", "eu-west-1"]).await;
     sim.sim.advance(6);
     for region in ["us-east-1", "eu-west-1"] {
-        let config = aws_sdk_snowball::Config::builder()
-            .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
-            .region(aws_sdk_snowball::config::Region::new(region))
-            .endpoint_url(sim.endpoint_url())
-            .credentials_provider(aws_sdk_snowball::config::Credentials::new(
-                "AKIDOUTSIDECLIENT",
-                "outside-secret",
-                None,
-                None,
-                "test",
-            ))
-            .build();
-        let output = aws_sdk_snowball::Client::from_conf(config)
+        let output = outside_sdk_client(&sim.endpoint_url(), region)
             .get_snowball_usage()
             .send()
             .await
@@ -407,10 +392,7 @@ async fn a_cluster_followed_through_its_lifecycle_gets_one_history_row_per_obser
         "{history}"
     );
     assert_append_only(&db.pool, "snowball.cluster_state_history", "to_state = 'x'").await;
-    if psycopg_available("estate::cluster_lifecycle") {
-        let verdict = crate::verification::both_verify(&db.url, &[]).await;
-        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
-    }
+    crate::verification::assert_both_verify(&db.url, "estate::cluster_lifecycle").await;
 }
 
 /// (status, auto_renew, replacement_job, job_ids) of a term's history rows.
@@ -594,10 +576,7 @@ async fn terms_that_renew_lapse_or_get_a_replacement_are_told_apart_and_their_hi
         "status = 'x'",
     )
     .await;
-    if psycopg_available("estate::terms") {
-        let verdict = crate::verification::both_verify(&db.url, &[]).await;
-        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
-    }
+    crate::verification::assert_both_verify(&db.url, "estate::terms").await;
 }
 
 #[tokio::test]
@@ -967,19 +946,7 @@ async fn boto3_gets_the_same_clusters_and_terms_as_the_rust_sdk_in_both_protocol
     }
     let sim = estate_simulator(10, 47, &["us-east-1"], 1, (5, 5)).await;
     sim.sim.advance(3);
-    let config = aws_sdk_snowball::Config::builder()
-        .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
-        .region(aws_sdk_snowball::config::Region::new("us-east-1"))
-        .endpoint_url(sim.endpoint_url())
-        .credentials_provider(aws_sdk_snowball::config::Credentials::new(
-            "AKIDOUTSIDECLIENT",
-            "outside-secret",
-            None,
-            None,
-            "test",
-        ))
-        .build();
-    let client = aws_sdk_snowball::Client::from_conf(config);
+    let client = outside_sdk_client(&sim.endpoint_url(), "us-east-1");
     let secs = |d: Option<&aws_sdk_snowball::primitives::DateTime>| d.map(|d| d.secs());
     let mut ours = Vec::new();
     let mut token = None;
@@ -1275,10 +1242,7 @@ async fn a_database_of_the_release_before_clusters_and_terms_is_upgraded_with_no
     let run = sync_ok(&with_estate(config, EstateKinds::all())).await;
     assert_eq!(run.totals.cluster_transitions, Some(2));
     assert_eq!(run.totals.pricing_changes, Some(2));
-    if psycopg_available("estate::upgrade") {
-        let verdict = crate::verification::both_verify(&db.url, &[]).await;
-        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
-    }
+    crate::verification::assert_both_verify(&db.url, "estate::upgrade").await;
 }
 
 #[tokio::test]

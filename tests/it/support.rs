@@ -424,6 +424,24 @@ pub async fn organization(
         .expect("simulator binds a loopback port")
 }
 
+/// The Rust SDK's Snowball client as an outside client (the credentials the
+/// boto3 parity tests' client uses) of the simulator at `endpoint`.
+pub fn outside_sdk_client(endpoint: &str, region: &str) -> aws_sdk_snowball::Client {
+    let config = aws_sdk_snowball::Config::builder()
+        .behavior_version(aws_sdk_snowball::config::BehaviorVersion::latest())
+        .region(aws_sdk_snowball::config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_snowball::config::Credentials::new(
+            "AKIDOUTSIDECLIENT",
+            "outside-secret",
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_snowball::Client::from_conf(config)
+}
+
 /// The simulator with `clusters` clusters and `terms` long-term pricing
 /// terms in each account's region, beside `jobs` jobs.
 pub async fn estate_simulator(

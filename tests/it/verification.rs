@@ -91,6 +91,15 @@ pub(crate) async fn both_verify(url: &str, anchors: &[String]) -> Verdict {
     tool
 }
 
+/// Both verifiers pass on the database at `url`, without anchors (when
+/// psycopg is there; under CI=true its absence fails `test`).
+pub(crate) async fn assert_both_verify(url: &str, test: &str) {
+    if psycopg_available(test) {
+        let verdict = both_verify(url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
 /// Runs as superuser with every trigger (append-only, foreign keys) off.
 async fn tamper(db: &TestDb, sql: &str) {
     sqlx::raw_sql(&format!("SET session_replication_role = replica; {sql}"))
