@@ -144,6 +144,45 @@ async fn resync_of_unchanged_fleet_adds_no_history() {
     assert_eq!(history(&db.pool).await, before);
 }
 
+/// Every unchanged job's new row version stays in its heap page (a heap-only
+/// update, adding no index entry), run after run: the reason for the jobs
+/// table's fillfactor (migration 20261204100000_jobs_fillfactor_45.sql).
+#[tokio::test]
+async fn unchanged_resyncs_rewrite_every_job_within_its_own_page() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(600, 4, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    sync_ok(&config).await;
+    let pages = job_pages(&db.pool).await;
+    assert!(pages.len() == 600 && pages.iter().any(|p| p.1 > 1));
+
+    for run in 1..=3 {
+        sync_ok(&config).await;
+        let moved: Vec<_> = job_pages(&db.pool)
+            .await
+            .into_iter()
+            .filter(|page| !pages.contains(page))
+            .collect();
+        assert!(
+            moved.is_empty(),
+            "re-sync {run}: {} of 600 jobs moved to another page, e.g. {:?}",
+            moved.len(),
+            moved.first()
+        );
+    }
+}
+
+/// Each job with the heap page its current row version is in.
+async fn job_pages(pool: &sqlx::PgPool) -> std::collections::HashSet<(String, i64)> {
+    sqlx::query!(r#"SELECT job_id, (ctid::text::point)[0]::bigint AS "page!" FROM snowball.jobs"#)
+        .fetch_all(pool)
+        .await
+        .expect("read the jobs' pages")
+        .into_iter()
+        .map(|r| (r.job_id, r.page))
+        .collect()
+}
+
 #[tokio::test]
 async fn unknown_enum_values_are_stored_verbatim() {
     let db = TestDb::migrated().await;
