@@ -144,11 +144,14 @@ async fn resync_of_unchanged_fleet_adds_no_history() {
     assert_eq!(history(&db.pool).await, before);
 }
 
-/// Every unchanged job's new row version stays in its heap page (a heap-only
-/// update, adding no index entry), run after run: the reason for the jobs
-/// table's fillfactor (migration 20261204100000_jobs_fillfactor_45.sql).
+/// An unchanged job's new row version stays in its heap page (a heap-only
+/// update, adding no index entry): the reason for the jobs table's
+/// fillfactor (migration 20261204100000_jobs_fillfactor_45.sql). Later runs
+/// also find the room once the previous versions are pruned, which PostgreSQL
+/// does when nothing still sees them; the benchmark shows it, a test on a
+/// busy server could not rely on it.
 #[tokio::test]
-async fn unchanged_resyncs_rewrite_every_job_within_its_own_page() {
+async fn an_unchanged_resync_rewrites_every_job_within_its_own_page() {
     let db = TestDb::migrated().await;
     let sim = simulator(600, 4, &["us-east-1"]).await;
     let config = sync_config(&db, &sim, &["us-east-1"]);
@@ -156,20 +159,19 @@ async fn unchanged_resyncs_rewrite_every_job_within_its_own_page() {
     let pages = job_pages(&db.pool).await;
     assert!(pages.len() == 600 && pages.iter().any(|p| p.1 > 1));
 
-    for run in 1..=3 {
-        sync_ok(&config).await;
-        let moved: Vec<_> = job_pages(&db.pool)
-            .await
-            .into_iter()
-            .filter(|page| !pages.contains(page))
-            .collect();
-        assert!(
-            moved.is_empty(),
-            "re-sync {run}: {} of 600 jobs moved to another page, e.g. {:?}",
-            moved.len(),
-            moved.first()
-        );
-    }
+    sync_ok(&config).await;
+
+    let moved: Vec<_> = job_pages(&db.pool)
+        .await
+        .into_iter()
+        .filter(|page| !pages.contains(page))
+        .collect();
+    assert!(
+        moved.is_empty(),
+        "{} of 600 jobs moved to another page, e.g. {:?}",
+        moved.len(),
+        moved.first()
+    );
 }
 
 /// Each job with the heap page its current row version is in.
