@@ -211,7 +211,8 @@ pub async fn run(
         .ok_or(Error::LockHeld)?;
     prepare(config, &mut lock, &account_ids).await?;
 
-    let pool = db::pool(&config.database, 3).await?;
+    // The writers' connections and one to spare.
+    let pool = db::pool(&config.database, writing::WRITERS as u32 + 1).await?;
     let sink = Sink::open(&pool, config.dry_run).await?;
     let run_id = sink
         .start_run(&regions, &account_ids, hostname().as_deref())
