@@ -473,7 +473,6 @@ async fn complete(
     listings: &[ListingRecord],
     totals: &mut RunTotals,
 ) -> anyhow::Result<u64> {
-    totals.jobs_seen = clamp(sink.count_seen(run_id).await?);
     let complete: Vec<Listed<'_>> = listings
         .iter()
         .filter(|l| l.succeeded)
@@ -482,7 +481,14 @@ async fn complete(
             region: &l.region,
         })
         .collect();
-    let missing = sink.mark_missing(run_id, &complete).await?;
+    // Both read the whole table, and the rows one counts (seen by this run)
+    // are not the rows the other marks: at once, on two connections.
+    let (seen, missing) = tokio::join!(
+        sink.count_seen(run_id),
+        sink.mark_missing(run_id, &complete)
+    );
+    totals.jobs_seen = clamp(seen?);
+    let missing = missing?;
     if missing > 0 {
         tracing::warn!(
             missing,
