@@ -1,9 +1,12 @@
 //! snowball.jobs (the current snapshot) and snowball.job_state_history (the
 //! append-only trail of JobState transitions), written together, a batch of pages at a time.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 
 use crate::job::JobRecord;
 
@@ -23,38 +26,170 @@ pub struct Listed<'a> {
     pub region: &'a str,
 }
 
+/// Whether a statement starts with the update of the unchanged jobs alone
+/// (`touch_unchanged`): yes while most of the jobs written are unchanged, as
+/// in every re-sync of a steady fleet; no while most are new or changed, as in
+/// a first sync, where it would find nothing. It decides how fast a
+/// statement is, never what it writes.
+#[derive(Debug)]
+pub struct Expect(AtomicBool);
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect(AtomicBool::new(true))
+    }
+}
+
 /// Upserts a batch of jobs, each with the account and region that listed it,
-/// and records their transitions, in one statement (one round trip) whatever
-/// the batch size. A job listed twice in the batch is written once, with its
-/// last entry. Run it inside a transaction so a batch is written whole or not
-/// at all: should someone else change one of the batch's stored rows while it
-/// runs, it fails on `jobs_pkey` rather than skip that job, and the batch can
-/// be written again.
+/// and records their transitions. A job listed twice in the batch is written
+/// once, with its last entry. Run it inside a transaction so a batch is
+/// written whole or not at all.
+///
+/// The jobs whose listed state is their stored one are written first by a
+/// lean update of their own (`touch_unchanged`), the rest by the full
+/// statement (`write_changed`): an unchanged re-sync of 100 000 jobs took
+/// 1.00 CPU seconds of PostgreSQL that way against 1.26 with the full
+/// statement alone, 1.06 s against 1.14 s (medians of four alternations).
+/// `expect` skips the lean update while it finds little.
 pub async fn write_jobs(
+    conn: &mut PgConnection,
+    run_id: i64,
+    jobs: &[(Listed<'_>, &JobRecord)],
+    expect: &Expect,
+) -> anyhow::Result<Vec<Transition>> {
+    if !expect.0.load(Ordering::Relaxed) {
+        let transitions = write_changed(&mut *conn, run_id, jobs).await?;
+        if transitions.len() * 2 < jobs.len() {
+            expect.0.store(true, Ordering::Relaxed);
+        }
+        return Ok(transitions);
+    }
+    let touched = touch_unchanged(&mut *conn, run_id, jobs).await?;
+    if touched.len() == jobs.len() {
+        return Ok(Vec::new());
+    }
+    if touched.len() * 2 < jobs.len() {
+        expect.0.store(false, Ordering::Relaxed);
+    }
+    let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
+    let rest: Vec<_> = jobs
+        .iter()
+        .filter(|(_, job)| !touched.contains(job.job_id.as_str()))
+        .copied()
+        .collect();
+    write_changed(conn, run_id, &rest).await
+}
+
+/// A statement's jobs as the parameter arrays both statements take.
+struct Columns<'a> {
+    accounts: Vec<&'a str>,
+    regions: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    states: Vec<&'a str>,
+    types: Vec<Option<&'a str>>,
+    snowball_types: Vec<Option<&'a str>>,
+    masters: Vec<Option<bool>>,
+    created: Vec<Option<DateTime<Utc>>>,
+    descriptions: Vec<Option<&'a str>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(jobs: &[(Listed<'a>, &'a JobRecord)]) -> Columns<'a> {
+        let mut c = Columns {
+            accounts: Vec::with_capacity(jobs.len()),
+            regions: Vec::with_capacity(jobs.len()),
+            ids: Vec::with_capacity(jobs.len()),
+            states: Vec::with_capacity(jobs.len()),
+            types: Vec::with_capacity(jobs.len()),
+            snowball_types: Vec::with_capacity(jobs.len()),
+            masters: Vec::with_capacity(jobs.len()),
+            created: Vec::with_capacity(jobs.len()),
+            descriptions: Vec::with_capacity(jobs.len()),
+        };
+        for (listed, job) in jobs {
+            c.accounts.push(listed.account_id);
+            c.regions.push(listed.region);
+            c.ids.push(&job.job_id);
+            c.states.push(&job.job_state);
+            c.types.push(job.job_type.as_deref());
+            c.snowball_types.push(job.snowball_type.as_deref());
+            c.masters.push(job.is_master);
+            c.created.push(job.creation_date);
+            c.descriptions.push(job.description.as_deref());
+        }
+        c
+    }
+}
+
+/// Writes the jobs whose stored state is the listed one (no transition, so
+/// no history row and nothing of the stored row to read back) with the same
+/// values the full statement would, and returns their ids. Each job appears
+/// once: a statement ends before a job it already holds (sync::writing).
+async fn touch_unchanged(
+    db: impl PgExecutor<'_>,
+    run_id: i64,
+    jobs: &[(Listed<'_>, &JobRecord)],
+) -> anyhow::Result<Vec<String>> {
+    let c = Columns::of(jobs);
+    sqlx::query_scalar!(
+        r#"
+        UPDATE snowball.jobs AS j
+           SET job_type         = l.job_type,
+               snowball_type    = l.snowball_type,
+               is_master        = l.is_master,
+               creation_date    = l.creation_date,
+               description      = l.description,
+               -- As in write_changed: the first region name of a run wins.
+               region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < l.region
+                                       THEN j.region ELSE l.region END,
+               last_seen_at     = now(),
+               missing_since    = NULL,
+               last_sync_run_id = $1,
+               account_id       = l.account_id
+          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                      $8::timestamptz[], $9::text[], $10::text[])
+               AS l (region, job_id, job_state, job_type, snowball_type, is_master, creation_date,
+                     description, account_id)
+               -- One probe by key per job, which LIMIT 1 keeps from being
+               -- planned as a join over the whole table (see write_changed).
+               -- Should someone else change the row before it is updated, its
+               -- ctid no longer matches and the job goes to the full statement.
+         CROSS JOIN LATERAL (
+                SELECT ctid AS tid
+                  FROM snowball.jobs
+                 WHERE job_id = l.job_id
+                   AND job_state = l.job_state
+                 LIMIT 1
+               ) s
+         WHERE j.ctid = s.tid
+        RETURNING j.job_id
+        "#,
+        run_id,
+        &c.regions as &[&str],
+        &c.ids as &[&str],
+        &c.states as &[&str],
+        &c.types as &[Option<&str>],
+        &c.snowball_types as &[Option<&str>],
+        &c.masters as &[Option<bool>],
+        &c.created as &[Option<DateTime<Utc>>],
+        &c.descriptions as &[Option<&str>],
+        &c.accounts as &[&str],
+    )
+    .fetch_all(db)
+    .await
+    .with_context(|| format!("writing a batch of {} jobs", jobs.len()))
+}
+
+/// Upserts jobs and records their transitions, in one statement (one round
+/// trip) whatever their number. Should someone else change one of the stored
+/// rows while it runs, it fails on `jobs_pkey` rather than skip that job, and
+/// the batch can be written again.
+async fn write_changed(
     db: impl PgExecutor<'_>,
     run_id: i64,
     jobs: &[(Listed<'_>, &JobRecord)],
 ) -> anyhow::Result<Vec<Transition>> {
-    let mut accounts = Vec::with_capacity(jobs.len());
-    let mut regions = Vec::with_capacity(jobs.len());
-    let mut ids = Vec::with_capacity(jobs.len());
-    let mut states = Vec::with_capacity(jobs.len());
-    let mut types = Vec::with_capacity(jobs.len());
-    let mut snowball_types = Vec::with_capacity(jobs.len());
-    let mut masters = Vec::with_capacity(jobs.len());
-    let mut created: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
-    let mut descriptions = Vec::with_capacity(jobs.len());
-    for (listed, job) in jobs {
-        accounts.push(listed.account_id.to_owned());
-        regions.push(listed.region.to_owned());
-        ids.push(job.job_id.clone());
-        states.push(job.job_state.clone());
-        types.push(job.job_type.clone());
-        snowball_types.push(job.snowball_type.clone());
-        masters.push(job.is_master);
-        created.push(job.creation_date);
-        descriptions.push(job.description.clone());
-    }
+    let c = Columns::of(jobs);
     let rows = sqlx::query!(
         r#"
         WITH page AS (
@@ -171,15 +306,15 @@ pub async fn write_jobs(
          ORDER BY job_id
         "#,
         run_id,
-        &regions,
-        &ids,
-        &states,
-        &types as &[Option<String>],
-        &snowball_types as &[Option<String>],
-        &masters as &[Option<bool>],
-        &created as &[Option<DateTime<Utc>>],
-        &descriptions as &[Option<String>],
-        &accounts,
+        &c.regions as &[&str],
+        &c.ids as &[&str],
+        &c.states as &[&str],
+        &c.types as &[Option<&str>],
+        &c.snowball_types as &[Option<&str>],
+        &c.masters as &[Option<bool>],
+        &c.created as &[Option<DateTime<Utc>>],
+        &c.descriptions as &[Option<&str>],
+        &c.accounts as &[&str],
     )
     .fetch_all(db)
     .await

@@ -224,10 +224,12 @@ pub async fn run(
 
     // List every account and region, writing pages as they arrive.
     let listing = listing::start(config, &accounts.sources, &regions, &counter, &span);
+    let expect = db::jobs::Expect::default();
     let writer = PageWriter {
         sink: &sink,
         lock: &lock,
         run_id,
+        expect: &expect,
     };
     let outcome = unless_panicked(pipeline(config, listing, writer, out, &mut shutdown))
         .instrument(span.clone())

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use super::listing::{Listing, PAGE_BUFFER};
 use crate::config::SyncConfig;
 use crate::db::details::ToDescribe;
-use crate::db::jobs::{Listed, Transition};
+use crate::db::jobs::{Expect, Listed, Transition};
 use crate::db::runs::ListingRecord;
 use crate::db::{self, lock::RunLock, runs::RunStatus, runs::RunTotals};
 use crate::detail::DetailRecord;
@@ -112,20 +112,22 @@ impl Sink {
         lock: &Mutex<RunLock>,
         run_id: i64,
         pages: &[Page],
+        expect: &Expect,
     ) -> anyhow::Result<Vec<Transition>> {
         match self {
             Sink::DryRun(tx) => {
                 let mut tx = tx.lock().await;
                 let mut transitions = Vec::new();
                 for statement in statements(pages) {
-                    transitions.extend(db::jobs::write_jobs(&mut **tx, run_id, &statement).await?);
+                    transitions
+                        .extend(db::jobs::write_jobs(&mut tx, run_id, &statement, expect).await?);
                 }
                 Ok(transitions)
             }
             Sink::Live(pool) => {
                 let mut attempt = 1;
                 loop {
-                    match write_committed(pool, lock, run_id, pages).await {
+                    match write_committed(pool, lock, run_id, pages, expect).await {
                         Ok(transitions) => return Ok(transitions),
                         // A lost connection (say, a server restart) or a job
                         // changed under the batch rolled it back whole;
@@ -314,12 +316,13 @@ async fn write_committed(
     lock: &Mutex<RunLock>,
     run_id: i64,
     pages: &[Page],
+    expect: &Expect,
 ) -> anyhow::Result<Vec<Transition>> {
     let mut tx = pool.begin().await.context("starting a page transaction")?;
     let write = async {
         let mut transitions = Vec::new();
         for statement in statements(pages) {
-            transitions.extend(db::jobs::write_jobs(&mut *tx, run_id, &statement).await?);
+            transitions.extend(db::jobs::write_jobs(&mut tx, run_id, &statement, expect).await?);
         }
         anyhow::Ok(transitions)
     };
@@ -413,6 +416,7 @@ pub struct PageWriter<'a> {
     pub sink: &'a Sink,
     pub lock: &'a Mutex<RunLock>,
     pub run_id: i64,
+    pub expect: &'a Expect,
 }
 
 /// What the pipeline did: its totals, each listing's end, and what stopped
@@ -556,7 +560,10 @@ struct Slot<'a> {
 
 fn start<'a>(writer: PageWriter<'a>, batch: Vec<Page>, ids: HashSet<String>) -> Slot<'a> {
     let write = async move {
-        let result = writer.sink.write(writer.lock, writer.run_id, &batch).await;
+        let result = writer
+            .sink
+            .write(writer.lock, writer.run_id, &batch, writer.expect)
+            .await;
         (batch, result)
     };
     Slot {
