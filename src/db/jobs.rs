@@ -40,10 +40,11 @@ impl Default for Expect {
     }
 }
 
-/// Upserts a batch of jobs, each with the account and region that listed it,
-/// and records their transitions. A job listed twice in the batch is written
-/// once, with its last entry. Run it inside a transaction so a batch is
-/// written whole or not at all.
+/// Upserts a statement's jobs, each with the account and region that listed
+/// it, and records their transitions. Each job appears once: sync::writing
+/// ends a statement before a job it already holds, so a job listed twice is
+/// written twice, in listing order. Run it inside a transaction so a batch
+/// is written whole or not at all.
 ///
 /// The jobs whose listed state is their stored one are written first by a
 /// lean update of their own (`touch_unchanged`), the rest by the full
@@ -181,7 +182,8 @@ async fn touch_unchanged(
 }
 
 /// Upserts jobs and records their transitions, in one statement (one round
-/// trip) whatever their number. Should someone else change one of the stored
+/// trip) whatever their number; a job given twice would be written once,
+/// with its last entry. Should someone else change one of the stored
 /// rows while it runs, it fails on `jobs_pkey` rather than skip that job, and
 /// the batch can be written again.
 async fn write_changed(
