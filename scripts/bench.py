@@ -74,6 +74,13 @@ BINARY = os.path.join(ROOT, "target", "release", "snowball-sync")
 REGION_SETS = {1: ["us-east-1"], 2: ["us-east-1", "eu-west-1"]}
 
 
+def database_urls():
+    """DATABASE_URL (else the local postgres database), and the scratch
+    database snowball_bench on the same server."""
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    return admin_url, admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+
+
 def psql(admin_url, sql):
     subprocess.run(["psql", admin_url, "-qc", sql], check=True, stdout=subprocess.DEVNULL)
 
@@ -184,8 +191,7 @@ def accounts_case(argv):
     parser.add_argument("--latency", type=int, default=20)
     parser.add_argument("--concurrency", default="16,1")
     options = parser.parse_args(argv)
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     regions = REGION_SETS[2]
     print("| accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s "
@@ -240,8 +246,7 @@ def estate_case(argv):
     parser.add_argument("--include", default="clusters,long-term-pricing,usage")
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args(argv)
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     regions = REGION_SETS[2]
     sim, endpoint = start_simulator(options.jobs, options.latency, regions, options.accounts,
@@ -289,8 +294,7 @@ def details_case(argv):
     parser.add_argument("--latency", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
     options = parser.parse_args(argv)
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     regions = REGION_SETS[1]
     print("| jobs | latency | details concurrency | sync | DescribeJob requests | jobs described | detail rows | details step s | bound s | wall s | peak RSS MB |")
@@ -376,8 +380,7 @@ def chain_case(argv):
     options = parser.parse_args(argv)
     global BINARY
     current = BINARY
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "list-only"], cwd=ROOT, check=True)
     list_only = os.path.join(ROOT, "target", "release", "examples", "list-only")
     regions = ["us-east-1"]
@@ -434,8 +437,7 @@ def verify_case(argv):
     parser = argparse.ArgumentParser(prog="bench.py verify")
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args(argv)
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, url = database_urls()
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
     psql(admin_url, "CREATE DATABASE snowball_bench")
     subprocess.run([BINARY, "-q", "migrate", "--database-url", url], check=True, stdout=subprocess.DEVNULL)
@@ -488,8 +490,7 @@ def archive_case(argv):
     parser.add_argument("--bytes", default="512MiB")
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args(argv)
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     proc = subprocess.Popen(
         [BINARY, "-q", "simulate", "--listen", "127.0.0.1:0", "--jobs", "40", "--seed", "1",
@@ -568,8 +569,7 @@ def main():
     parser.add_argument("--latencies", default="0,20")
     parser.add_argument("--regions", default="1,2")
     options = parser.parse_args()
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    database_url = admin_url.split("?")[0].rsplit("/", 1)[0] + "/snowball_bench"
+    admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 
     print("| jobs/region | regions | page latency | sync | wall s | API s (pages x latency) | wall / API | jobs/s | peak RSS MB |")

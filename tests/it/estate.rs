@@ -117,10 +117,7 @@ async fn get_snowball_usage_denied_makes_the_run_partial_naming_the_permission_a
         ..Faults::default()
     });
     let config = with_usage(sync_config(&db, &sim, &["us-east-1"]));
-    let err = match sync(&config).await {
-        Ok((summary, _)) => panic!("the run was {:?}, not partial", summary.status),
-        Err(err) => err.chain(),
-    };
+    let err = sync(&config).await.expect_err("the run is partial").chain();
     assert!(
         err.contains(&format!(
             "account {account} may not call GetSnowballUsage (AccessDeniedException): grant snowball:GetSnowballUsage (contrib/iam-policy-estate.json)"
@@ -696,10 +693,10 @@ async fn access_denied_on_each_estate_operation_alone_makes_the_run_partial_nami
         sim.sim.set_faults(faults);
         let mut config = with_estate(sync_config(&db, &sim, &["us-east-1"]), EstateKinds::all());
         config.details = Some(4);
-        let err = match sync(&config).await {
-            Ok((summary, _)) => panic!("{operation}: the run was {:?}", summary.status),
-            Err(err) => err.chain(),
-        };
+        let err = sync(&config)
+            .await
+            .expect_err(&format!("{operation}: the run does not succeed"))
+            .chain();
         assert!(
             err.contains(&format!(
                 "account {account} may not call {operation} (AccessDeniedException): grant snowball:{operation} (contrib/iam-policy-estate.json)"
@@ -1256,10 +1253,10 @@ async fn estate_listings_are_paged_by_the_tool_a_repeated_token_fails_them_and_a
         repeat_tokens: true,
         ..Faults::default()
     });
-    let err = match sync(&config).await {
-        Ok((summary, _)) => panic!("the run was {:?}", summary.status),
-        Err(err) => err.chain(),
-    };
+    let err = sync(&config)
+        .await
+        .expect_err("the run does not succeed")
+        .chain();
     assert!(
         err.contains("long-term pricing not read for")
             && err.contains("the service repeated a NextToken after 2 ListLongTermPricing pages"),
@@ -1342,10 +1339,10 @@ async fn list_clusters_is_paged_by_the_tool_too_and_a_repeated_token_fails_it() 
         repeat_tokens: true,
         ..Faults::default()
     });
-    let err = match sync(&config).await {
-        Ok((summary, _)) => panic!("the run was {:?}", summary.status),
-        Err(err) => err.chain(),
-    };
+    let err = sync(&config)
+        .await
+        .expect_err("the run does not succeed")
+        .chain();
     assert!(
         err.contains(&format!(
             "clusters not read for {} us-east-1 (ListClusters: the service repeated a NextToken after 2 ListClusters pages; the listing would be truncated)",

@@ -226,10 +226,10 @@ async fn a_failed_download_leaves_nothing_of_its_file_and_the_next_run_archives_
         let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
         let config = archiving(sync_config(&db, &sim, &["us-east-1"]), 512 << 20);
         sim.sim.set_faults(fault);
-        let err = match sync(&config).await {
-            Ok((summary, _)) => panic!("{case}: the run was {:?}, not partial", summary.status),
-            Err(err) => err.chain(),
-        };
+        let err = sync(&config)
+            .await
+            .expect_err(&format!("{case}: the run is partial"))
+            .chain();
         assert!(
             err.contains("not archived") && err.contains(why),
             "{case}: {err}"
