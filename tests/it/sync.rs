@@ -174,6 +174,74 @@ async fn an_unchanged_resync_rewrites_every_job_within_its_own_page() {
     );
 }
 
+/// A re-sync that finds its first batch unchanged gathers the pages after it
+/// into chunks (sync::writing::CHUNK_JOBS), each written whole: the jobs
+/// changed, added and dropped anywhere in one are recorded exactly, once
+/// each, and every job listed is marked seen by the run.
+#[tokio::test]
+async fn a_resync_written_in_chunks_records_exactly_the_jobs_changed_anywhere_in_it() {
+    let db = TestDb::migrated().await;
+    let jobs: Vec<JobEntry> = (0..3000)
+        .map(|i| entry(&format!("JID{i:04}"), "New"))
+        .collect();
+    let sim = simulator_with_jobs(7, jobs.clone()).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let first = sync_ok(&config).await;
+    let before = history(&db.pool).await;
+    let mut next = jobs;
+    next[3].job_state = "PreparingAppliance".into();
+    next[1420].job_state = "InTransitToCustomer".into();
+    next[2999].job_state = "Cancelled".into();
+    next.remove(2600);
+    next.push(entry("JIDnew", "New"));
+    sim.sim.replace_jobs("us-east-1", next);
+
+    let second = sync_ok(&config).await;
+
+    assert_eq!(
+        (
+            second.totals.jobs_seen,
+            second.totals.jobs_new,
+            second.totals.jobs_changed,
+            second.totals.transitions,
+            second.missing
+        ),
+        (3000, 1, 3, 4, 1)
+    );
+    let mut added = history(&db.pool).await.split_off(before.len());
+    added.sort();
+    let row = |job: &str, from: Option<&str>, to: &str| {
+        (
+            job.to_owned(),
+            from.map(str::to_owned),
+            to.to_owned(),
+            second.run_id,
+        )
+    };
+    assert_eq!(
+        added,
+        [
+            row("JID0003", Some("New"), "PreparingAppliance"),
+            row("JID1420", Some("New"), "InTransitToCustomer"),
+            row("JID2999", Some("New"), "Cancelled"),
+            row("JIDnew", None, "New"),
+        ]
+    );
+    let stale = sqlx::query!(
+        "SELECT job_id, missing_since IS NOT NULL AS \"missing!\", last_sync_run_id
+           FROM snowball.jobs WHERE last_sync_run_id IS DISTINCT FROM $1",
+        second.run_id
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("jobs the re-sync did not see");
+    let stale: Vec<_> = stale
+        .into_iter()
+        .map(|r| (r.job_id, r.missing, r.last_sync_run_id))
+        .collect();
+    assert_eq!(stale, [("JID2600".to_owned(), true, Some(first.run_id))]);
+}
+
 /// Each job with the heap page its current row version is in.
 async fn job_pages(pool: &sqlx::PgPool) -> std::collections::HashSet<(String, i64)> {
     sqlx::query!(r#"SELECT job_id, (ctid::text::point)[0]::bigint AS "page!" FROM snowball.jobs"#)
