@@ -50,6 +50,14 @@ The archive case times `sync --include reports` archiving one success log
 of BYTES (simulate --success-log-bytes) against fetching the same file with
 curl to /dev/null plus writing the same 1 MiB chunks with psql COPY, in the
 same run; the bound is 1.5 x their sum.
+       scripts/bench.py resync BIN [BIN ...] [--jobs 100000] [--repeat 6]
+The resync case syncs JOBS jobs (one region, 0 ms pages) into one fresh
+database with the first BIN, re-syncs it twice untimed, then times unchanged
+re-syncs with every BIN in turn, alternating the order each round, and prints
+each one's median wall time, CPU seconds (the sync, PostgreSQL's backends,
+the simulator) and peak RSS: binaries compared on the steady database every
+scheduled run meets.
+
        scripts/bench.py verify [--repeat 3]
 The verify case builds the 995 500-row history of scripts/bench-reports.sql
 and times `snowball-sync verify` (its peak RSS too) against psql streaming
@@ -542,7 +550,45 @@ def archive_case(argv):
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 
+def resync_case(argv):
+    parser = argparse.ArgumentParser(prog="bench.py resync")
+    parser.add_argument("binaries", nargs="+")
+    parser.add_argument("--jobs", type=int, default=100000)
+    parser.add_argument("--repeat", type=int, default=6)
+    options = parser.parse_args(argv)
+    global BINARY
+    admin_url, database_url = database_urls()
+    regions = ["us-east-1"]
+    BINARY = options.binaries[0]
+    sim, endpoint = start_simulator(options.jobs, 0, regions)
+    runs = {binary: [] for binary in options.binaries}
+    try:
+        psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+        psql(admin_url, "CREATE DATABASE snowball_bench")
+        subprocess.run([BINARY, "-q", "migrate", "--database-url", database_url], check=True,
+                       stdout=subprocess.DEVNULL)
+        for _ in range(3):
+            timed_sync(database_url, endpoint, regions)
+        for i in range(options.repeat):
+            for binary in (options.binaries if i % 2 == 0 else options.binaries[::-1]):
+                BINARY = binary
+                wall, rss, _, cpu = timed_sync(database_url, endpoint, regions, simulator_pid=sim.pid)
+                runs[binary].append((wall, cpu["sync"], cpu["postgres"], cpu["simulator"], rss))
+    finally:
+        sim.terminate()
+        sim.wait()
+        psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+    print("| binary | wall s | CPU s: sync | CPU s: PostgreSQL | CPU s: simulator | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for binary, results in runs.items():
+        columns = [median([r[k] for r in results]) for k in range(5)]
+        print(f"| {binary} | " + " | ".join(f"{c:.2f}" for c in columns[:4]) + f" | {columns[4]:.1f} |")
+
+
 def main():
+    if sys.argv[1:2] == ["resync"]:
+        resync_case(sys.argv[2:])
+        return
     if sys.argv[1:2] == ["archive"]:
         archive_case(sys.argv[2:])
         return

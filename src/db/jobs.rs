@@ -40,95 +40,45 @@ impl Default for Expect {
     }
 }
 
-impl Expect {
-    /// Whether statements start with the update of the unchanged jobs.
-    pub fn touching(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A statement's parameters stay under about this size (two or three pages).
-/// Measured with scripts/bench.py: larger statements were slower per job
-/// (a 1 MiB statement re-synced 100 000 jobs in 2.5 s against 1.9 s), smaller
-/// ones pay more round trips.
-const STATEMENT_BYTES: usize = 32 * 1024;
-
-/// Upserts jobs, each with the account and region that listed it, and
-/// records their transitions. Each job appears once: sync::writing ends a
-/// part before a job it already holds, so a job listed twice is written
-/// twice, in listing order. Run it inside a transaction so a batch is
-/// written whole or not at all.
+/// Upserts a statement's jobs, each with the account and region that listed
+/// it, and records their transitions. Each job appears once: sync::writing
+/// ends a statement before a job it already holds, so a job listed twice is
+/// written twice, in listing order. Run it inside a transaction so a batch
+/// is written whole or not at all.
 ///
 /// The jobs whose listed state is their stored one are written first by a
-/// lean update of their own (`touch_unchanged`), in one statement however
-/// many they are, the rest by the full statement (`write_changed`), in
-/// statements of about `STATEMENT_BYTES`: an unchanged re-sync of 100 000
-/// jobs took 1.00 CPU seconds of PostgreSQL that way against 1.26 with the
-/// full statement alone, 1.06 s against 1.14 s (medians of four
-/// alternations). `expect` skips the lean update while it finds little.
+/// lean update of their own (`touch_unchanged`), the rest by the full
+/// statement (`write_changed`): an unchanged re-sync of 100 000 jobs took
+/// 1.00 CPU seconds of PostgreSQL that way against 1.26 with the full
+/// statement alone, 1.06 s against 1.14 s (medians of four alternations).
+/// `expect` skips the lean update while it finds little.
 pub async fn write_jobs(
     conn: &mut PgConnection,
     run_id: i64,
     jobs: &[(Listed<'_>, &JobRecord)],
     expect: &Expect,
 ) -> anyhow::Result<Vec<Transition>> {
-    let rest: Vec<_> = if expect.touching() {
-        let touched = touch_unchanged(&mut *conn, run_id, jobs).await?;
-        if touched.len() == jobs.len() {
-            return Ok(Vec::new());
+    if !expect.0.load(Ordering::Relaxed) {
+        let transitions = write_changed(&mut *conn, run_id, jobs).await?;
+        if transitions.len() * 2 < jobs.len() {
+            expect.0.store(true, Ordering::Relaxed);
         }
-        if touched.len() * 2 < jobs.len() {
-            expect.0.store(false, Ordering::Relaxed);
-        }
-        let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
-        jobs.iter()
-            .filter(|(_, job)| !touched.contains(job.job_id.as_str()))
-            .copied()
-            .collect()
-    } else {
-        jobs.to_vec()
-    };
-    let mut transitions = Vec::new();
-    for statement in sized(&rest) {
-        transitions.extend(write_changed(&mut *conn, run_id, statement).await?);
+        return Ok(transitions);
     }
-    if !expect.touching() && transitions.len() * 2 < rest.len() {
-        expect.0.store(true, Ordering::Relaxed);
+    let touched = touch_unchanged(&mut *conn, run_id, jobs).await?;
+    if touched.len() == jobs.len() {
+        return Ok(Vec::new());
     }
-    Ok(transitions)
-}
-
-/// `jobs` in consecutive statements of at most about `STATEMENT_BYTES`.
-fn sized<'s, 'a>(
-    jobs: &'s [(Listed<'a>, &'a JobRecord)],
-) -> impl Iterator<Item = &'s [(Listed<'a>, &'a JobRecord)]> {
-    let mut rest = jobs;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0;
-        let end = rest
-            .iter()
-            .position(|(_, job)| {
-                bytes += estimated_bytes(job);
-                bytes > STATEMENT_BYTES
-            })
-            .map_or(rest.len(), |at| at.max(1));
-        let (statement, after) = rest.split_at(end);
-        rest = after;
-        Some(statement)
-    })
-}
-
-/// Roughly what a job adds to a statement's parameters on the wire.
-fn estimated_bytes(job: &JobRecord) -> usize {
-    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    64 + job.job_id.len()
-        + job.job_state.len()
-        + text(&job.job_type)
-        + text(&job.snowball_type)
-        + text(&job.description)
+    if touched.len() * 2 < jobs.len() {
+        expect.0.store(false, Ordering::Relaxed);
+    }
+    let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
+    let rest: Vec<_> = jobs
+        .iter()
+        .filter(|(_, job)| !touched.contains(job.job_id.as_str()))
+        .copied()
+        .collect();
+    write_changed(conn, run_id, &rest).await
 }
 
 /// A statement's jobs as the parameter arrays both statements take.
@@ -175,13 +125,7 @@ impl<'a> Columns<'a> {
 /// Writes the jobs whose stored state is the listed one (no transition, so
 /// no history row and nothing of the stored row to read back) with the same
 /// values the full statement would, and returns their ids. Each job appears
-/// once: a part ends before a job it already holds (sync::writing).
-///
-/// A re-sync gives it a whole chunk of the listing at once
-/// (sync::writing::CHUNK_JOBS), planned for those values
-/// (`plan_cache_mode = force_custom_plan`): PostgreSQL then joins the chunk
-/// to the table by hash, one pass over the table instead of one index probe
-/// per job. A few pages are joined by probes, as a cached plan would.
+/// once: a statement ends before a job it already holds (sync::writing).
 async fn touch_unchanged(
     db: impl PgExecutor<'_>,
     run_id: i64,
@@ -207,9 +151,13 @@ async fn touch_unchanged(
                       $8::timestamptz[], $9::text[], $10::text[])
                AS l (region, job_id, job_state, job_type, snowball_type, is_master, creation_date,
                      description, account_id)
-         -- Should someone else change the row first, PostgreSQL checks this
-         -- condition again on the new row: a job whose state changed is not
-         -- updated here and goes to the full statement.
+         -- One probe by key per job, planned as a nested loop over the
+         -- primary key. A LATERAL probe that reached the row again by its
+         -- ctid cost 0.84-0.92 CPU seconds of PostgreSQL per 100 000 jobs
+         -- against 0.68-0.70 for this join (a psycopg loop, 250 jobs a
+         -- statement). Should someone else change the row first, PostgreSQL
+         -- checks this condition again on the new row: a job whose state
+         -- changed is not updated here and goes to the full statement.
          WHERE j.job_id = l.job_id
            AND j.job_state = l.job_state
         RETURNING j.job_id
@@ -418,36 +366,4 @@ pub async fn count_seen_by_run(db: impl PgExecutor<'_>, run_id: i64) -> anyhow::
     .fetch_one(db)
     .await
     .context("counting the jobs this run saw")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_stay_under_the_size_limit() {
-        let jobs: Vec<JobRecord> = (0..1000)
-            .map(|i| JobRecord {
-                job_id: format!("JID{i:036}"),
-                job_state: "New".into(),
-                job_type: None,
-                snowball_type: None,
-                is_master: None,
-                creation_date: None,
-                description: None,
-            })
-            .collect();
-        let listed = Listed {
-            account_id: "012345678900",
-            region: "r",
-        };
-        let jobs: Vec<_> = jobs.iter().map(|job| (listed, job)).collect();
-        let statements: Vec<_> = sized(&jobs).collect();
-        assert!(statements.len() > 1);
-        assert_eq!(statements.iter().map(|s| s.len()).sum::<usize>(), 1000);
-        for statement in &statements {
-            let bytes: usize = statement.iter().map(|(_, job)| estimated_bytes(job)).sum();
-            assert!(bytes <= STATEMENT_BYTES);
-        }
-    }
 }

@@ -174,12 +174,12 @@ async fn an_unchanged_resync_rewrites_every_job_within_its_own_page() {
     );
 }
 
-/// A re-sync that finds its first batch unchanged gathers the pages after it
-/// into chunks (sync::writing::CHUNK_JOBS), each written whole: the jobs
-/// changed, added and dropped anywhere in one are recorded exactly, once
-/// each, and every job listed is marked seen by the run.
+/// A re-sync of 30 pages that finds most jobs unchanged (each batch's
+/// unchanged jobs written by their own update, db::jobs::touch_unchanged):
+/// the jobs changed, added and dropped anywhere in it are recorded exactly,
+/// once each, and every job listed is marked seen by the run.
 #[tokio::test]
-async fn a_resync_written_in_chunks_records_exactly_the_jobs_changed_anywhere_in_it() {
+async fn a_mostly_unchanged_resync_records_exactly_the_jobs_changed_anywhere_in_it() {
     let db = TestDb::migrated().await;
     let jobs: Vec<JobEntry> = (0..3000)
         .map(|i| entry(&format!("JID{i:04}"), "New"))
