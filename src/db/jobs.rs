@@ -66,26 +66,30 @@ pub async fn write_jobs(
         }
         return Ok(transitions);
     }
-    let touched = touch_unchanged(&mut *conn, run_id, jobs).await?;
-    if touched.len() == jobs.len() {
+    // One update per listing in the statement (as a rule there is one): its
+    // account and region are then two values, not two arrays of them.
+    let mut untouched = Vec::new();
+    for listing in jobs.chunk_by(|a, b| a.0 == b.0) {
+        untouched.extend(touch_unchanged(&mut *conn, run_id, listing[0].0, listing).await?);
+    }
+    if untouched.is_empty() {
         return Ok(Vec::new());
     }
-    if touched.len() * 2 < jobs.len() {
+    if untouched.len() * 2 > jobs.len() {
         expect.0.store(false, Ordering::Relaxed);
     }
-    let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
+    let untouched: HashSet<&str> = untouched.iter().map(String::as_str).collect();
     let rest: Vec<_> = jobs
         .iter()
-        .filter(|(_, job)| !touched.contains(job.job_id.as_str()))
+        .filter(|(_, job)| untouched.contains(job.job_id.as_str()))
         .copied()
         .collect();
     write_changed(conn, run_id, &rest).await
 }
 
-/// A statement's jobs as the parameter arrays both statements take.
+/// A statement's jobs as the parameter arrays both statements take (the
+/// full statement takes each job's account and region too).
 struct Columns<'a> {
-    accounts: Vec<&'a str>,
-    regions: Vec<&'a str>,
     ids: Vec<&'a str>,
     states: Vec<&'a str>,
     types: Vec<Option<&'a str>>,
@@ -98,8 +102,6 @@ struct Columns<'a> {
 impl<'a> Columns<'a> {
     fn of(jobs: &[(Listed<'a>, &'a JobRecord)]) -> Columns<'a> {
         let mut c = Columns {
-            accounts: Vec::with_capacity(jobs.len()),
-            regions: Vec::with_capacity(jobs.len()),
             ids: Vec::with_capacity(jobs.len()),
             states: Vec::with_capacity(jobs.len()),
             types: Vec::with_capacity(jobs.len()),
@@ -108,9 +110,7 @@ impl<'a> Columns<'a> {
             created: Vec::with_capacity(jobs.len()),
             descriptions: Vec::with_capacity(jobs.len()),
         };
-        for (listed, job) in jobs {
-            c.accounts.push(listed.account_id);
-            c.regions.push(listed.region);
+        for (_, job) in jobs {
             c.ids.push(&job.job_id);
             c.states.push(&job.job_state);
             c.types.push(job.job_type.as_deref());
@@ -125,53 +125,63 @@ impl<'a> Columns<'a> {
 
 /// Writes the jobs whose stored state is the listed one (no transition, so
 /// no history row and nothing of the stored row to read back) with the same
-/// values the full statement would, and returns their ids. Each job appears
-/// once: a statement ends before a job it already holds (sync::writing).
+/// values the full statement would, and returns the ids of the others, the
+/// jobs new or changed: in a steady fleet's re-sync none, so nothing comes
+/// back but the end of the statement. Each job appears once: a statement
+/// ends before a job it already holds (sync::writing).
 ///
 /// A connection's cached (generic) plan of this join assumes ten jobs a
-/// statement: a hash join over a table of 500 jobs, a nested loop over the
-/// primary key from 2 000 on (in psql, 10 000 and 100 000 too). The full
-/// statement had to be kept from caching such a plan while a first sync
-/// grows the table; this one runs in a first sync only while statements
-/// find most jobs unchanged (`Expect`), and then costs speed, never a row.
+/// statement: a nested loop over an index on job_id (in psql, the hash index
+/// of 20261205100000_jobs_job_id_hash_index.sql, at 500 jobs as at 100 000).
+/// The full statement had to be kept from caching a plan made while a first
+/// sync grows the table; this one runs in a first sync only while statements
+/// find most jobs unchanged (`Expect`), and a poor plan would cost speed,
+/// never a row.
 async fn touch_unchanged(
     db: impl PgExecutor<'_>,
     run_id: i64,
+    listed: Listed<'_>,
     jobs: &[(Listed<'_>, &JobRecord)],
 ) -> anyhow::Result<Vec<String>> {
     let c = Columns::of(jobs);
     sqlx::query_scalar!(
         r#"
-        UPDATE snowball.jobs AS j
-           SET job_type         = l.job_type,
-               snowball_type    = l.snowball_type,
-               is_master        = l.is_master,
-               creation_date    = l.creation_date,
-               description      = l.description,
-               -- As in write_changed: the first region name of a run wins.
-               region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < l.region
-                                       THEN j.region ELSE l.region END,
-               last_seen_at     = now(),
-               missing_since    = NULL,
-               last_sync_run_id = $1,
-               account_id       = l.account_id
-          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
-                      $8::timestamptz[], $9::text[], $10::text[])
-               AS l (region, job_id, job_state, job_type, snowball_type, is_master, creation_date,
-                     description, account_id)
-         -- One probe by key per job, planned as a nested loop over the
-         -- primary key. A LATERAL probe that reached the row again by its
-         -- ctid re-synced 100 000 unchanged jobs in 1.11 s against 1.00 s,
-         -- PostgreSQL 1.07 CPU seconds against 0.87 (scripts/bench.py
-         -- resync). Should someone else change the row first, PostgreSQL
-         -- checks this condition again on the new row: a job whose state
-         -- changed is not updated here and goes to the full statement.
-         WHERE j.job_id = l.job_id
-           AND j.job_state = l.job_state
-        RETURNING j.job_id
+        WITH touched AS (
+            UPDATE snowball.jobs AS j
+               SET job_type         = l.job_type,
+                   snowball_type    = l.snowball_type,
+                   is_master        = l.is_master,
+                   creation_date    = l.creation_date,
+                   description      = l.description,
+                   -- As in write_changed: the first region name of a run wins.
+                   region           = CASE WHEN j.last_sync_run_id = $1 AND j.region < $3
+                                           THEN j.region ELSE $3 END,
+                   last_seen_at     = now(),
+                   missing_since    = NULL,
+                   last_sync_run_id = $1,
+                   account_id       = $2
+              FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::bool[],
+                          $9::timestamptz[], $10::text[])
+                   AS l (job_id, job_state, job_type, snowball_type, is_master, creation_date,
+                         description)
+             -- One probe by key per job, planned as a nested loop over the
+             -- hash index on job_id. Should someone else change the row
+             -- first, PostgreSQL checks this condition again on the new row:
+             -- a job whose state changed is not updated here and goes to the
+             -- full statement.
+             WHERE j.job_id = l.job_id
+               AND j.job_state = l.job_state
+            RETURNING j.job_id
+        )
+        -- The jobs not touched, rather than the touched: a re-sync's
+        -- statement sends none back.
+        SELECT l.job_id AS "job_id!"
+          FROM UNNEST($4::text[]) AS l (job_id)
+         WHERE NOT EXISTS (SELECT FROM touched t WHERE t.job_id = l.job_id)
         "#,
         run_id,
-        &c.regions as &[&str],
+        listed.account_id,
+        listed.region,
         &c.ids as &[&str],
         &c.states as &[&str],
         &c.types as &[Option<&str>],
@@ -179,7 +189,6 @@ async fn touch_unchanged(
         &c.masters as &[Option<bool>],
         &c.created as &[Option<DateTime<Utc>>],
         &c.descriptions as &[Option<&str>],
-        &c.accounts as &[&str],
     )
     .fetch_all(db)
     .await
@@ -197,6 +206,8 @@ async fn write_changed(
     jobs: &[(Listed<'_>, &JobRecord)],
 ) -> anyhow::Result<Vec<Transition>> {
     let c = Columns::of(jobs);
+    let accounts: Vec<&str> = jobs.iter().map(|(listed, _)| listed.account_id).collect();
+    let regions: Vec<&str> = jobs.iter().map(|(listed, _)| listed.region).collect();
     let rows = sqlx::query!(
         r#"
         WITH page AS (
@@ -313,7 +324,7 @@ async fn write_changed(
          ORDER BY job_id
         "#,
         run_id,
-        &c.regions as &[&str],
+        &regions as &[&str],
         &c.ids as &[&str],
         &c.states as &[&str],
         &c.types as &[Option<&str>],
@@ -321,7 +332,7 @@ async fn write_changed(
         &c.masters as &[Option<bool>],
         &c.created as &[Option<DateTime<Utc>>],
         &c.descriptions as &[Option<&str>],
-        &c.accounts as &[&str],
+        &accounts as &[&str],
     )
     .fetch_all(db)
     .await

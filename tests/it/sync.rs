@@ -242,6 +242,120 @@ async fn a_mostly_unchanged_resync_records_exactly_the_jobs_changed_anywhere_in_
     assert_eq!(stale, [("JID2600".to_owned(), true, Some(first.run_id))]);
 }
 
+#[tokio::test]
+async fn a_statement_holding_two_listings_writes_each_job_with_its_own_account_and_region() {
+    use snowball_sync::db::jobs::{Expect, Listed, Transition, write_jobs};
+    use snowball_sync::job::JobRecord;
+    let db = TestDb::migrated().await;
+    let accounts = ["111111111111".to_owned(), "222222222222".to_owned()];
+    let regions = ["us-east-1".to_owned(), "eu-west-1".to_owned()];
+    let (a, b) = (
+        Listed {
+            account_id: &accounts[0],
+            region: &regions[0],
+        },
+        Listed {
+            account_id: &accounts[1],
+            region: &regions[1],
+        },
+    );
+    let job = |id: &str, state: &str, description: &str| JobRecord {
+        job_id: id.to_owned(),
+        job_state: state.to_owned(),
+        job_type: Some("IMPORT".into()),
+        snowball_type: Some("EDGE".into()),
+        is_master: Some(false),
+        creation_date: None,
+        description: Some(description.to_owned()),
+    };
+    // The listings interleave within the statement, as pages of two
+    // listings do in one batch.
+    let first = [
+        (a, job("JIDa1", "New", "a1")),
+        (a, job("JIDa2", "New", "a2")),
+        (b, job("JIDb1", "New", "b1")),
+        (b, job("JIDb2", "New", "b2")),
+        (a, job("JIDa3", "New", "a3")),
+    ];
+    let second = [
+        (a, job("JIDa1", "New", "a1")),
+        (a, job("JIDa2", "PreparingAppliance", "a2")),
+        (b, job("JIDb1", "New", "b1 renamed")),
+        (b, job("JIDb2", "New", "b2")),
+        (a, job("JIDa3", "Cancelled", "a3")),
+    ];
+    let mut conn = db.pool.acquire().await.expect("a connection");
+    let mut runs = Vec::new();
+    let mut written = Vec::new();
+    for statement in [&first, &second] {
+        let run = snowball_sync::db::runs::start(&mut *conn, &regions, &accounts, None)
+            .await
+            .expect("a run");
+        let jobs: Vec<(Listed<'_>, &JobRecord)> = statement.iter().map(|(l, j)| (*l, j)).collect();
+        let mut transitions = write_jobs(&mut conn, run, &jobs, &Expect::default())
+            .await
+            .expect("the statement is written");
+        transitions.sort_by(|x, y| x.job_id.cmp(&y.job_id));
+        runs.push(run);
+        written.push(transitions);
+    }
+
+    let t = |id: &str, from: Option<&str>, to: &str| Transition {
+        job_id: id.to_owned(),
+        from_state: from.map(str::to_owned),
+        to_state: to.to_owned(),
+    };
+    assert_eq!(
+        written[1],
+        [
+            t("JIDa2", Some("New"), "PreparingAppliance"),
+            t("JIDa3", Some("New"), "Cancelled"),
+        ]
+    );
+    let rows = sqlx::query!(
+        r#"SELECT job_id, job_state, account_id AS "account_id!", region, description AS "description!",
+                  last_sync_run_id AS "run!"
+             FROM snowball.jobs ORDER BY job_id"#
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("the jobs");
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.job_id,
+                r.job_state,
+                r.account_id,
+                r.region,
+                r.description,
+                r.run,
+            )
+        })
+        .collect();
+    let row = |id: &str, state: &str, listed: Listed<'_>, description: &str| {
+        (
+            id.to_owned(),
+            state.to_owned(),
+            listed.account_id.to_owned(),
+            listed.region.to_owned(),
+            description.to_owned(),
+            runs[1],
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("JIDa1", "New", a, "a1"),
+            row("JIDa2", "PreparingAppliance", a, "a2"),
+            row("JIDa3", "Cancelled", a, "a3"),
+            row("JIDb1", "New", b, "b1 renamed"),
+            row("JIDb2", "New", b, "b2"),
+        ]
+    );
+    assert_eq!(history(&db.pool).await.len(), 7);
+}
+
 /// Each job with the heap page its current row version is in.
 async fn job_pages(pool: &sqlx::PgPool) -> std::collections::HashSet<(String, i64)> {
     sqlx::query!(r#"SELECT job_id, (ctid::text::point)[0]::bigint AS "page!" FROM snowball.jobs"#)
