@@ -100,6 +100,9 @@ pub async fn serve_until<T>(
                         continue;
                     }
                 };
+                // Unset, a response written in two segments waits for the
+                // client's delayed ACK: 40 ms for every STS answer.
+                let _ = stream.set_nodelay(true);
                 let sim = sim.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| route(sim.clone(), request));
