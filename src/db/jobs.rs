@@ -131,8 +131,9 @@ impl<'a> Columns<'a> {
 /// ends before a job it already holds (sync::writing).
 ///
 /// A connection's cached (generic) plan of this join assumes ten jobs a
-/// statement: a nested loop over an index on job_id (in psql, the hash index
-/// of 20261205100000_jobs_job_id_hash_index.sql, at 500 jobs as at 100 000).
+/// statement: in psql, a hash join over a table of 500 jobs, a nested loop
+/// over the primary key at 2 000, over the hash index on job_id
+/// (20261205100000_jobs_job_id_hash_index.sql) at 10 000 and 100 000.
 /// The full statement had to be kept from caching a plan made while a first
 /// sync grows the table; this one runs in a first sync only while statements
 /// find most jobs unchanged (`Expect`), and a poor plan would cost speed,
