@@ -165,11 +165,11 @@ async fn touch_unchanged(
                           $9::timestamptz[], $10::text[])
                    AS l (job_id, job_state, job_type, snowball_type, is_master, creation_date,
                          description)
-             -- One probe by key per job, planned as a nested loop over the
-             -- hash index on job_id. Should someone else change the row
-             -- first, PostgreSQL checks this condition again on the new row:
-             -- a job whose state changed is not updated here and goes to the
-             -- full statement.
+             -- One probe by key per job, over the hash index on job_id in a
+             -- table of 10 000 jobs or more (see above). Should someone else
+             -- change the row first, PostgreSQL checks this condition again on
+             -- the new row: a job whose state changed is not updated here and
+             -- goes to the full statement.
              WHERE j.job_id = l.job_id
                AND j.job_state = l.job_state
             RETURNING j.job_id
