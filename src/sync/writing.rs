@@ -14,7 +14,7 @@ use anyhow::{Context, anyhow};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Mutex;
 
-use super::listing::{Listing, PAGE_BUFFER};
+use super::listing::Listing;
 use crate::config::SyncConfig;
 use crate::db::details::ToDescribe;
 use crate::db::jobs::{Expect, Listed, Transition};
@@ -25,8 +25,10 @@ use crate::exit_code::Signal;
 use crate::job::JobRecord;
 use crate::snowball::Page;
 
-/// Most pages written in one transaction when the writer falls behind.
-const MAX_BATCH_PAGES: usize = PAGE_BUFFER + 1;
+/// Most pages written in one transaction when the writers fall behind: nine,
+/// the batch every measurement in the README was taken with, whatever the
+/// channel holds.
+const MAX_BATCH_PAGES: usize = 9;
 /// A statement's parameters stay under about this size (two or three pages).
 /// Measured with scripts/bench.py: larger statements were slower per job
 /// (a 1 MiB statement re-synced 100 000 jobs in 2.5 s against 1.9 s), smaller
