@@ -435,6 +435,8 @@ def chain_case(argv):
               f"unchanged {median(times['current'][1]):.2f} s against {median(times['baseline'][1]):.2f} s", flush=True)
         if floors[0]:
             floor = max(median(floors[0]), median(floors[1]))
+            print(f"{latency} ms: listing alone, each run: " + ", ".join(f"{t:.2f}" for t in floors[0])
+                  + "; UPDATE of every row: " + ", ".join(f"{t:.2f}" for t in floors[1]), flush=True)
             print(f"{latency} ms: listing alone {median(floors[0]):.2f} s, UPDATE of every row {median(floors[1]):.2f} s; "
                   f"unchanged re-sync {median(times['current'][1]):.2f} s = "
                   f"{median(times['current'][1]) / floor:.2f} x max(floors) (bound 1.5)\n", flush=True)

@@ -25,10 +25,14 @@ use crate::exit_code::Signal;
 use crate::job::JobRecord;
 use crate::snowball::Page;
 
-/// Most pages written in one transaction when the writers fall behind: nine,
-/// the batch every measurement in the README was taken with, whatever the
-/// channel holds.
-const MAX_BATCH_PAGES: usize = 9;
+/// About the most a batch's jobs add to its statements' parameters
+/// (`estimated_bytes`): the pages waiting when a writer is free go into one
+/// transaction up to this, typically 60 pages, a few when descriptions are
+/// long, so memory stays bounded whatever the pages hold. Fewer transactions
+/// when the writers fall behind: nine pages at most took a 0 ms unchanged
+/// re-sync of 100 000 jobs 1.20 s against 0.97 s for 64 (scripts/bench.py
+/// resync, 2026-12-02; README, "A deeper page buffer").
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// A statement's parameters stay under about this size (two or three pages).
 /// Measured with scripts/bench.py: larger statements were slower per job
 /// (a 1 MiB statement re-synced 100 000 jobs in 2.5 s against 1.9 s), smaller
@@ -371,6 +375,23 @@ fn statements(pages: &[Page]) -> Vec<Vec<(Listed<'_>, &JobRecord)>> {
     statements
 }
 
+/// A page and the pages waiting behind it, up to about `MAX_BATCH_BYTES`.
+fn batch_from(first: Page, rx: &mut tokio::sync::mpsc::Receiver<Page>) -> Vec<Page> {
+    let page_bytes = |page: &Page| page.jobs.iter().map(estimated_bytes).sum::<usize>();
+    let mut bytes = page_bytes(&first);
+    let mut batch = vec![first];
+    while bytes < MAX_BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(page) => {
+                bytes += page_bytes(&page);
+                batch.push(page);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
 /// Roughly what a job adds to a statement's parameters on the wire.
 fn estimated_bytes(job: &JobRecord) -> usize {
     let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
@@ -507,14 +528,7 @@ pub async fn pipeline(
                 Some(page) => {
                     // The pages waiting go into one transaction: fewer round
                     // trips and commits when the writers fall behind.
-                    let mut batch = vec![page];
-                    while batch.len() < MAX_BATCH_PAGES {
-                        match rx.try_recv() {
-                            Ok(page) => batch.push(page),
-                            Err(_) => break,
-                        }
-                    }
-                    pending = Some(batch);
+                    pending = Some(batch_from(page, &mut rx));
                 }
             },
             else => {
@@ -699,6 +713,32 @@ mod tests {
             shape(statements(&pages)),
             [vec!["a:J1", "a:J2", "b:J3"], vec!["b:J2", "b:J4"]]
         );
+    }
+
+    #[test]
+    fn a_batch_takes_the_waiting_pages_up_to_its_size_limit() {
+        let ids: Vec<String> = (0..100).map(|i| format!("JID{i:036}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let long = |mut page: Page| {
+            for job in &mut page.jobs {
+                job.description = Some("d".repeat(2000));
+            }
+            page
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        for _ in 0..10 {
+            tx.try_send(page("r", &refs)).expect("room in the channel");
+        }
+        // Ten pages of short jobs are far under the limit: all are taken.
+        assert_eq!(batch_from(page("r", &refs), &mut rx).len(), 11);
+        for _ in 0..10 {
+            tx.try_send(long(page("r", &refs)))
+                .expect("room in the channel");
+        }
+        // About 210 kB a page: the fifth crosses 1 MiB and ends the batch.
+        let batch = batch_from(long(page("r", &refs)), &mut rx);
+        assert_eq!(batch.len(), 5);
+        assert_eq!(batch_from(long(page("r", &refs)), &mut rx).len(), 5);
     }
 
     #[test]
