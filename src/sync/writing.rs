@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 
 use super::listing::Listing;
 use crate::config::SyncConfig;
@@ -27,11 +27,12 @@ use crate::snowball::Page;
 
 /// About the most a batch's jobs add to its statements' parameters
 /// (`estimated_bytes`): the pages waiting when a writer is free go into one
-/// transaction up to this, typically 60 pages, a few when descriptions are
-/// long, so memory stays bounded whatever the pages hold. Fewer transactions
-/// when the writers fall behind: nine pages at most took a 0 ms unchanged
-/// re-sync of 100 000 jobs 1.20 s against 0.97 s for 64 (scripts/bench.py
-/// resync, 2026-12-02; README, "A deeper page buffer").
+/// transaction up to this (about 68 pages of the simulator's jobs, a few when
+/// descriptions are long), so memory stays bounded whatever the pages hold.
+/// Fewer transactions when the writers fall behind: nine pages at most took
+/// a 0 ms unchanged re-sync of 100 000 jobs 1.20 s against 0.97 s for 64
+/// (scripts/bench.py resync, 2026-12-02; README, "A deeper page buffer and
+/// larger batches").
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// A statement's parameters stay under about this size (two or three pages).
 /// Measured with scripts/bench.py: larger statements were slower per job
@@ -376,7 +377,7 @@ fn statements(pages: &[Page]) -> Vec<Vec<(Listed<'_>, &JobRecord)>> {
 }
 
 /// A page and the pages waiting behind it, up to about `MAX_BATCH_BYTES`.
-fn batch_from(first: Page, rx: &mut tokio::sync::mpsc::Receiver<Page>) -> Vec<Page> {
+fn batch_from(first: Page, rx: &mut mpsc::Receiver<Page>) -> Vec<Page> {
     let page_bytes = |page: &Page| page.jobs.iter().map(estimated_bytes).sum::<usize>();
     let mut bytes = page_bytes(&first);
     let mut batch = vec![first];
@@ -725,7 +726,7 @@ mod tests {
             }
             page
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel(64);
         for _ in 0..10 {
             tx.try_send(page("r", &refs)).expect("room in the channel");
         }
