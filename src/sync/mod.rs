@@ -209,10 +209,16 @@ pub async fn run(
     let mut lock = db::lock::acquire(conn?, &account_ids, config.wait_lock, &config.database)
         .await?
         .ok_or(Error::LockHeld)?;
-    prepare(config, &mut lock, &account_ids).await?;
 
-    // The writers' connections and one to spare.
-    let pool = db::pool(&config.database, writing::WRITERS as u32 + 1).await?;
+    // The writers' connections (and one to spare) open while the schema is
+    // checked: the listing starts once the run row is made, and its log
+    // lines carry the run's id.
+    let (prepared, pool) = tokio::join!(
+        prepare(config, &mut lock, &account_ids),
+        db::pool(&config.database, writing::WRITERS as u32 + 1)
+    );
+    prepared?;
+    let pool = pool?;
     let sink = Sink::open(&pool, config.dry_run).await?;
     let run_id = sink
         .start_run(&regions, &account_ids, hostname().as_deref())
@@ -253,13 +259,23 @@ pub async fn run(
         details_elapsed: None,
         estate_error: None,
     };
-    if end.failure.is_none() {
-        match complete(&sink, run_id, &listings, &mut end.totals).await {
-            Ok(missing) => end.missing = missing,
-            Err(err) => end.failure = Some(Error::Failed(err)),
-        }
+    // The listings' record does not wait for the count: at once.
+    let listed_in_full = end.failure.is_none();
+    let (completed, recorded) = tokio::join!(
+        async {
+            match listed_in_full {
+                true => Some(complete(&sink, run_id, &listings, &mut end.totals).await),
+                false => None,
+            }
+        },
+        sink.record_listings(run_id, "jobs", &listings)
+    );
+    match completed {
+        Some(Ok(missing)) => end.missing = missing,
+        Some(Err(err)) => end.failure = Some(Error::Failed(err)),
+        None => {}
     }
-    if let Err(err) = sink.record_listings(run_id, "jobs", &listings).await {
+    if let Err(err) = recorded {
         end.failure.get_or_insert(Error::Failed(err));
     }
 
@@ -334,8 +350,8 @@ pub async fn run(
         }
     };
     sink.close().await;
-    lock.into_inner().release().await.ok();
-    pool.close().await;
+    let (released, ()) = tokio::join!(lock.into_inner().release(), pool.close());
+    released.ok();
 
     let summary = RunSummary {
         run_id,
@@ -483,14 +499,14 @@ async fn complete(
             region: &l.region,
         })
         .collect();
-    // Both read the whole table, and the rows one counts (seen by this run)
-    // are not the rows the other marks: at once, on two connections.
-    let (seen, missing) = tokio::join!(
-        sink.count_seen(run_id),
-        sink.mark_missing(run_id, &complete)
-    );
-    totals.jobs_seen = clamp(seen?);
-    let missing = missing?;
+    let (seen, gone) = sink.count_seen(run_id, &complete).await?;
+    totals.jobs_seen = clamp(seen);
+    // The run holds its accounts' locks: no other run marks or lists these
+    // jobs in between.
+    let missing = match gone {
+        0 => 0,
+        _ => sink.mark_missing(run_id, &complete).await?,
+    };
     if missing > 0 {
         tracing::warn!(
             missing,

@@ -242,8 +242,13 @@ impl Sink {
         }
     }
 
-    pub async fn count_seen(&self, run_id: i64) -> anyhow::Result<i64> {
-        on_sink!(self, |db| db::jobs::count_seen_by_run(db, run_id).await)
+    pub async fn count_seen(
+        &self,
+        run_id: i64,
+        listed: &[Listed<'_>],
+    ) -> anyhow::Result<(i64, i64)> {
+        on_sink!(self, |db| db::jobs::count_seen_by_run(db, run_id, listed)
+            .await)
     }
 
     pub async fn to_describe(

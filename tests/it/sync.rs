@@ -356,6 +356,85 @@ async fn a_statement_holding_two_listings_writes_each_job_with_its_own_account_a
     assert_eq!(history(&db.pool).await.len(), 7);
 }
 
+#[tokio::test]
+async fn a_job_listed_in_the_same_state_with_other_attributes_is_stored_as_listed_without_history()
+{
+    use snowball_sync::db::jobs::{Expect, Listed, write_jobs};
+    use snowball_sync::job::JobRecord;
+    let db = TestDb::migrated().await;
+    let regions = ["us-east-1".to_owned()];
+    let accounts = ["111111111111".to_owned()];
+    let listed = Listed {
+        account_id: &accounts[0],
+        region: &regions[0],
+    };
+    let created: DateTime<Utc> = "2026-11-30T08:00:00.123456Z".parse().expect("a time");
+    let before = JobRecord {
+        job_id: "JIDattrs".to_owned(),
+        job_state: "WithCustomer".to_owned(),
+        job_type: Some("IMPORT".into()),
+        snowball_type: Some("EDGE".into()),
+        is_master: Some(false),
+        creation_date: None,
+        description: None,
+    };
+    // Each attribute on its own, then all at once back to the first values,
+    // then the same again (the lean update's case).
+    let mut listings = vec![before.clone()];
+    for change in 0..5 {
+        let mut job = listings.last().expect("a listing").clone();
+        match change {
+            0 => job.job_type = Some("EXPORT".into()),
+            1 => job.snowball_type = None,
+            2 => job.is_master = Some(true),
+            3 => job.creation_date = Some(created),
+            _ => job.description = Some(String::new()),
+        }
+        listings.push(job);
+    }
+    listings.push(before.clone());
+    listings.push(before.clone());
+    let mut conn = db.pool.acquire().await.expect("a connection");
+    for (i, job) in listings.iter().enumerate() {
+        let run = snowball_sync::db::runs::start(&mut *conn, &regions, &accounts, None)
+            .await
+            .expect("a run");
+        let transitions = write_jobs(&mut conn, run, &[(listed, job)], &Expect::default())
+            .await
+            .expect("the job is written");
+        assert_eq!(transitions.len(), usize::from(i == 0), "listing {i}");
+        let stored = sqlx::query!(
+            r#"SELECT job_state, job_type, snowball_type, is_master, creation_date, description,
+                      last_sync_run_id AS "run!"
+                 FROM snowball.jobs WHERE job_id = 'JIDattrs'"#
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("the job");
+        assert_eq!(
+            (
+                stored.job_state,
+                stored.job_type,
+                stored.snowball_type,
+                stored.is_master,
+                stored.creation_date,
+                stored.description,
+                stored.run
+            ),
+            (
+                job.job_state.clone(),
+                job.job_type.clone(),
+                job.snowball_type.clone(),
+                job.is_master,
+                job.creation_date,
+                job.description.clone(),
+                run
+            )
+        );
+    }
+    assert_eq!(history(&db.pool).await.len(), 1);
+}
+
 /// Each job with the heap page its current row version is in.
 async fn job_pages(pool: &sqlx::PgPool) -> std::collections::HashSet<(String, i64)> {
     sqlx::query!(r#"SELECT job_id, (ctid::text::point)[0]::bigint AS "page!" FROM snowball.jobs"#)
