@@ -357,6 +357,8 @@ async fn write_changed(
 /// marks the jobs of that account and region that earlier runs listed and
 /// this one did not. Jobs of other accounts, of failed listings, and of no
 /// known account (NULL) are never touched. Returns how many were marked.
+/// `count_seen_and_missing` counts these jobs by the same condition: change
+/// both together.
 pub async fn mark_missing(
     db: impl PgExecutor<'_>,
     run_id: i64,
@@ -387,7 +389,7 @@ pub async fn mark_missing(
 /// one pass over the table, so that `mark_missing`'s own scan runs only when
 /// a job is to be marked, which a steady fleet's runs never find (README,
 /// "The run's end in one pass").
-pub async fn count_seen_by_run(
+pub async fn count_seen_and_missing(
     db: impl PgExecutor<'_>,
     run_id: i64,
     listings: &[Listed<'_>],

@@ -263,9 +263,10 @@ pub async fn run(
     let listed_in_full = end.failure.is_none();
     let (completed, recorded) = tokio::join!(
         async {
-            match listed_in_full {
-                true => Some(complete(&sink, run_id, &listings, &mut end.totals).await),
-                false => None,
+            if listed_in_full {
+                Some(complete(&sink, run_id, &listings, &mut end.totals).await)
+            } else {
+                None
             }
         },
         sink.record_listings(run_id, "jobs", &listings)
@@ -499,7 +500,7 @@ async fn complete(
             region: &l.region,
         })
         .collect();
-    let (seen, gone) = sink.count_seen(run_id, &complete).await?;
+    let (seen, gone) = sink.count_seen_and_missing(run_id, &complete).await?;
     totals.jobs_seen = clamp(seen);
     // The run holds its accounts' locks: no other run marks or lists these
     // jobs in between.

@@ -242,13 +242,16 @@ impl Sink {
         }
     }
 
-    pub async fn count_seen(
+    /// The jobs the run has seen, and those `mark_missing` would mark.
+    pub async fn count_seen_and_missing(
         &self,
         run_id: i64,
         listed: &[Listed<'_>],
     ) -> anyhow::Result<(i64, i64)> {
-        on_sink!(self, |db| db::jobs::count_seen_by_run(db, run_id, listed)
-            .await)
+        on_sink!(self, |db| db::jobs::count_seen_and_missing(
+            db, run_id, listed
+        )
+        .await)
     }
 
     pub async fn to_describe(
