@@ -14,8 +14,10 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::byte_stream::ByteStream;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use tokio::sync::Mutex;
 
 use crate::config::ArchiveConfig;
+use crate::db::lock::RunLock;
 use crate::db::reports::{self, Fetched};
 
 /// A chunk row's content, at most (the table's CHECK says the same).
@@ -81,6 +83,18 @@ enum Failure {
     Transient(String),
     /// Not: a 4xx (an expired URL answers 403), a refused scheme, the database.
     Final(String),
+    /// The run may not write any more (it was ended by another run, or its
+    /// lock could not be confirmed): the run stops.
+    Stop(anyhow::Error),
+}
+
+/// Why `archive` did not archive a file.
+#[derive(Debug)]
+pub enum NotArchived {
+    /// This file failed (one line, without the URL); the run goes on.
+    Failed(String),
+    /// The run may not write any more; it stops.
+    Stop(anyhow::Error),
 }
 
 /// Fetches reports through the project's HTTP stack.
@@ -97,18 +111,19 @@ impl Archiver {
         }
     }
 
-    /// Fetches and stores one report, whole or not at all. Err is one line
-    /// naming the failure (never the URL).
+    /// Fetches and stores one report, whole or not at all, in a transaction
+    /// that first confirms the run may still write.
     pub async fn archive(
         &self,
         pool: &PgPool,
+        lock: &Mutex<RunLock>,
         run_id: i64,
         link: &ReportLink,
-    ) -> Result<Archived, String> {
-        self.allowed(&link.url)?;
+    ) -> Result<Archived, NotArchived> {
+        self.allowed(&link.url).map_err(NotArchived::Failed)?;
         let mut attempt = 1;
         loop {
-            match self.fetch_into(pool, run_id, link).await {
+            match self.fetch_into(pool, lock, run_id, link).await {
                 Ok(archived) => return Ok(archived),
                 Err(Failure::Transient(why)) if attempt < ATTEMPTS => {
                     tracing::warn!(
@@ -121,7 +136,10 @@ impl Archiver {
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
                     attempt += 1;
                 }
-                Err(Failure::Transient(why) | Failure::Final(why)) => return Err(why),
+                Err(Failure::Transient(why) | Failure::Final(why)) => {
+                    return Err(NotArchived::Failed(why));
+                }
+                Err(Failure::Stop(err)) => return Err(NotArchived::Stop(err)),
             }
         }
     }
@@ -142,6 +160,7 @@ impl Archiver {
     async fn fetch_into(
         &self,
         pool: &PgPool,
+        lock: &Mutex<RunLock>,
         run_id: i64,
         link: &ReportLink,
     ) -> Result<Archived, Failure> {
@@ -185,10 +204,9 @@ impl Archiver {
             .get("content-length")
             .and_then(|n| n.parse().ok());
         let database = |err: anyhow::Error| Failure::Final(format!("{err:#}"));
-        let mut tx = pool
-            .begin()
+        let mut tx = crate::db::lock::begin_writing(pool, lock, run_id)
             .await
-            .map_err(|err| Failure::Final(format!("starting a report transaction: {err}")))?;
+            .map_err(Failure::Stop)?;
         // Content is kept unless the file is larger than --report-max-bytes;
         // one that turns out larger midway is rolled back to here.
         let mut storing = declared.is_none_or(|n| n <= self.config.max_bytes);

@@ -8,6 +8,8 @@
 use aws_sdk_snowball::types::JobMetadata;
 use serde_json::{Map, Value as Json};
 
+use crate::job::{json, text};
+
 /// Never kept: credentials and personal data.
 const NEVER_KEPT: &[&str] = &["JobLogInfo", "PickupDetails", "TaxDocuments"];
 /// Kept in typed columns, so not again in `metadata`.
@@ -59,10 +61,7 @@ impl DetailRecord {
     /// Converts one JobMetadata; `raw` is the same JobMetadata as the service
     /// sent it (for `metadata`), when it could be read. None without a JobId.
     pub fn from_metadata(metadata: &JobMetadata, raw: Option<&Json>) -> Option<DetailRecord> {
-        let job_id = metadata
-            .job_id()
-            .filter(|id| !id.is_empty())?
-            .replace('\0', "");
+        let job_id = text(metadata.job_id().filter(|id| !id.is_empty())?, "JobId", "");
         let shipping = metadata.shipping_details();
         let outbound = shipping.and_then(|s| s.outbound_shipment());
         let inbound = shipping.and_then(|s| s.inbound_shipment());
@@ -75,37 +74,53 @@ impl DetailRecord {
                     .and_then(Json::as_i64),
                 None => metadata.data_transfer_progress().map(typed),
             };
-        let text = |value: Option<&str>| value.map(|v| v.replace('\0', ""));
+        let text = |value: Option<&str>, field: &str| value.map(|v| text(v, field, &job_id));
         Some(DetailRecord {
             progress: Progress {
-                shipping_option: shipping
-                    .and_then(|s| s.shipping_option())
-                    .map(|o| o.as_str().to_owned()),
-                outbound_status: text(outbound.and_then(|s| s.status())),
-                outbound_tracking_number: text(outbound.and_then(|s| s.tracking_number())),
-                inbound_status: text(inbound.and_then(|s| s.status())),
-                inbound_tracking_number: text(inbound.and_then(|s| s.tracking_number())),
+                shipping_option: text(
+                    shipping
+                        .and_then(|s| s.shipping_option())
+                        .map(|o| o.as_str()),
+                    "ShippingDetails.ShippingOption",
+                ),
+                outbound_status: text(
+                    outbound.and_then(|s| s.status()),
+                    "ShippingDetails.OutboundShipment.Status",
+                ),
+                outbound_tracking_number: text(
+                    outbound.and_then(|s| s.tracking_number()),
+                    "ShippingDetails.OutboundShipment.TrackingNumber",
+                ),
+                inbound_status: text(
+                    inbound.and_then(|s| s.status()),
+                    "ShippingDetails.InboundShipment.Status",
+                ),
+                inbound_tracking_number: text(
+                    inbound.and_then(|s| s.tracking_number()),
+                    "ShippingDetails.InboundShipment.TrackingNumber",
+                ),
                 bytes_transferred: figure("BytesTransferred", |t| t.bytes_transferred()),
                 objects_transferred: figure("ObjectsTransferred", |t| t.objects_transferred()),
                 total_bytes: figure("TotalBytes", |t| t.total_bytes()),
                 total_objects: figure("TotalObjects", |t| t.total_objects()),
             },
-            snowball_capacity_preference: metadata
-                .snowball_capacity_preference()
-                .map(|c| c.as_str().to_owned()),
-            cluster_id: text(metadata.cluster_id()),
-            address_id: text(metadata.address_id()),
-            kms_key_arn: text(metadata.kms_key_arn()),
-            role_arn: text(metadata.role_arn()),
-            long_term_pricing_id: text(metadata.long_term_pricing_id()),
-            snowball_id: text(metadata.snowball_id()),
-            impact_level: metadata.impact_level().map(|l| l.as_str().to_owned()),
+            snowball_capacity_preference: text(
+                metadata.snowball_capacity_preference().map(|c| c.as_str()),
+                "SnowballCapacityPreference",
+            ),
+            cluster_id: text(metadata.cluster_id(), "ClusterId"),
+            address_id: text(metadata.address_id(), "AddressId"),
+            kms_key_arn: text(metadata.kms_key_arn(), "KmsKeyARN"),
+            role_arn: text(metadata.role_arn(), "RoleARN"),
+            long_term_pricing_id: text(metadata.long_term_pricing_id(), "LongTermPricingId"),
+            snowball_id: text(metadata.snowball_id(), "SnowballId"),
+            impact_level: text(metadata.impact_level().map(|l| l.as_str()), "ImpactLevel"),
             s3_bucket_arns: metadata
                 .resources()
                 .map(|r| {
                     r.s3_resources()
                         .iter()
-                        .filter_map(|s| text(s.bucket_arn()))
+                        .filter_map(|s| text(s.bucket_arn(), "Resources.S3Resources.BucketArn"))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -129,7 +144,7 @@ fn rest(raw: Option<&Json>, job_id: &str) -> Json {
     for key in NEVER_KEPT.iter().chain(TYPED) {
         fields.remove(*key);
     }
-    Json::Object(fields)
+    json(Json::Object(fields), "JobMetadata", job_id)
 }
 
 #[cfg(test)]

@@ -100,23 +100,8 @@ impl ClusterDescription {
             snowball_type: metadata
                 .snowball_type()
                 .map(|t| text(t.as_str(), "SnowballType", id)),
-            metadata: strip_nul(Json::Object(fields)),
+            metadata: crate::job::json(Json::Object(fields), "ClusterMetadata", id),
         }
-    }
-}
-
-/// PostgreSQL's jsonb cannot hold NUL in strings either.
-fn strip_nul(value: Json) -> Json {
-    match value {
-        Json::String(s) if s.contains('\0') => Json::String(s.replace('\0', "")),
-        Json::Array(items) => Json::Array(items.into_iter().map(strip_nul).collect()),
-        Json::Object(fields) => Json::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k.replace('\0', ""), strip_nul(v)))
-                .collect(),
-        ),
-        other => other,
     }
 }
 

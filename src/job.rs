@@ -89,6 +89,34 @@ pub(crate) fn text(value: &str, field: &str, job_id: &str) -> String {
     }
 }
 
+/// A JSON value from the API with every NUL removed from its strings and
+/// keys (jsonb cannot hold `\u0000` either), warning once per field that had
+/// one, named by its path under `field`.
+pub(crate) fn json(value: serde_json::Value, field: &str, id: &str) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::String(s) => Json::String(text(&s, field, id)),
+        Json::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| json(item, &format!("{field}[{i}]"), id))
+                .collect(),
+        ),
+        Json::Object(fields) => Json::Object(
+            fields
+                .into_iter()
+                .map(|(key, item)| {
+                    let key = text(&key, field, id);
+                    let path = format!("{field}.{key}");
+                    (key, json(item, &path, id))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::{Connection, PgPool, Postgres, Transaction};
+use tokio::sync::Mutex;
 
 use crate::config::DatabaseConfig;
+use crate::db::runs::{self, Standing};
 
 /// The high bits of every account's key: b"snow" big-endian. Account ids
 /// are below 10^12 < 2^40, so each account has a key of its own, apart from
@@ -36,6 +38,8 @@ pub fn key(account_id: &str) -> i64 {
 /// Holds the locks until dropped (closing the connection) or released.
 pub struct RunLock {
     conn: PgConnection,
+    /// The backend holding the locks, as `pg_locks.pid` shows it.
+    pid: i32,
     keys: Vec<i64>,
     database: DatabaseConfig,
 }
@@ -66,8 +70,10 @@ pub async fn acquire(
     } else if !try_lock_all(&mut conn, &keys).await? {
         return Ok(None);
     }
+    let pid = backend_pid(&mut conn).await?;
     Ok(Some(RunLock {
         conn,
+        pid,
         keys,
         database: database.clone(),
     }))
@@ -97,6 +103,13 @@ async fn try_lock_all(conn: &mut PgConnection, keys: &[i64]) -> anyhow::Result<b
         }
     }
     Ok(true)
+}
+
+async fn backend_pid(conn: &mut PgConnection) -> anyhow::Result<i32> {
+    sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#)
+        .fetch_one(conn)
+        .await
+        .context("reading the run lock's session")
 }
 
 /// Releases `keys` and the shared legacy key.
@@ -151,12 +164,48 @@ impl RunLock {
                 "lost the run lock when the database session ended, and another run has taken it; stopping"
             );
         }
+        self.pid = backend_pid(&mut conn).await?;
         self.conn = conn;
         Ok(())
     }
 
     pub async fn release(mut self) -> anyhow::Result<()> {
         unlock(&mut self.conn, &self.keys).await
+    }
+}
+
+/// Begins a transaction that writes for run `run_id`, after confirming
+/// inside it that the run is still `running` and that its lock session still
+/// holds every lock. The confirmation holds the run's row `FOR SHARE` until
+/// the transaction ends, so a run that marks this one `abandoned` (and seals
+/// it) waits for the write and sees its rows, or comes first and the write
+/// finds the run ended and writes nothing ([`runs::EndedElsewhere`]). A lock
+/// session that is gone is replaced once (a server restart ends it); the
+/// run's status is confirmed again after that, so a run ended meanwhile
+/// never carries on.
+pub async fn begin_writing(
+    pool: &PgPool,
+    lock: &Mutex<RunLock>,
+    run_id: i64,
+) -> anyhow::Result<Transaction<'static, Postgres>> {
+    let mut retaken = false;
+    loop {
+        let (pid, keys) = {
+            let held = lock.lock().await;
+            (held.pid, held.keys.clone())
+        };
+        let mut tx = pool.begin().await.context("starting a transaction")?;
+        match runs::confirm_running(&mut tx, run_id, pid, &keys).await? {
+            Standing::Holds => return Ok(tx),
+            Standing::LockGone if !retaken => {
+                tx.rollback().await.ok();
+                lock.lock().await.ensure_held().await?;
+                retaken = true;
+            }
+            Standing::LockGone => bail!(
+                "the run lock is no longer held by its session, even after taking it again; stopping"
+            ),
+        }
     }
 }
 

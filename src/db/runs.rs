@@ -108,21 +108,95 @@ pub struct AlreadyEnded {
     pub wanted: &'static str,
 }
 
+/// A run found ended by someone else when it went to write: it writes
+/// nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run_id} was ended while it was writing: it is now '{status}' ({why}); it writes nothing more"
+)]
+pub struct EndedElsewhere {
+    pub run_id: i64,
+    pub status: String,
+    pub why: String,
+}
+
+/// Whether a run may write, as [`confirm_running`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Still `running`, and its lock session holds every lock.
+    Holds,
+    /// Still `running`, but its lock session no longer holds its locks.
+    LockGone,
+}
+
+/// Confirms, inside the transaction about to write for `run_id`, that the run
+/// is still `running` and that the session `lock_pid` holds every one of
+/// `keys`. The run's row stays locked `FOR SHARE` until the transaction
+/// ends: `abandon`'s UPDATE waits for it. A run no longer `running` is
+/// [`EndedElsewhere`].
+pub async fn confirm_running(
+    conn: &mut PgConnection,
+    run_id: i64,
+    lock_pid: i32,
+    keys: &[i64],
+) -> anyhow::Result<Standing> {
+    // An advisory lock on a bigint key shows as classid (high half) and
+    // objid (low half), objsubid 1.
+    let row = sqlx::query!(
+        r#"SELECT r.status, r.error,
+                  (SELECT count(*) FROM pg_catalog.pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.pid = $2 AND l.granted
+                      AND l.mode = 'ExclusiveLock' AND l.objsubid = 1
+                      AND ((l.classid::int8 << 32) | l.objid::int8) = ANY($3)) AS "held!"
+             FROM snowball.sync_runs r
+            WHERE r.id = $1
+              FOR SHARE OF r"#,
+        run_id,
+        lock_pid,
+        keys,
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .context("confirming that the run still holds its lock")?;
+    let Some(row) = row else {
+        anyhow::bail!("run {run_id} has no row in snowball.sync_runs");
+    };
+    if row.status != RunStatus::Running.as_str() {
+        return Err(EndedElsewhere {
+            run_id,
+            status: row.status,
+            why: row.error.unwrap_or_else(|| "no reason recorded".to_owned()),
+        }
+        .into());
+    }
+    Ok(match usize::try_from(row.held) == Ok(keys.len()) {
+        true => Standing::Holds,
+        false => Standing::LockGone,
+    })
+}
+
 /// Marks runs left 'running' by a killed process, sealing and announcing
-/// each like `finish` does, in one transaction. Call only while holding the
-/// locks of `accounts`: a live run holds the lock of every account it
-/// records, so a 'running' run whose accounts are all among them is dead.
-/// Runs from before accounts were recorded held the one database-wide lock
-/// of that release (which this release holds shared) and are dead too.
-pub async fn abandon(conn: &mut PgConnection, accounts: &[String]) -> anyhow::Result<u64> {
+/// each like `finish` does, in one transaction. `by` is the run doing it,
+/// named in each one's error. Call only while holding the locks of
+/// `accounts`: a live run holds the lock of every account it records, so a
+/// 'running' run whose accounts are all among them is dead. Runs from before
+/// accounts were recorded held the one database-wide lock of that release
+/// (which this release holds shared) and are dead too. A run whose process
+/// still lives finds itself ended at its next write ([`confirm_running`]):
+/// this UPDATE waits for any write it has begun.
+pub async fn abandon(conn: &mut PgConnection, accounts: &[String], by: i64) -> anyhow::Result<u64> {
     let mut tx = conn.begin().await.context("marking abandoned runs")?;
+    let why = format!(
+        "the process ended without recording a result, or lost its database session: run {by} found its locks free and marked it abandoned"
+    );
     let abandoned = sqlx::query_scalar!(
         "UPDATE snowball.sync_runs
-            SET status = 'abandoned', finished_at = now(),
-                error = coalesce(error, 'the process ended without recording a result')
-          WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1)
+            SET status = 'abandoned', finished_at = now(), error = coalesce(error, $3)
+          WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1) AND id <> $2
       RETURNING id",
-        accounts
+        accounts,
+        by,
+        why,
     )
     .fetch_all(&mut *tx)
     .await

@@ -40,6 +40,24 @@ fn reached(entry: &JobEntry, state: &str) -> bool {
     }
 }
 
+/// `metadata` with a NUL byte in the middle of every string value.
+pub fn with_nul(metadata: Json) -> Json {
+    match metadata {
+        Json::String(s) => {
+            let middle = s
+                .char_indices()
+                .nth(s.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            Json::String(format!("{}\0{}", &s[..middle], &s[middle..]))
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(with_nul).collect()),
+        Json::Object(fields) => {
+            Json::Object(fields.into_iter().map(|(k, v)| (k, with_nul(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// A job's JobMetadata in the service's wire field names; timestamps as
 /// epoch seconds.
 pub fn job_metadata(entry: &JobEntry, ticks_in_state: u64, account: &str) -> Json {

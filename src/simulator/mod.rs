@@ -120,6 +120,9 @@ pub struct Faults {
     /// The next this-many report downloads are sent without a
     /// Content-Length (chunked), as a proxy may.
     pub unsized_reports: u64,
+    /// Every string value in DescribeJob's answers gets a NUL byte in its
+    /// middle, as a broken or hostile backend might send.
+    pub nul_in_descriptions: bool,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -648,12 +651,20 @@ impl Simulator {
                     .chain(job.parts.iter().map(|(part, _)| *part))
                     .map(has_reports)
                     .collect();
+                let nul = state.faults.nul_in_descriptions;
                 let metadata = details::job_metadata(job.entry, job.ticks_in_state, &account_id);
-                let parts = job
+                let parts: Vec<_> = job
                     .parts
                     .iter()
                     .map(|(part, ticks)| details::job_metadata(part, *ticks, &account_id))
                     .collect();
+                let (metadata, parts) = match nul {
+                    true => (
+                        details::with_nul(metadata),
+                        parts.into_iter().map(details::with_nul).collect(),
+                    ),
+                    false => (metadata, parts),
+                };
                 state.add_job_logs(base, flags, metadata, parts)
             }
         };

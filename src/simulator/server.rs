@@ -487,6 +487,9 @@ async fn control(
                 if let Some(flag) = param("repeat_tokens") {
                     faults.repeat_tokens = flag == "1" || flag == "true";
                 }
+                if let Some(flag) = param("nul_in_descriptions") {
+                    faults.nul_in_descriptions = flag == "1" || flag == "true";
+                }
                 let ids = |value: &str| -> Vec<String> {
                     value
                         .split(',')

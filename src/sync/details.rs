@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::sources::Source;
 use super::writing::Sink;
-use crate::archive::{Archiver, ReportLink};
+use crate::archive::{Archiver, NotArchived, ReportLink};
 use crate::db;
 use crate::db::details::ToDescribe;
 use crate::db::lock::RunLock;
@@ -280,16 +280,22 @@ async fn store(
     if batch.records.is_empty() {
         return Ok(());
     }
-    let (stored, changes) = step
+    let (stored, changes) = match step
         .sink
         .write_details(step.lock, step.run_id, &batch.records)
-        .await?;
+        .await
+    {
+        Err(err) if refused_value(&err).is_some() => one_by_one(step, described, batch).await?,
+        written => written?,
+    };
     described.jobs += stored;
     described.changes += changes;
     if !batch.parts.is_empty() {
         let parts: Vec<&str> = batch.parts.iter().map(|(p, _)| p.as_str()).collect();
         let mains: Vec<&str> = batch.parts.iter().map(|(_, m)| m.as_str()).collect();
-        step.sink.set_main_jobs(&parts, &mains).await?;
+        step.sink
+            .set_main_jobs(step.lock, step.run_id, &parts, &mains)
+            .await?;
     }
     if let (Some(archiver), Some(pool)) = (step.archiver, step.sink.pool()) {
         let ids: Vec<&str> = batch.records.iter().map(|r| r.job_id.as_str()).collect();
@@ -305,7 +311,9 @@ async fn store(
                 kinds.join(",")
             })
             .collect();
-        db::reports::set_offered_kinds(pool, &ids, &offered).await?;
+        step.sink
+            .set_offered_kinds(step.lock, step.run_id, &ids, &offered)
+            .await?;
         archive(
             step,
             pool,
@@ -319,6 +327,68 @@ async fn store(
     batch.links.clear();
     batch.parts.clear();
     Ok(())
+}
+
+/// Stores the batch's descriptions one at a time, after PostgreSQL refused a
+/// value in the batch: a job whose description it refuses is named as not
+/// described (its parts and reports wait for a later run), the others are
+/// stored.
+async fn one_by_one(
+    step: &Step<'_>,
+    described: &mut Described,
+    batch: &mut Batch,
+) -> anyhow::Result<(i64, i64)> {
+    let mut done = (0, 0);
+    let mut refused = Vec::new();
+    for record in &batch.records {
+        let one = std::slice::from_ref(record);
+        match step.sink.write_details(step.lock, step.run_id, one).await {
+            Ok((stored, changes)) => {
+                done.0 += stored;
+                done.1 += changes;
+            }
+            Err(err) => {
+                let Some(why) = refused_value(&err) else {
+                    return Err(err);
+                };
+                tracing::warn!(
+                    job_id = record.job_id,
+                    error = why,
+                    "PostgreSQL refused a value of the job's description; the job is not described"
+                );
+                // A job refused in the main jobs' pass is asked for again
+                // in the other: named once.
+                if !described
+                    .failed
+                    .iter()
+                    .any(|(job, _)| *job == record.job_id)
+                {
+                    described.failed.push((
+                        record.job_id.clone(),
+                        format!("PostgreSQL refused its description: {why}"),
+                    ));
+                }
+                refused.push(record.job_id.clone());
+            }
+        }
+    }
+    batch.records.retain(|r| !refused.contains(&r.job_id));
+    batch.links.retain(|l| !refused.contains(&l.job_id));
+    batch
+        .parts
+        .retain(|(part, main)| !refused.contains(part) && !refused.contains(main));
+    Ok(done)
+}
+
+/// The message of a value PostgreSQL refused (SQLSTATE class 22, data
+/// exception), anywhere in `err`'s chain.
+fn refused_value(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|cause| {
+        let db = cause.downcast_ref::<sqlx::Error>()?.as_database_error()?;
+        db.code()
+            .is_some_and(|code| code.starts_with("22"))
+            .then(|| db.message().replace('\n', " "))
+    })
 }
 
 /// Fetches the reports the database does not hold yet, one file at a time
@@ -338,9 +408,8 @@ async fn archive(
     for (job_id, links) in by_job {
         let kinds: Vec<&str> = links.iter().map(|l| l.kind).collect();
         let missing = db::reports::missing_kinds(pool, &job_id, &kinds).await?;
-        step.lock.lock().await.ensure_held().await?;
         for link in links.iter().filter(|l| missing.iter().any(|k| k == l.kind)) {
-            match archiver.archive(pool, step.run_id, link).await {
+            match archiver.archive(pool, step.lock, step.run_id, link).await {
                 Ok(archived) => {
                     described.reports_archived += 1;
                     described.report_bytes += i64::try_from(archived.bytes).unwrap_or(i64::MAX);
@@ -352,7 +421,8 @@ async fn archive(
                         "report archived"
                     );
                 }
-                Err(why) => {
+                Err(NotArchived::Stop(err)) => return Err(err),
+                Err(NotArchived::Failed(why)) => {
                     tracing::warn!(job_id, kind = link.kind, error = why, "report not archived");
                     described
                         .reports_failed

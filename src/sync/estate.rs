@@ -126,8 +126,9 @@ pub(crate) async fn run(
                 "device usage",
             ));
         }
-        let written = sink.record_usage(run_id, &observations).await?;
-        sink.record_listings(run_id, "usage", &listings).await?;
+        let written = sink.record_usage(lock, run_id, &observations).await?;
+        sink.record_listings(lock, run_id, "usage", &listings)
+            .await?;
         end.totals.usage_changes = Some(super::clamp(written as i64));
     }
     if kinds.clusters {
@@ -173,7 +174,8 @@ pub(crate) async fn run(
                 "clusters listed before are no longer listed; missing_since is set"
             );
         }
-        sink.record_listings(run_id, "clusters", &listings).await?;
+        sink.record_listings(lock, run_id, "clusters", &listings)
+            .await?;
         end.totals.cluster_transitions = Some(super::clamp(transitions as i64));
     }
     if kinds.pricing {
@@ -210,7 +212,7 @@ pub(crate) async fn run(
                 "long-term pricing terms listed before are no longer listed; missing_since is set"
             );
         }
-        sink.record_listings(run_id, "long-term-pricing", &listings)
+        sink.record_listings(lock, run_id, "long-term-pricing", &listings)
             .await?;
         end.totals.pricing_changes = Some(super::clamp(changes as i64));
     }

@@ -214,7 +214,7 @@ pub async fn run(
     // checked: the listing starts once the run row is made, and its log
     // lines carry the run's id.
     let (prepared, pool) = tokio::join!(
-        prepare(config, &mut lock, &account_ids),
+        prepare(config, &mut lock),
         db::pool(&config.database, writing::WRITERS as u32 + 1)
     );
     prepared?;
@@ -223,6 +223,18 @@ pub async fn run(
     let run_id = sink
         .start_run(&regions, &account_ids, hostname().as_deref())
         .await?;
+    // After the run row exists, so that each run marked here is told which
+    // run marked it.
+    if !config.dry_run {
+        let abandoned = db::runs::abandon(lock.connection(), &account_ids, run_id).await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                run_id,
+                abandoned,
+                "marked runs left 'running' by a killed process or a lost session as 'abandoned'"
+            );
+        }
+    }
     let span = tracing::info_span!("sync", run_id);
     span.in_scope(|| tracing::info!(?regions, accounts = ?account_ids, dry_run = config.dry_run, "sync started"));
     let lock = Mutex::new(lock);
@@ -264,12 +276,12 @@ pub async fn run(
     let (completed, recorded) = tokio::join!(
         async {
             if listed_in_full {
-                Some(complete(&sink, run_id, &listings, &mut end.totals).await)
+                Some(complete(&sink, &lock, run_id, &listings, &mut end.totals).await)
             } else {
                 None
             }
         },
-        sink.record_listings(run_id, "jobs", &listings)
+        sink.record_listings(&lock, run_id, "jobs", &listings)
     );
     match completed {
         Some(Ok(missing)) => end.missing = missing,
@@ -343,8 +355,11 @@ pub async fn run(
             if !already_ended {
                 tracing::error!(error = %format!("{err:#}"), "could not record the end of the run; the next run will mark it abandoned");
             }
+            // A run that found itself ended while writing says who ended it.
+            let ended_elsewhere = matches!(&end.failure, Some(Error::Failed(failure))
+                if failure.chain().any(|c| c.is::<db::runs::EndedElsewhere>()));
             let error = match end.failure {
-                Some(failure) if !already_ended => failure,
+                Some(failure) if !already_ended || ended_elsewhere => failure,
                 _ => Error::Failed(err),
             };
             (RunStatus::Failed, Some(error), Utc::now(), Utc::now(), None)
@@ -416,26 +431,14 @@ async fn unless_panicked<T>(future: impl Future<Output = T>) -> anyhow::Result<T
     .await
 }
 
-/// The schema, before the run row: migrated (or checked, for a dry run),
-/// and runs left 'running' by dead processes over our accounts marked.
-async fn prepare(
-    config: &SyncConfig,
-    lock: &mut db::lock::RunLock,
-    account_ids: &[String],
-) -> Result<(), Error> {
+/// The schema, before the run row: migrated (or checked, for a dry run).
+async fn prepare(config: &SyncConfig, lock: &mut db::lock::RunLock) -> Result<(), Error> {
     if config.dry_run {
         db::ensure_migrated(lock.connection()).await?;
         return Ok(());
     }
     if config.migrate {
         db::migrate(lock.connection()).await?;
-    }
-    let abandoned = db::runs::abandon(lock.connection(), account_ids).await?;
-    if abandoned > 0 {
-        tracing::warn!(
-            abandoned,
-            "marked runs left 'running' by a killed process as 'abandoned'"
-        );
     }
     Ok(())
 }
@@ -488,6 +491,7 @@ impl RunEnd {
 /// marked missing.
 async fn complete(
     sink: &Sink,
+    lock: &Mutex<db::lock::RunLock>,
     run_id: i64,
     listings: &[ListingRecord],
     totals: &mut RunTotals,
@@ -506,7 +510,7 @@ async fn complete(
     // jobs in between.
     let missing = match gone {
         0 => 0,
-        _ => sink.mark_missing(run_id, &complete).await?,
+        _ => sink.mark_missing(lock, run_id, &complete).await?,
     };
     if missing > 0 {
         tracing::warn!(

@@ -73,6 +73,39 @@ macro_rules! on_sink {
     };
 }
 
+/// Like `on_sink!`, for what a run writes: a live run writes in a
+/// transaction of its own that first confirms the run may still write
+/// (`db::lock::begin_writing`); a dry run in its one transaction.
+macro_rules! for_run {
+    ($sink:expr, $lock:expr, $run_id:expr, $what:expr, |$db:ident| $body:expr) => {
+        match $sink {
+            Sink::Live(pool) => {
+                let mut tx = db::lock::begin_writing(pool, $lock, $run_id)
+                    .await
+                    .context($what)?;
+                let done = {
+                    let $db = &mut *tx;
+                    $body?
+                };
+                tx.commit().await.context($what)?;
+                Ok(done)
+            }
+            // A savepoint: a statement PostgreSQL refuses leaves the dry
+            // run's transaction usable, as a live run's own transaction would.
+            Sink::DryRun(tx) => {
+                let mut outer = tx.lock().await;
+                let mut savepoint = sqlx::Acquire::begin(&mut **outer).await.context($what)?;
+                let done = {
+                    let $db = &mut *savepoint;
+                    $body?
+                };
+                savepoint.commit().await.context($what)?;
+                Ok(done)
+            }
+        }
+    };
+}
+
 impl Sink {
     /// The pool, or for a dry run one transaction on it.
     pub async fn open(pool: &PgPool, dry_run: bool) -> anyhow::Result<Sink> {
@@ -152,28 +185,38 @@ impl Sink {
         }
     }
 
-    pub async fn mark_missing(&self, run_id: i64, listed: &[Listed<'_>]) -> anyhow::Result<u64> {
-        on_sink!(self, |db| db::jobs::mark_missing(db, run_id, listed).await)
+    pub async fn mark_missing(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        listed: &[Listed<'_>],
+    ) -> anyhow::Result<u64> {
+        for_run!(self, lock, run_id, "marking missing jobs", |db| {
+            db::jobs::mark_missing(db, run_id, listed).await
+        })
     }
 
     pub async fn record_listings(
         &self,
+        lock: &Mutex<RunLock>,
         run_id: i64,
         kind: &str,
         listings: &[ListingRecord],
     ) -> anyhow::Result<()> {
-        on_sink!(self, |db| db::runs::record_listings(
-            db, run_id, kind, listings
-        )
-        .await)
+        for_run!(self, lock, run_id, "recording the run's listings", |db| {
+            db::runs::record_listings(db, run_id, kind, listings).await
+        })
     }
 
     pub async fn record_usage(
         &self,
+        lock: &Mutex<RunLock>,
         run_id: i64,
         observations: &[db::usage::Observation],
     ) -> anyhow::Result<u64> {
-        on_sink!(self, |db| db::usage::record(db, run_id, observations).await)
+        for_run!(self, lock, run_id, "recording device usage", |db| {
+            db::usage::record(db, run_id, observations).await
+        })
     }
 
     /// The stored clusters of these accounts, to decide each one's calls.
@@ -195,7 +238,7 @@ impl Sink {
         members: &[(&str, &str)],
         complete: &[(&str, &str)],
     ) -> anyhow::Result<(u64, u64)> {
-        self.in_transaction(lock, "writing the clusters", async |tx| {
+        self.in_transaction(lock, run_id, "writing the clusters", async |tx| {
             let transitions = db::clusters::write(&mut *tx, run_id, listed).await?;
             db::clusters::set_members(&mut *tx, members).await?;
             let missing = db::clusters::mark_missing(&mut *tx, run_id, complete).await?;
@@ -214,11 +257,16 @@ impl Sink {
         listed: &[(&str, &str, &crate::estate::TermRecord)],
         complete: &[(&str, &str)],
     ) -> anyhow::Result<(u64, u64)> {
-        self.in_transaction(lock, "writing the long-term pricing terms", async |tx| {
-            let changes = db::pricing::write(&mut *tx, run_id, listed).await?;
-            let missing = db::pricing::mark_missing(&mut *tx, run_id, complete).await?;
-            Ok((changes, missing))
-        })
+        self.in_transaction(
+            lock,
+            run_id,
+            "writing the long-term pricing terms",
+            async |tx| {
+                let changes = db::pricing::write(&mut *tx, run_id, listed).await?;
+                let missing = db::pricing::mark_missing(&mut *tx, run_id, complete).await?;
+                Ok((changes, missing))
+            },
+        )
         .await
     }
 
@@ -227,13 +275,15 @@ impl Sink {
     async fn in_transaction<T>(
         &self,
         lock: &Mutex<RunLock>,
+        run_id: i64,
         what: &'static str,
         body: impl AsyncFnOnce(&mut sqlx::PgConnection) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
             Sink::Live(pool) => {
-                lock.lock().await.ensure_held().await?;
-                let mut tx = pool.begin().await.context(what)?;
+                let mut tx = db::lock::begin_writing(pool, lock, run_id)
+                    .await
+                    .context(what)?;
                 let done = body(&mut tx).await?;
                 tx.commit().await.context(what)?;
                 Ok(done)
@@ -268,9 +318,28 @@ impl Sink {
         .await)
     }
 
-    pub async fn set_main_jobs(&self, parts: &[&str], mains: &[&str]) -> anyhow::Result<()> {
-        on_sink!(self, |db| db::details::set_main_jobs(db, parts, mains)
-            .await)
+    pub async fn set_main_jobs(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        parts: &[&str],
+        mains: &[&str],
+    ) -> anyhow::Result<()> {
+        for_run!(self, lock, run_id, "recording main jobs", |db| {
+            db::details::set_main_jobs(db, parts, mains).await
+        })
+    }
+
+    pub async fn set_offered_kinds(
+        &self,
+        lock: &Mutex<RunLock>,
+        run_id: i64,
+        job_ids: &[&str],
+        offered: &[String],
+    ) -> anyhow::Result<()> {
+        for_run!(self, lock, run_id, "recording the reports offered", |db| {
+            db::reports::set_offered_kinds(db, job_ids, offered).await
+        })
     }
 
     /// The pool of a live run; None for a dry run, which archives nothing.
@@ -281,18 +350,15 @@ impl Sink {
         }
     }
 
-    /// Stores descriptions; a live run first makes sure its locks are still held.
     pub async fn write_details(
         &self,
         lock: &Mutex<RunLock>,
         run_id: i64,
         details: &[DetailRecord],
     ) -> anyhow::Result<(i64, i64)> {
-        if let Sink::Live(_) = self {
-            lock.lock().await.ensure_held().await?;
-        }
-        on_sink!(self, |db| db::details::write_details(db, run_id, details)
-            .await)
+        for_run!(self, lock, run_id, "writing job details", |db| {
+            db::details::write_details(db, run_id, details).await
+        })
     }
 
     pub async fn finish(
@@ -333,19 +399,13 @@ async fn write_committed(
     pages: &[Page],
     expect: &Expect,
 ) -> anyhow::Result<Vec<Transition>> {
-    let mut tx = pool.begin().await.context("starting a page transaction")?;
-    let write = async {
-        let mut transitions = Vec::new();
-        for statement in statements(pages) {
-            transitions.extend(db::jobs::write_jobs(&mut tx, run_id, &statement, expect).await?);
-        }
-        anyhow::Ok(transitions)
-    };
-    // The lock check runs beside the write, on its own connection, so it adds
-    // no round trip to the batch's path.
-    let (written, held) = tokio::join!(write, async { lock.lock().await.ensure_held().await });
-    held?;
-    let transitions = written?;
+    let mut tx = db::lock::begin_writing(pool, lock, run_id)
+        .await
+        .context("starting a page transaction")?;
+    let mut transitions = Vec::new();
+    for statement in statements(pages) {
+        transitions.extend(db::jobs::write_jobs(&mut tx, run_id, &statement, expect).await?);
+    }
     tx.commit().await.context("committing a page")?;
     Ok(transitions)
 }

@@ -863,3 +863,120 @@ async fn detail_history_refuses_update_delete_and_truncate() {
     assert_eq!(before, 5);
     assert_eq!(count().await, before);
 }
+
+/// Every column of job_details but the run's own (when, which run), as JSON,
+/// by job.
+async fn stored_details(pool: &sqlx::PgPool) -> Vec<(String, serde_json::Value)> {
+    sqlx::query!(
+        r#"SELECT job_id, (to_jsonb(d) - 'described_at' - 'sync_run_id')::text AS "row!"
+             FROM snowball.job_details d ORDER BY job_id"#
+    )
+    .fetch_all(pool)
+    .await
+    .expect("job details")
+    .into_iter()
+    .map(|r| (r.job_id, serde_json::from_str(&r.row).expect("a JSON row")))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_every_describe_job_value_is_removed_with_a_warning_and_every_job_is_described()
+ {
+    let clean = TestDb::migrated().await;
+    let hostile = TestDb::migrated().await;
+    let sim = simulator(60, 83, &["us-east-1"]).await;
+    sync_ok(&with_details(sync_config(&clean, &sim, &["us-east-1"]))).await;
+
+    sim.sim.set_faults(Faults {
+        nul_in_descriptions: true,
+        ..Faults::default()
+    });
+    let out = run_bin(
+        &sync_args(
+            &hostile.url,
+            &sim.endpoint_url(),
+            &["--details", "--log-format", "text"],
+        ),
+        &aws_test_env(),
+    )
+    .await;
+    out.assert_code(0);
+    // Stored as if the NULs had never been sent: every job, every field.
+    let expected = stored_details(&clean.pool).await;
+    assert_eq!(expected.len(), 60);
+    assert_eq!(stored_details(&hostile.pool).await, expected);
+    // Each removal is named by its job and field.
+    let stderr = out.stderr();
+    let (job_id, _) = &expected[0];
+    for field in [
+        "JobMetadata.Description",
+        "JobMetadata.Notification.SnsTopicARN",
+        "KmsKeyARN",
+        "RoleARN",
+        "AddressId",
+        "SnowballCapacityPreference",
+        "Resources.S3Resources.BucketArn",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.contains("removed NUL bytes")
+                && l.contains(job_id.as_str())
+                && l.contains(field)),
+            "no warning for {job_id} {field}:\n{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_description_postgresql_refuses_fails_that_job_alone_and_names_it() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(40, 84, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    sync_ok(&config).await;
+    let refused: String = sqlx::query_scalar("SELECT min(job_id) FROM snowball.jobs")
+        .fetch_one(&db.pool)
+        .await
+        .expect("a job");
+    // A value PostgreSQL refuses (SQLSTATE class 22), for this job only.
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION public.refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.job_id = '{refused}' THEN
+                 RAISE EXCEPTION 'a value this column cannot hold' USING ERRCODE = '22P05';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_one BEFORE INSERT OR UPDATE ON snowball.job_details
+            FOR EACH ROW EXECUTE FUNCTION public.refuse_one();"
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("install the refusal");
+
+    let failure = match sync(&with_details(config.clone())).await {
+        Ok((summary, _)) => panic!("the run succeeded: {summary}"),
+        Err(err) => err.chain(),
+    };
+    assert!(
+        failure.contains(&format!(
+            "1 job(s) not described: {refused} (PostgreSQL refused its description: a value this column cannot hold)"
+        )),
+        "{failure}"
+    );
+    let described = stored_details(&db.pool).await;
+    assert_eq!(described.len(), 39);
+    assert!(described.iter().all(|(job, _)| *job != refused));
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM snowball.sync_runs ORDER BY id DESC LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .expect("the run");
+    assert_eq!(status, "partial");
+
+    // Once PostgreSQL takes it, the next run describes it.
+    sqlx::raw_sql("DROP TRIGGER refuse_one ON snowball.job_details")
+        .execute(&db.pool)
+        .await
+        .expect("remove the refusal");
+    sync_ok(&with_details(config)).await;
+    assert_eq!(stored_details(&db.pool).await.len(), 40);
+}

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use snowball_sync::simulator::Faults;
+use sqlx::Connection;
 use sqlx::postgres::PgListener;
 
 use crate::support::*;
@@ -229,7 +230,8 @@ async fn the_database_refuses_a_status_no_release_writes_after_upgrading_a_datab
 }
 
 #[tokio::test]
-async fn a_run_marked_ended_by_someone_else_says_so_exits_1_and_sends_no_second_notification() {
+async fn a_run_marked_ended_by_someone_else_stops_writing_says_so_and_sends_no_second_notification()
+{
     let db = TestDb::migrated().await;
     let faults = Faults {
         page_latency: Duration::from_millis(50),
@@ -263,9 +265,10 @@ async fn a_run_marked_ended_by_someone_else_says_so_exits_1_and_sends_no_second_
         })
         .await;
 
+    // It stops at its next write, saying so; its end is not recorded.
     let error = ended.expect_err("its end could not be recorded").chain();
     assert!(
-        error.contains("was already 'abandoned' when it tried to record its end as 'succeeded'"),
+        error.contains("was ended while it was writing: it is now 'abandoned' (no reason recorded); it writes nothing more"),
         "{error}"
     );
     let silent = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
@@ -274,4 +277,142 @@ async fn a_run_marked_ended_by_someone_else_says_so_exits_1_and_sends_no_second_
         statuses(&db).await.into_values().collect::<Vec<_>>(),
         ["abandoned"]
     );
+}
+
+/// The sessions of a listing run are terminated (a failover, a pooler or an
+/// administrator does it) while a second run waits for its lock: the second
+/// marks the first abandoned and seals it, and the first writes nothing after
+/// that, says who ended it, and exits as failed. The history verifies and
+/// each run is announced once.
+#[tokio::test]
+async fn a_run_whose_sessions_were_terminated_writes_nothing_after_another_run_seals_it() {
+    let db = TestDb::migrated().await;
+    let faults = Faults {
+        page_latency: Duration::from_millis(60),
+        ..Faults::default()
+    };
+    let sim = simulator_with_faults(3000, 71, &["us-east-1"], faults).await;
+    let first = sync_config(&db, &sim, &["us-east-1"]);
+    let mut second = sync_config(&db, &sim, &["us-east-1"]);
+    second.wait_lock = true;
+
+    let mut listener = PgListener::connect(&db.url).await.expect("listen");
+    listener.listen("snowball_sync").await.expect("listen");
+    let listener_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut listener)
+        .await
+        .expect("the listener's session");
+    let mut killer = sqlx::PgConnection::connect(&db.url)
+        .await
+        .expect("a session of the test's own");
+
+    let first_run = sync(&first);
+    let second_run = async {
+        // Start once the first run has written part of its listing.
+        loop {
+            let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM snowball.jobs")
+                .fetch_one(&mut killer)
+                .await
+                .expect("count jobs");
+            if jobs >= 300 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let first_sessions: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+        )
+        .bind(listener_pid)
+        .fetch_all(&mut killer)
+        .await
+        .expect("the first run's sessions");
+        let terminate = async {
+            // Once the second run waits for the lock.
+            loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                )
+                .fetch_one(&mut killer)
+                .await
+                .expect("lock waits");
+                if waiting > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let terminated: i64 = sqlx::query_scalar(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM unnest($1::int[]) pid",
+            )
+            .bind(&first_sessions)
+            .fetch_one(&mut killer)
+            .await
+            .expect("terminate the first run's sessions");
+            assert!(terminated >= 1, "no session of the first run to terminate");
+        };
+        let (second, ()) = tokio::join!(sync(&second), terminate);
+        second
+    };
+    let (first_result, second_result) = tokio::join!(first_run, second_run);
+
+    let (second_summary, _) = second_result.unwrap_or_else(|err| {
+        panic!("the second run failed: {}", err.chain());
+    });
+    let error = match first_result {
+        Ok((summary, _)) => panic!("the first run succeeded after losing its lock: {summary}"),
+        Err(err) => {
+            // A failure: exit code 1.
+            assert!(
+                matches!(err, snowball_sync::Error::Failed(_)),
+                "{}",
+                err.chain()
+            );
+            err.chain()
+        }
+    };
+    let runs = statuses(&db).await;
+    let first_id = runs
+        .keys()
+        .copied()
+        .find(|id| *id != second_summary.run_id)
+        .expect("the first run's row");
+    assert_eq!(runs[&first_id], "abandoned", "{runs:?}");
+    assert_eq!(runs[&second_summary.run_id], "succeeded", "{runs:?}");
+    // It stopped for the right reason, naming the run that ended it (or the
+    // run holding its lock when it tried to take it again).
+    let second_id = second_summary.run_id;
+    assert!(
+        error.contains(&format!("run {second_id} found its locks free"))
+            || error.contains("another run has taken it"),
+        "{error}"
+    );
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT error FROM snowball.sync_runs WHERE id = $1")
+            .bind(first_id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("the first run's error");
+    assert!(
+        recorded
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("run {second_id} found its locks free"))),
+        "{recorded:?}"
+    );
+    // No row of the first run after its seal: its digest still matches its rows.
+    crate::verification::assert_both_verify(
+        &db.url,
+        "a_run_whose_sessions_were_terminated_writes_nothing_after_another_run_seals_it",
+    )
+    .await;
+    let by_run = notifications(&mut listener, 2).await;
+    assert_eq!(by_run[&first_id], ["abandoned"], "{by_run:?}");
+    assert_eq!(by_run[&second_id], ["succeeded"], "{by_run:?}");
+    let firsts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM snowball.job_state_history WHERE from_state IS NULL",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count first sightings");
+    assert_eq!(firsts, 3000);
+    assert_eq!(count_jobs(&db.pool).await, 3000);
 }
