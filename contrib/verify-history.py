@@ -4,35 +4,49 @@ hash, job chain and run digest from the README's "Verifying the history".
 usage: verify-history.py DATABASE_URL [RUN_ID:DIGEST ...]   (psycopg 3)
 Prints one PROBLEM line per mismatch, as `snowball-sync verify` does; exits 1 if any."""
 import hashlib, sys
-from datetime import timezone
 import psycopg
+
+def flat(v): return [x for e in v for x in flat(e)] if isinstance(v, list) else [v]
 
 def field(v):  # NULL: 0x00; else 0x01, 4-byte big-endian length, bytes
     if v is None: return b"\x00"
-    if isinstance(v, list): v = b"".join(field(e) for e in v)  # a list: one field of fields
+    if isinstance(v, list): v = b"".join(field(e) for e in flat(v))  # a list: one field of its elements, flattened
     elif isinstance(v, int): v = str(v)
-    elif hasattr(v, "astimezone"): v = v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(v, str): v = v.encode("utf-8")
     return b"\x01" + len(v).to_bytes(4, "big") + bytes(v)
 
 def sha(*fields): return hashlib.sha256(b"".join(field(f) for f in fields)).digest()
 
 BOOL = "CASE {} WHEN true THEN 'true' WHEN false THEN 'false' END"  # booleans as the text true/false
+# Timestamps as the encoding writes them (the year without era, ±infinity as NULL): PostgreSQL's to_char.
+TIME = """to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+# Values no release writes that the encoding cannot tell from others: one problem each, after the row's hash and link.
+ODD_TIME = ("CASE WHEN {0} = 'infinity' THEN '{0} is infinity, which the encoding cannot tell from NULL' "
+            "WHEN {0} = '-infinity' THEN '{0} is -infinity, which the encoding cannot tell from NULL' "
+            "WHEN extract(year FROM {0} AT TIME ZONE 'UTC') < 0 THEN format('{0} is in year %s BC, which the "
+            "encoding cannot tell from year %s AD', -extract(year FROM {0} AT TIME ZONE 'UTC'), "
+            "-extract(year FROM {0} AT TIME ZONE 'UTC')) END")
+ODD_LIST = ("CASE WHEN array_ndims({0}) > 1 THEN format('{0} has %s dimensions, which the encoding flattens', "
+            "array_ndims({0})) WHEN array_position({0}, NULL) IS NOT NULL THEN format('{0} has a NULL element "
+            "(element %s)', array_position({0}, NULL)) END")
+def T(c): return TIME.format(c)
 # Each chained table: what its chains are of, and its hashed columns in encoding order (after its name).
+# (table, noun, hashed columns in encoding order (after its name), subject columns, odd-value checks)
 TABLES = (
-    ("snowball.job_state_history", "job", "sync_run_id, observed_at, job_id, from_state, to_state, "
-     "from_state_last_seen_at"),
-    ("snowball.job_detail_history", "job", "sync_run_id, observed_at, job_id, shipping_option, outbound_status, "
-     "outbound_tracking_number, inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred, "
-     "total_bytes, total_objects"),
-    ("snowball.job_reports", "job", "sync_run_id, fetched_at, job_id, kind, bytes, sha256, content_type, "
-     + BOOL.format("stored")),
-    ("snowball.device_usage_history", "account and region", "sync_run_id, observed_at, account_id, region, "
-     "snowball_limit, snowballs_in_use"),  # one chain per ACCOUNT/REGION
-    ("snowball.cluster_state_history", "cluster", "sync_run_id, observed_at, cluster_id, from_state, to_state, "
-     "from_state_last_seen_at"),
-    ("snowball.long_term_pricing_history", "term", "sync_run_id, observed_at, long_term_pricing_id, status, "
-     + BOOL.format("auto_renew") + ", end_date, current_active_job, replacement_job, job_ids"),
+    ("snowball.job_state_history", "job", f"sync_run_id, {T('observed_at')}, job_id, from_state, to_state, "
+     + T("from_state_last_seen_at"), "job_id", ["observed_at", "from_state_last_seen_at"]),
+    ("snowball.job_detail_history", "job", f"sync_run_id, {T('observed_at')}, job_id, shipping_option, "
+     "outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number, bytes_transferred, "
+     "objects_transferred, total_bytes, total_objects", "job_id", ["observed_at"]),
+    ("snowball.job_reports", "job", f"sync_run_id, {T('fetched_at')}, job_id, kind, bytes, sha256, content_type, "
+     + BOOL.format("stored"), "job_id", ["fetched_at"]),
+    ("snowball.device_usage_history", "account and region", f"sync_run_id, {T('observed_at')}, account_id, "
+     "region, snowball_limit, snowballs_in_use", "account_id, region", ["observed_at"]),
+    ("snowball.cluster_state_history", "cluster", f"sync_run_id, {T('observed_at')}, cluster_id, from_state, "
+     "to_state, " + T("from_state_last_seen_at"), "cluster_id", ["observed_at", "from_state_last_seen_at"]),
+    ("snowball.long_term_pricing_history", "term", f"sync_run_id, {T('observed_at')}, long_term_pricing_id, "
+     f"status, {BOOL.format('auto_renew')}, {T('end_date')}, current_active_job, replacement_job, job_ids",
+     "long_term_pricing_id", ["observed_at", "end_date", "job_ids"]),
 )
 problems, lines = [], []
 
@@ -41,32 +55,57 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            for table, noun, columns in TABLES:
+            for table, noun, columns, subject_columns, odd_columns in TABLES:
                 rows = chains = 0; job = head = None
                 usage = noun == "account and region"
+                odd = ", ".join((ODD_LIST if c == "job_ids" else ODD_TIME).format(c) for c in odd_columns)
                 cur = conn.cursor(name="rows")  # server-side: constant memory
-                order = "account_id, region, id" if usage else columns.split(", ")[2] + ", id"
-                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash FROM {table} ORDER BY {order}")
+                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash, {odd} FROM {table} "
+                            f"ORDER BY {subject_columns}, id")
+                n = len(odd_columns)
                 for r in cur:
                     rows += 1
                     subject = f"{r[3]}/{r[4]}" if usage else r[3]
                     if subject != job: chains += 1; job = subject; head = None
-                    values, prev, row_hash = r[1:-2], r[-2], bytes(r[-1])
+                    values, prev, row_hash, oddities = r[1:-2 - n], r[-2 - n], bytes(r[-1 - n]), r[len(r) - n:]
                     prev = None if prev is None else bytes(prev)
                     if sha(table, *values, prev) != row_hash:
                         problems.append(f"{table} row {r[0]} ({noun} {job}): row_hash does not match the row")
                     if prev != head:
                         problems.append(f"{table} row {r[0]} ({noun} {job}): prev_hash does not link to the {noun}'s previous row")
+                    problems.extend(f"{table} row {r[0]} ({noun} {job}): {o}" for o in oddities if o is not None)
                     head = row_hash
                 cur.close()
                 lines.append(f"{table}: {rows} rows in {chains} chains checked")
+            # Each report's kept content: chunks 0, 1, 2, ... whose bytes have the row's size and SHA-256.
+            reports = chunks = 0; cur = conn.cursor(name="chunks")
+            cur.execute("SELECT r.id, r.job_id, r.bytes, r.sha256, r.stored, c.seq, c.data FROM snowball.job_reports r"
+                        " LEFT JOIN snowball.job_report_chunks c ON c.job_id = r.job_id AND c.kind = r.kind"
+                        " ORDER BY r.job_id, r.kind, c.seq")
+            def close(report):
+                if report is None: return
+                (rid, job, size, digest, stored), n, total, h, misplaced = report
+                say = lambda what: problems.append(f"snowball.job_reports row {rid} (job {job}): {what}")
+                if not stored:
+                    if n: say("content is kept in snowball.job_report_chunks although the row says it is only hashed")
+                elif misplaced: say("its content in snowball.job_report_chunks has a missing or misplaced chunk")
+                elif total != size or h.digest() != bytes(digest):
+                    say("its content in snowball.job_report_chunks does not match its bytes and sha256")
+            report = None
+            for rid, job, size, digest, stored, seq, data in cur:
+                if report is None or report[0][0] != rid:
+                    close(report); reports += 1; report = [(rid, job, size, digest, stored), 0, 0, hashlib.sha256(), False]
+                if data is not None:
+                    chunks += 1; report[4] |= seq != report[1]; report[1] += 1; report[2] += len(data); report[3].update(bytes(data))
+            close(report); cur.close()
+            lines.append(f"snowball.job_report_chunks: the content of {reports} reports in {chunks} chunks checked")
             runs = {}  # run id -> [status, digest, seq, previous digest, previous exists, sha256 of rows]
             for r in conn.execute("SELECT r.id, r.status, r.digest, r.digest_seq, p.digest, p.id IS NOT NULL"
                                   " FROM snowball.sync_runs r LEFT JOIN snowball.sync_runs p"
                                   " ON p.digest_seq = r.digest_seq - 1"):
                 runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
             orphans = set()
-            for table, _, _ in TABLES:
+            for table, *_ in TABLES:
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
                     if run_id in runs: runs[run_id][5].update(bytes(row_hash))
                     else: orphans.add(run_id)

@@ -3,10 +3,11 @@
 //! 20261201130000_history_chain.sql); this is the independent recomputation
 //! `verify` checks it with.
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::chain::{ClusterRow, DetailRow, ReportRow, StateRow, TermRow, UsageRow};
+use crate::db::chain::{
+    ClusterRow, DetailRow, PgTime, ReportRow, StateRow, TermRow, TextList, UsageRow,
+};
 
 /// The hash-chained tables, in the order a run's digest takes their rows.
 pub const STATE_TABLE: &str = "snowball.job_state_history";
@@ -53,13 +54,34 @@ impl Encoder {
         self.text(value.map(|v| v.to_string()).as_deref())
     }
 
-    /// UTC with microseconds: 2026-12-01T12:00:00.000000Z.
-    pub fn time(&mut self, value: Option<DateTime<Utc>>) -> &mut Self {
-        self.text(
-            value
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-                .as_deref(),
-        )
+    /// UTC with microseconds, as PostgreSQL's `to_char(v AT TIME ZONE 'UTC',
+    /// 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` writes it (the database computes
+    /// the stored hashes with it): `2026-12-01T12:00:00.000000Z`; the year
+    /// has at least four digits and no sign or era (`10000-…`; 44 BC is
+    /// `0044-…`); `infinity` and `-infinity` encode as NULL.
+    pub fn time(&mut self, value: Option<PgTime>) -> &mut Self {
+        self.text(value.and_then(timestamp_text).as_deref())
+    }
+
+    /// A list of text as PostgreSQL's `chain_field(text[])` encodes it: the
+    /// elements in storage order (nested arrays flattened), a NULL element
+    /// as a NULL field.
+    pub fn text_list(&mut self, value: Option<&TextList>) -> &mut Self {
+        let inner = value.map(|list| {
+            let mut bytes = Vec::new();
+            for item in &list.elements {
+                match item {
+                    None => bytes.push(0u8),
+                    Some(item) => {
+                        bytes.push(1u8);
+                        bytes.extend(u32::try_from(item.len()).unwrap_or(u32::MAX).to_be_bytes());
+                        bytes.extend(item.as_bytes());
+                    }
+                }
+            }
+            bytes
+        });
+        self.bytes(inner.as_deref())
     }
 
     /// `true` or `false`.
@@ -67,23 +89,84 @@ impl Encoder {
         self.text(value.map(|v| if v { "true" } else { "false" }))
     }
 
-    /// A list of text: one field holding each element encoded as a field.
-    pub fn texts(&mut self, value: Option<&[String]>) -> &mut Self {
-        let inner = value.map(|items| {
-            let mut bytes = Vec::new();
-            for item in items {
-                bytes.push(1u8);
-                bytes.extend(u32::try_from(item.len()).unwrap_or(u32::MAX).to_be_bytes());
-                bytes.extend(item.as_bytes());
-            }
-            bytes
-        });
-        self.bytes(inner.as_deref())
-    }
-
     pub fn finish(self) -> [u8; 32] {
         self.0.finalize().into()
     }
+}
+
+/// Microseconds in a day.
+const DAY: i64 = 86_400_000_000;
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i64 = 10_957;
+
+/// A stored timestamp as the encoding writes it; None for ±infinity.
+pub fn timestamp_text(t: PgTime) -> Option<String> {
+    if t.0 == i64::MAX || t.0 == i64::MIN {
+        return None;
+    }
+    let (days, micros) = (t.0.div_euclid(DAY), t.0.rem_euclid(DAY));
+    let (year, month, day) = civil_from_days(days + PG_EPOCH_DAYS);
+    // to_char's YYYY has no era: year 0 is 1 BC, -43 is 44 BC.
+    let year = if year <= 0 { 1 - year } else { year };
+    let seconds = micros / 1_000_000;
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        micros % 1_000_000
+    ))
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01, the year
+/// astronomical (0 is 1 BC); H. Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Why a stored timestamp is a problem even when its hash matches: the
+/// encoding cannot tell it from another value, and no release writes it.
+pub fn odd_time(column: &str, t: Option<PgTime>) -> Option<String> {
+    let t = t?;
+    if t.0 == i64::MAX || t.0 == i64::MIN {
+        return Some(format!(
+            "{column} is {}infinity, which the encoding cannot tell from NULL",
+            if t.0 == i64::MIN { "-" } else { "" }
+        ));
+    }
+    let (year, _, _) = civil_from_days(t.0.div_euclid(DAY) + PG_EPOCH_DAYS);
+    (year <= 0).then(|| {
+        format!(
+            "{column} is in year {} BC, which the encoding cannot tell from year {} AD",
+            1 - year,
+            1 - year
+        )
+    })
+}
+
+/// Why a stored list is a problem even when its hash matches: nested
+/// arrays flatten, and no release writes NULL elements.
+pub fn odd_list(column: &str, list: Option<&TextList>) -> Option<String> {
+    let list = list?;
+    if list.dimensions > 1 {
+        return Some(format!(
+            "{column} has {} dimensions, which the encoding flattens",
+            list.dimensions
+        ));
+    }
+    list.elements
+        .iter()
+        .position(Option::is_none)
+        .map(|i| format!("{column} has a NULL element (element {})", i + 1))
 }
 
 /// A job_state_history row's hash, recomputed from its stored values.
@@ -171,7 +254,7 @@ pub fn term_row_hash(r: &TermRow) -> [u8; 32] {
         .time(r.end_date)
         .text(r.current_active_job.as_deref())
         .text(r.replacement_job.as_deref())
-        .texts(r.job_ids.as_deref())
+        .text_list(r.job_ids.as_ref())
         .bytes(r.prev_hash.as_deref());
     e.finish()
 }
@@ -241,6 +324,41 @@ mod tests {
         let mut b = Encoder::new("t");
         b.text(Some("a")).text(Some("bc"));
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn timestamps_encode_as_postgresqls_to_char_writes_them_for_every_year() {
+        // Each pair checked against PostgreSQL 15's to_char(v AT TIME ZONE
+        // 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').
+        let at = |micros: i64| timestamp_text(PgTime(micros));
+        assert_eq!(at(0).as_deref(), Some("2000-01-01T00:00:00.000000Z"));
+        assert_eq!(at(-1).as_deref(), Some("1999-12-31T23:59:59.999999Z"));
+        assert_eq!(
+            at(848_666_096_123_456).as_deref(),
+            Some("2026-11-22T12:34:56.123456Z")
+        );
+        // 10000-01-01, 44 BC (0044), 1 BC (0001), 294276-12-31.
+        assert_eq!(
+            at(252_455_616_000_000_000).as_deref(),
+            Some("10000-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            at(-64_464_508_800_000_000).as_deref(),
+            Some("0044-03-15T00:00:00.000000Z")
+        );
+        assert_eq!(
+            at(-63_113_904_000_000_000).as_deref(),
+            Some("0001-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            at(9_223_371_244_800_000_000).as_deref(),
+            Some("294276-12-31T00:00:00.000000Z")
+        );
+        assert_eq!(at(i64::MAX), None);
+        assert_eq!(at(i64::MIN), None);
+        assert!(odd_time("end_date", Some(PgTime(i64::MAX))).is_some());
+        assert!(odd_time("end_date", Some(PgTime(-63_113_904_000_000_000))).is_some());
+        assert_eq!(odd_time("end_date", Some(PgTime(0))), None);
     }
 
     #[test]

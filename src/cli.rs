@@ -565,9 +565,12 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// PostgreSQL URL. When unset, a local `snowball_demo` database (libpq
-    /// defaults for host and user) is used and created if missing.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    /// PostgreSQL URL of a database for the demo alone. When unset, the
+    /// demo uses its own `snowball_demo` database (created if missing) on the
+    /// local server (PGHOST, PGPORT and PGUSER choose the server); DATABASE_URL
+    /// and PGDATABASE are ignored, so a demo never writes where real runs
+    /// live. A database holding runs the demo did not make is refused.
+    #[arg(long)]
     pub database_url: Option<String>,
 
     /// Syncs to run, advancing the simulated fleet between them.

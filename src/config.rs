@@ -88,11 +88,13 @@ impl VerifyConfig {
             let text = std::fs::read_to_string(path).map_err(|err| {
                 Error::Usage(format!("--anchors: cannot read {}: {err}", path.display()))
             })?;
+            let mut read = 0;
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
+                read += 1;
                 let from = || format!("--anchors {} line {}", path.display(), n + 1);
                 let mut words = line.split_whitespace();
                 let (run, digest) = match (words.next(), words.next(), words.next()) {
@@ -101,6 +103,14 @@ impl VerifyConfig {
                 }
                 .ok_or_else(|| Error::Usage(format!("{}: expected `RUN_ID DIGEST`", from())))?;
                 add(run, digest, &from)?;
+            }
+            // An anchors file a broken pipeline left empty would otherwise
+            // verify as if nothing had been published.
+            if read == 0 {
+                return Err(Error::Usage(format!(
+                    "--anchors {}: the file holds no anchor (`RUN_ID DIGEST` lines); the pipeline that wrote it may have failed",
+                    path.display()
+                )));
             }
         }
         Ok(VerifyConfig {
@@ -231,6 +241,8 @@ pub struct SyncConfig {
     pub output: cli::OutputFormat,
     /// Prometheus textfile written after every run.
     pub metrics_file: Option<std::path::PathBuf>,
+    /// Which command the runs are recorded as made by.
+    pub made_by: crate::db::runs::MadeBy,
 }
 
 /// The estate a run reads besides jobs and their details, for every account
@@ -555,6 +567,7 @@ impl SyncConfig {
             dry_run: false,
             output: cli::OutputFormat::Text,
             metrics_file: None,
+            made_by: crate::db::runs::MadeBy::Sync,
         }
     }
 
@@ -599,6 +612,7 @@ impl SyncConfig {
             dry_run: args.dry_run,
             output: args.output,
             metrics_file: args.metrics_file,
+            made_by: crate::db::runs::MadeBy::Sync,
         })
     }
 }

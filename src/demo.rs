@@ -25,7 +25,10 @@ const DEMO_TERMS: usize = 4;
 
 pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let database = match &config.database {
-        Some(database) => database.clone(),
+        Some(database) => {
+            refuse_real_runs(database).await?;
+            database.clone()
+        }
         None => local_demo_database().await?,
     };
     writeln!(
@@ -76,6 +79,7 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
         // (shipments and data transfer), clusters, terms and device usage.
         details: Some(crate::config::DEFAULT_DETAILS_CONCURRENCY),
         estate: crate::config::EstateKinds::all(),
+        made_by: crate::db::runs::MadeBy::Demo,
         ..SyncConfig::new(database.clone(), aws)
     };
     for run in 1..=config.runs {
@@ -283,6 +287,44 @@ async fn show_estate(
 
 /// The local `snowball_demo` database (libpq environment and defaults for
 /// host and user), created when missing.
+/// Refuses a database that holds runs the demo did not make: its simulated
+/// accounts and transitions would mix with real ones (and the history
+/// cannot be cleaned without a superuser). Checked before anything is
+/// written, migrations included.
+async fn refuse_real_runs(database: &DatabaseConfig) -> Result<(), Error> {
+    let mut conn = db::connect_one(database).await?;
+    let schema = sqlx::query!(
+        r#"SELECT to_regclass('snowball.sync_runs') IS NOT NULL AS "runs!",
+                  EXISTS (SELECT FROM pg_attribute
+                           WHERE attrelid = to_regclass('snowball.sync_runs')
+                             AND attname = 'made_by' AND NOT attisdropped) AS "made_by!""#
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("looking for runs the demo did not make")?;
+    let real = match (schema.runs, schema.made_by) {
+        (false, _) => 0,
+        // Before made_by was recorded, no run was the demo's.
+        (true, false) => sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.sync_runs"#)
+            .fetch_one(&mut conn)
+            .await
+            .context("looking for runs the demo did not make")?,
+        (true, true) => sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM snowball.sync_runs WHERE made_by <> 'demo'"#
+        )
+        .fetch_one(&mut conn)
+        .await
+        .context("looking for runs the demo did not make")?,
+    };
+    if real > 0 {
+        return Err(Error::Usage(format!(
+            "{} holds {real} sync run(s) the demo did not make; the demo writes only into a database of its own (leave out --database-url to use snowball_demo)",
+            database.target()
+        )));
+    }
+    Ok(())
+}
+
 async fn local_demo_database() -> Result<DatabaseConfig, Error> {
     let base = PgConnectOptions::new();
     let maintenance = DatabaseConfig {
@@ -293,7 +335,7 @@ async fn local_demo_database() -> Result<DatabaseConfig, Error> {
         Error::DatabaseUnreachable { target, source } => Error::DatabaseUnreachable {
             target,
             source: source.context(
-                "the demo needs a PostgreSQL server; start one on this machine, or point the demo at one with --database-url or DATABASE_URL (PGHOST, PGPORT and PGUSER work too)",
+                "the demo needs a PostgreSQL server; start one on this machine, or point the demo at one with PGHOST, PGPORT and PGUSER, or at a database of its own with --database-url",
             ),
         },
         other => other,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::job::{text, timestamp};
+use crate::job::{chained_timestamp, text, timestamp};
 
 /// The states after which a cluster no longer changes.
 pub const FINAL_CLUSTER_STATES: &[&str] = &["Complete", "Cancelled"];
@@ -144,7 +144,7 @@ impl TermRecord {
                 .and_then(|d| timestamp(*d, "LongTermPricingStartDate", &id)),
             end_date: entry
                 .long_term_pricing_end_date()
-                .and_then(|d| timestamp(*d, "LongTermPricingEndDate", &id)),
+                .and_then(|d| chained_timestamp(*d, "LongTermPricingEndDate", &id)),
             auto_renew: entry.is_long_term_pricing_auto_renew(),
             status: field(entry.long_term_pricing_status(), "LongTermPricingStatus"),
             snowball_type: field(entry.snowball_type().map(|t| t.as_str()), "SnowballType"),

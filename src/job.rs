@@ -75,6 +75,28 @@ pub(crate) fn timestamp(
     converted
 }
 
+/// A timestamp for a hash-chained column: as `timestamp`, and None (logged)
+/// before year 1, which the chain's encoding cannot tell from the same year
+/// AD (the history refuses it; see the migration
+/// 20261207100000_history_values_the_encoding_tells_apart.sql).
+pub(crate) fn chained_timestamp(
+    date: aws_sdk_snowball::primitives::DateTime,
+    field: &str,
+    id: &str,
+) -> Option<DateTime<Utc>> {
+    let converted = timestamp(date, field, id)?;
+    if converted.year() < 1 {
+        tracing::warn!(
+            id,
+            field,
+            ?date,
+            "timestamp before year 1, which the hash chain cannot tell from its year AD; stored as NULL"
+        );
+        return None;
+    }
+    Some(converted)
+}
+
 /// PostgreSQL text cannot hold NUL: store the rest of the string, and say so.
 pub(crate) fn text(value: &str, field: &str, job_id: &str) -> String {
     if value.contains('\0') {

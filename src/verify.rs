@@ -8,11 +8,12 @@ use std::io::Write;
 
 use anyhow::Context;
 use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::chain::{
     self, CLUSTER_TABLE, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE,
-    TERM_TABLE, USAGE_TABLE,
+    TERM_TABLE, USAGE_TABLE, odd_list, odd_time,
 };
 use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
@@ -34,7 +35,7 @@ pub struct Problem {
     /// region (`ACCOUNT/REGION`), as `noun` says.
     pub subject: Option<String>,
     pub noun: &'static str,
-    pub what: &'static str,
+    pub what: String,
 }
 
 /// What a table's chains are of: "job", "cluster", "term", or for device
@@ -112,27 +113,31 @@ impl ChainWalk {
             prev_hash,
             row_hash,
             recomputed,
+            odd,
         } = link;
         self.count.rows += 1;
         if self.current.as_deref() != Some(subject.as_str()) {
             self.count.chains += 1;
             self.head = None;
         }
-        let problem = |what| Problem {
+        let problem = |what: &str| Problem {
             table: self.table,
             id,
             subject: Some(subject.clone()),
             noun: noun(self.table),
-            what,
+            what: what.to_owned(),
         };
         if row_hash != recomputed {
             findings.add(problem("row_hash does not match the row"));
         }
         if prev_hash != self.head {
-            findings.add(problem(match noun(self.table) {
-                "job" => "prev_hash does not link to the job's previous row",
-                _ => "prev_hash does not link to the account and region's previous row",
-            }));
+            findings.add(problem(&format!(
+                "prev_hash does not link to the {}'s previous row",
+                noun(self.table)
+            )));
+        }
+        for what in odd.into_iter().flatten() {
+            findings.add(problem(&what));
         }
         self.head = Some(row_hash);
         self.current = Some(subject);
@@ -147,6 +152,9 @@ struct Link {
     row_hash: Vec<u8>,
     /// The row's hash recomputed from its stored values.
     recomputed: [u8; 32],
+    /// Values no release writes that the encoding cannot tell from others
+    /// (`chain::odd_time`, `chain::odd_list`).
+    odd: Vec<Option<String>>,
 }
 
 /// Checks one chained table, its rows streamed in chain order (by subject,
@@ -168,23 +176,99 @@ async fn walk<R>(
     Ok(chains.count)
 }
 
-fn run_problem(id: i64, what: &'static str) -> Problem {
+/// Checks every report's stored content against its row: a report kept
+/// (`stored`) must have chunks 0, 1, 2, … whose bytes together have the
+/// row's `bytes` and `sha256`; a report only hashed must have none.
+struct ContentWalk {
+    /// The report being read: its row, the next chunk expected, the bytes
+    /// so far, and whether its chunks are out of order.
+    open: Option<(db::chain::ContentChunk, i32, u64, Sha256, bool)>,
+    reports: u64,
+    chunks: u64,
+}
+
+impl ContentWalk {
+    fn chunk(&mut self, findings: &mut Findings, mut chunk: db::chain::ContentChunk) {
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(open, ..)| open.report_id != chunk.report_id)
+        {
+            self.close(findings);
+            self.reports += 1;
+            let data = chunk.data.take();
+            let seq = chunk.seq;
+            self.open = Some((chunk, 0, 0, Sha256::new(), false));
+            if let Some(data) = data {
+                self.add(seq, &data);
+            }
+            return;
+        }
+        if let Some(data) = chunk.data {
+            self.add(chunk.seq, &data);
+        }
+    }
+
+    fn add(&mut self, seq: Option<i32>, data: &[u8]) {
+        self.chunks += 1;
+        if let Some((_, next, total, hasher, misplaced)) = self.open.as_mut() {
+            *misplaced |= seq != Some(*next);
+            *next += 1;
+            *total += data.len() as u64;
+            hasher.update(data);
+        }
+    }
+
+    fn close(&mut self, findings: &mut Findings) {
+        let Some((report, chunks, total, hasher, misplaced)) = self.open.take() else {
+            return;
+        };
+        let problem = |what: &str| Problem {
+            table: REPORTS_TABLE,
+            id: report.report_id,
+            subject: Some(report.job_id.clone()),
+            noun: "job",
+            what: what.to_owned(),
+        };
+        if !report.stored {
+            if chunks > 0 {
+                findings.add(problem(
+                    "content is kept in snowball.job_report_chunks although the row says it is only hashed",
+                ));
+            }
+            return;
+        }
+        if misplaced {
+            findings.add(problem(
+                "its content in snowball.job_report_chunks has a missing or misplaced chunk",
+            ));
+        } else if i64::try_from(total) != Ok(report.bytes)
+            || hasher.finalize()[..] != report.sha256[..]
+        {
+            findings.add(problem(
+                "its content in snowball.job_report_chunks does not match its bytes and sha256",
+            ));
+        }
+    }
+}
+
+fn run_problem(id: i64, what: &str) -> Problem {
     Problem {
         table: RUNS_TABLE,
         id,
         subject: None,
         noun: "run",
-        what,
+        what: what.to_owned(),
     }
 }
 
-fn anchor_problem(id: i64, what: &'static str) -> Problem {
+fn anchor_problem(id: i64, what: &str) -> Problem {
     Problem {
         table: "anchor",
         id,
         subject: None,
         noun: "run",
-        what,
+        what: what.to_owned(),
     }
 }
 
@@ -305,6 +389,10 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::state_rows(&mut *tx),
         |r| Link {
             recomputed: chain::state_row_hash(&r),
+            odd: vec![
+                odd_time("observed_at", Some(r.observed_at)),
+                odd_time("from_state_last_seen_at", r.from_state_last_seen_at),
+            ],
             id: r.id,
             subject: r.job_id,
             prev_hash: r.prev_hash,
@@ -318,6 +406,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::detail_rows(&mut *tx),
         |r| Link {
             recomputed: chain::detail_row_hash(&r),
+            odd: vec![odd_time("observed_at", Some(r.observed_at))],
             id: r.id,
             subject: r.job_id,
             prev_hash: r.prev_hash,
@@ -331,6 +420,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::report_rows(&mut *tx),
         |r| Link {
             recomputed: chain::report_row_hash(&r),
+            odd: vec![odd_time("fetched_at", Some(r.fetched_at))],
             id: r.id,
             subject: r.job_id,
             prev_hash: r.prev_hash,
@@ -344,6 +434,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::usage_rows(&mut *tx),
         |r| Link {
             recomputed: chain::usage_row_hash(&r),
+            odd: vec![odd_time("observed_at", Some(r.observed_at))],
             id: r.id,
             subject: format!("{}/{}", r.account_id, r.region),
             prev_hash: r.prev_hash,
@@ -357,6 +448,10 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::cluster_rows(&mut *tx),
         |r| Link {
             recomputed: chain::cluster_row_hash(&r),
+            odd: vec![
+                odd_time("observed_at", Some(r.observed_at)),
+                odd_time("from_state_last_seen_at", r.from_state_last_seen_at),
+            ],
             id: r.id,
             subject: r.cluster_id,
             prev_hash: r.prev_hash,
@@ -370,6 +465,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         db::chain::term_rows(&mut *tx),
         |r| Link {
             recomputed: chain::term_row_hash(&r),
+            odd: vec![
+                odd_time("observed_at", Some(r.observed_at)),
+                odd_time("end_date", r.end_date),
+                odd_list("job_ids", r.job_ids.as_ref()),
+            ],
             id: r.id,
             subject: r.long_term_pricing_id,
             prev_hash: r.prev_hash,
@@ -377,6 +477,22 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         },
     )
     .await?;
+
+    let mut contents = ContentWalk {
+        open: None,
+        reports: 0,
+        chunks: 0,
+    };
+    let mut chunks = db::chain::report_contents(&mut *tx);
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .context("reading snowball.job_report_chunks")?
+    {
+        contents.chunk(&mut findings, chunk);
+    }
+    drop(chunks);
+    contents.close(&mut findings);
 
     let mut runs = RunWalk::new(&config.anchors);
     let mut lines = db::chain::run_lines(&mut *tx);
@@ -396,6 +512,7 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
             (CLUSTER_TABLE, clusters),
             (TERM_TABLE, terms),
         ],
+        contents: (contents.reports, contents.chunks),
         sealed: runs.sealed,
         running: runs.running,
         anchors: runs.anchors.len(),
@@ -419,6 +536,8 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
 struct Report {
     /// Each chained table, in the order a run's digest takes their rows.
     tables: [(&'static str, TableCount); 6],
+    /// Reports whose content was checked, and their chunks.
+    contents: (u64, u64),
     sealed: u64,
     running: u64,
     anchors: usize,
@@ -442,6 +561,10 @@ impl Report {
             ));
         }
         out.push_str(&format!(
+            "snowball.job_report_chunks: the content of {} reports in {} chunks checked\n",
+            self.contents.0, self.contents.1
+        ));
+        out.push_str(&format!(
             "{RUNS_TABLE}: {} run digests checked, {} runs still running, {} anchors checked\n",
             self.sealed, self.running, self.anchors
         ));
@@ -457,6 +580,7 @@ impl Report {
         serde_json::json!({
             "verified": self.findings.total == 0,
             "tables": self.tables.iter().map(|(name, c)| table(name, *c)).collect::<Vec<_>>(),
+            "report_contents": {"reports": self.contents.0, "chunks": self.contents.1},
             "runs": {"sealed": self.sealed, "running": self.running},
             "anchors": self.anchors,
             "problems_total": self.findings.total,

@@ -2,9 +2,91 @@
 //! order, and every run with the rows it wrote. Each is one streamed query,
 //! so the check runs in constant memory whatever the history's size.
 
-use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
-use sqlx::PgExecutor;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef};
+use sqlx::{Decode, PgExecutor, Postgres, Type};
+
+/// A `timestamptz` as PostgreSQL stores it: microseconds from 2000-01-01
+/// 00:00 UTC, `i64::MAX` and `i64::MIN` for `infinity` and `-infinity`.
+/// Read without converting, so no value PostgreSQL holds can fail `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgTime(pub i64);
+
+impl Type<Postgres> for PgTime {
+    fn type_info() -> PgTypeInfo {
+        <chrono::DateTime<chrono::Utc> as Type<Postgres>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for PgTime {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        match value.format() {
+            PgValueFormat::Binary => Ok(PgTime(i64::from_be_bytes(value.as_bytes()?.try_into()?))),
+            PgValueFormat::Text => Err("a timestamptz in text format".into()),
+        }
+    }
+}
+
+/// A `text[]` as stored: its elements in storage order (the order `unnest`
+/// gives, whatever the dimensions), NULL elements included, and how many
+/// dimensions it has. Read from PostgreSQL's binary array format, so no
+/// array PostgreSQL holds can fail `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextList {
+    pub dimensions: i32,
+    pub elements: Vec<Option<String>>,
+}
+
+impl Type<Postgres> for TextList {
+    fn type_info() -> PgTypeInfo {
+        <Vec<String> as Type<Postgres>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for TextList {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        if value.format() != PgValueFormat::Binary {
+            return Err("a text[] in text format".into());
+        }
+        let mut bytes = value.as_bytes()?;
+        let mut int = || -> Result<i32, BoxDynError> {
+            let (head, rest) = bytes.split_first_chunk::<4>().ok_or("a truncated array")?;
+            bytes = rest;
+            Ok(i32::from_be_bytes(*head))
+        };
+        let dimensions = int()?;
+        let _has_nulls = int()?;
+        let _element_type = int()?;
+        let mut count: usize = if dimensions > 0 { 1 } else { 0 };
+        for _ in 0..dimensions {
+            let length = usize::try_from(int()?)?;
+            let _lower_bound = int()?;
+            count = count.checked_mul(length).ok_or("an array too large")?;
+        }
+        let mut elements = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let (head, rest) = bytes.split_first_chunk::<4>().ok_or("a truncated array")?;
+            let length = i32::from_be_bytes(*head);
+            bytes = rest;
+            if length < 0 {
+                elements.push(None);
+                continue;
+            }
+            let length = usize::try_from(length)?;
+            if bytes.len() < length {
+                return Err("a truncated array".into());
+            }
+            let (element, rest) = bytes.split_at(length);
+            elements.push(Some(std::str::from_utf8(element)?.to_owned()));
+            bytes = rest;
+        }
+        Ok(TextList {
+            dimensions,
+            elements,
+        })
+    }
+}
 
 /// A job_state_history row as stored, hashes included.
 #[derive(Debug)]
@@ -13,8 +95,8 @@ pub struct StateRow {
     pub job_id: String,
     pub from_state: Option<String>,
     pub to_state: String,
-    pub observed_at: DateTime<Utc>,
-    pub from_state_last_seen_at: Option<DateTime<Utc>>,
+    pub observed_at: PgTime,
+    pub from_state_last_seen_at: Option<PgTime>,
     pub sync_run_id: i64,
     pub prev_hash: Option<Vec<u8>>,
     pub row_hash: Vec<u8>,
@@ -25,10 +107,10 @@ pub struct StateRow {
 pub fn state_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<StateRow>> {
     sqlx::query_as!(
         StateRow,
-        "SELECT id, job_id, from_state, to_state, observed_at, from_state_last_seen_at,
+        r#"SELECT id, job_id, from_state, to_state, observed_at AS "observed_at: PgTime", from_state_last_seen_at AS "from_state_last_seen_at: PgTime",
                 sync_run_id, prev_hash, row_hash
            FROM snowball.job_state_history
-          ORDER BY job_id, id"
+          ORDER BY job_id, id"#
     )
     .fetch(db)
 }
@@ -38,7 +120,7 @@ pub fn state_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Resul
 pub struct DetailRow {
     pub id: i64,
     pub job_id: String,
-    pub observed_at: DateTime<Utc>,
+    pub observed_at: PgTime,
     pub sync_run_id: i64,
     pub shipping_option: Option<String>,
     pub outbound_status: Option<String>,
@@ -57,12 +139,12 @@ pub struct DetailRow {
 pub fn detail_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<DetailRow>> {
     sqlx::query_as!(
         DetailRow,
-        "SELECT id, job_id, observed_at, sync_run_id, shipping_option, outbound_status,
+        r#"SELECT id, job_id, observed_at AS "observed_at: PgTime", sync_run_id, shipping_option, outbound_status,
                 outbound_tracking_number, inbound_status, inbound_tracking_number,
                 bytes_transferred, objects_transferred, total_bytes, total_objects,
                 prev_hash, row_hash
            FROM snowball.job_detail_history
-          ORDER BY job_id, id"
+          ORDER BY job_id, id"#
     )
     .fetch(db)
 }
@@ -77,7 +159,7 @@ pub struct ReportRow {
     pub sha256: Vec<u8>,
     pub content_type: Option<String>,
     pub stored: bool,
-    pub fetched_at: DateTime<Utc>,
+    pub fetched_at: PgTime,
     pub sync_run_id: i64,
     pub prev_hash: Option<Vec<u8>>,
     pub row_hash: Vec<u8>,
@@ -87,10 +169,39 @@ pub struct ReportRow {
 pub fn report_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ReportRow>> {
     sqlx::query_as!(
         ReportRow,
-        "SELECT id, job_id, kind, bytes, sha256, content_type, stored, fetched_at, sync_run_id,
+        r#"SELECT id, job_id, kind, bytes, sha256, content_type, stored, fetched_at AS "fetched_at: PgTime", sync_run_id,
                 prev_hash, row_hash
            FROM snowball.job_reports
-          ORDER BY job_id, id"
+          ORDER BY job_id, id"#
+    )
+    .fetch(db)
+}
+
+/// One chunk of a stored report's content, with its report's row; a report
+/// with no chunk comes once, with `seq` and `data` None.
+#[derive(Debug)]
+pub struct ContentChunk {
+    pub report_id: i64,
+    pub job_id: String,
+    pub bytes: i64,
+    pub sha256: Vec<u8>,
+    pub stored: bool,
+    pub seq: Option<i32>,
+    pub data: Option<Vec<u8>>,
+}
+
+/// Every report with its content's chunks, by job, kind, then chunk: one
+/// chunk (at most 1 MiB) in memory at a time.
+pub fn report_contents<'e>(
+    db: impl PgExecutor<'e> + 'e,
+) -> BoxStream<'e, sqlx::Result<ContentChunk>> {
+    sqlx::query_as!(
+        ContentChunk,
+        r#"SELECT r.id AS report_id, r.job_id, r.bytes, r.sha256, r.stored,
+                  c.seq AS "seq?", c.data AS "data?"
+             FROM snowball.job_reports r
+             LEFT JOIN snowball.job_report_chunks c ON c.job_id = r.job_id AND c.kind = r.kind
+            ORDER BY r.job_id, r.kind, c.seq"#
     )
     .fetch(db)
 }
@@ -101,7 +212,7 @@ pub struct UsageRow {
     pub id: i64,
     pub account_id: String,
     pub region: String,
-    pub observed_at: DateTime<Utc>,
+    pub observed_at: PgTime,
     pub sync_run_id: i64,
     pub snowball_limit: Option<i64>,
     pub snowballs_in_use: Option<i64>,
@@ -113,10 +224,10 @@ pub struct UsageRow {
 pub fn usage_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<UsageRow>> {
     sqlx::query_as!(
         UsageRow,
-        "SELECT id, account_id, region, observed_at, sync_run_id, snowball_limit, snowballs_in_use,
+        r#"SELECT id, account_id, region, observed_at AS "observed_at: PgTime", sync_run_id, snowball_limit, snowballs_in_use,
                 prev_hash, row_hash
            FROM snowball.device_usage_history
-          ORDER BY account_id, region, id"
+          ORDER BY account_id, region, id"#
     )
     .fetch(db)
 }
@@ -128,8 +239,8 @@ pub struct ClusterRow {
     pub cluster_id: String,
     pub from_state: Option<String>,
     pub to_state: String,
-    pub observed_at: DateTime<Utc>,
-    pub from_state_last_seen_at: Option<DateTime<Utc>>,
+    pub observed_at: PgTime,
+    pub from_state_last_seen_at: Option<PgTime>,
     pub sync_run_id: i64,
     pub prev_hash: Option<Vec<u8>>,
     pub row_hash: Vec<u8>,
@@ -139,10 +250,10 @@ pub struct ClusterRow {
 pub fn cluster_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ClusterRow>> {
     sqlx::query_as!(
         ClusterRow,
-        "SELECT id, cluster_id, from_state, to_state, observed_at, from_state_last_seen_at,
+        r#"SELECT id, cluster_id, from_state, to_state, observed_at AS "observed_at: PgTime", from_state_last_seen_at AS "from_state_last_seen_at: PgTime",
                 sync_run_id, prev_hash, row_hash
            FROM snowball.cluster_state_history
-          ORDER BY cluster_id, id"
+          ORDER BY cluster_id, id"#
     )
     .fetch(db)
 }
@@ -152,14 +263,14 @@ pub fn cluster_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Res
 pub struct TermRow {
     pub id: i64,
     pub long_term_pricing_id: String,
-    pub observed_at: DateTime<Utc>,
+    pub observed_at: PgTime,
     pub sync_run_id: i64,
     pub status: Option<String>,
     pub auto_renew: Option<bool>,
-    pub end_date: Option<DateTime<Utc>>,
+    pub end_date: Option<PgTime>,
     pub current_active_job: Option<String>,
     pub replacement_job: Option<String>,
-    pub job_ids: Option<Vec<String>>,
+    pub job_ids: Option<TextList>,
     pub prev_hash: Option<Vec<u8>>,
     pub row_hash: Vec<u8>,
 }
@@ -168,10 +279,10 @@ pub struct TermRow {
 pub fn term_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<TermRow>> {
     sqlx::query_as!(
         TermRow,
-        "SELECT id, long_term_pricing_id, observed_at, sync_run_id, status, auto_renew, end_date,
-                current_active_job, replacement_job, job_ids, prev_hash, row_hash
+        r#"SELECT id, long_term_pricing_id, observed_at AS "observed_at: PgTime", sync_run_id, status, auto_renew, end_date AS "end_date: PgTime",
+                current_active_job, replacement_job, job_ids AS "job_ids: TextList", prev_hash, row_hash
            FROM snowball.long_term_pricing_history
-          ORDER BY long_term_pricing_id, id"
+          ORDER BY long_term_pricing_id, id"#
     )
     .fetch(db)
 }

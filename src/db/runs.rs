@@ -35,6 +35,23 @@ impl RunStatus {
     }
 }
 
+/// Which command made a run, as stored in `made_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBy {
+    Sync,
+    /// `demo`, against its simulated fleet.
+    Demo,
+}
+
+impl MadeBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MadeBy::Sync => "sync",
+            MadeBy::Demo => "demo",
+        }
+    }
+}
+
 /// How one (account, region) listing ended, as stored in its `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListingStatus {
@@ -189,11 +206,39 @@ pub async fn abandon(conn: &mut PgConnection, accounts: &[String], by: i64) -> a
     let why = format!(
         "the process ended without recording a result, or lost its database session: run {by} found its locks free and marked it abandoned"
     );
+    // Its counts are those of what it wrote: its history rows and the jobs
+    // it saw last (a kind of row it wrote none of stays NULL, as for a run
+    // that did not read that kind).
     let abandoned = sqlx::query_scalar!(
-        "UPDATE snowball.sync_runs
-            SET status = 'abandoned', finished_at = now(), error = coalesce(error, $3)
-          WHERE status = 'running' AND (accounts IS NULL OR accounts <@ $1) AND id <> $2
-      RETURNING id",
+        "UPDATE snowball.sync_runs r
+            SET status = 'abandoned', finished_at = now(), error = coalesce(r.error, $3),
+                transitions = c.transitions, jobs_new = c.jobs_new, jobs_changed = c.jobs_changed,
+                jobs_seen = c.jobs_seen, detail_changes = nullif(c.detail_changes, 0),
+                reports_archived = nullif(c.reports, 0),
+                report_bytes = CASE WHEN c.reports > 0 THEN c.report_bytes END,
+                cluster_transitions = nullif(c.cluster_transitions, 0),
+                pricing_changes = nullif(c.pricing_changes, 0)
+           FROM snowball.sync_runs d
+          CROSS JOIN LATERAL (
+                SELECT s.transitions, s.jobs_new, s.transitions - s.jobs_new AS jobs_changed,
+                       (SELECT count(*) FROM snowball.jobs j
+                         WHERE j.last_sync_run_id = d.id)::int AS jobs_seen,
+                       (SELECT count(*) FROM snowball.job_detail_history h
+                         WHERE h.sync_run_id = d.id)::int AS detail_changes,
+                       p.reports, p.report_bytes,
+                       (SELECT count(*) FROM snowball.cluster_state_history h
+                         WHERE h.sync_run_id = d.id)::int AS cluster_transitions,
+                       (SELECT count(*) FROM snowball.long_term_pricing_history h
+                         WHERE h.sync_run_id = d.id)::int AS pricing_changes
+                  FROM (SELECT count(*)::int AS transitions,
+                               (count(*) FILTER (WHERE h.from_state IS NULL))::int AS jobs_new
+                          FROM snowball.job_state_history h WHERE h.sync_run_id = d.id) s,
+                       (SELECT count(*)::int AS reports, sum(h.bytes)::bigint AS report_bytes
+                          FROM snowball.job_reports h WHERE h.sync_run_id = d.id) p
+          ) c
+          WHERE r.id = d.id
+            AND r.status = 'running' AND (r.accounts IS NULL OR r.accounts <@ $1) AND r.id <> $2
+      RETURNING r.id",
         accounts,
         by,
         why,
@@ -237,16 +282,18 @@ pub async fn start(
     regions: &[String],
     accounts: &[String],
     host: Option<&str>,
+    made_by: MadeBy,
 ) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO snowball.sync_runs (status, regions, accounts, tool_version, host)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO snowball.sync_runs (status, regions, accounts, tool_version, host, made_by)
+         VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id",
         RunStatus::Running.as_str(),
         regions,
         accounts,
         env!("CARGO_PKG_VERSION"),
         host,
+        made_by.as_str(),
     )
     .fetch_one(db)
     .await

@@ -221,7 +221,12 @@ pub async fn run(
     let pool = pool?;
     let sink = Sink::open(&pool, config.dry_run).await?;
     let run_id = sink
-        .start_run(&regions, &account_ids, hostname().as_deref())
+        .start_run(
+            &regions,
+            &account_ids,
+            hostname().as_deref(),
+            config.made_by,
+        )
         .await?;
     // After the run row exists, so that each run marked here is told which
     // run marked it.

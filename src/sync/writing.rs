@@ -142,9 +142,12 @@ impl Sink {
         regions: &[String],
         accounts: &[String],
         host: Option<&str>,
+        made_by: db::runs::MadeBy,
     ) -> anyhow::Result<i64> {
-        on_sink!(self, |db| db::runs::start(db, regions, accounts, host)
-            .await)
+        on_sink!(self, |db| db::runs::start(
+            db, regions, accounts, host, made_by
+        )
+        .await)
     }
 
     async fn write(

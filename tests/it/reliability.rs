@@ -373,6 +373,27 @@ async fn a_sync_killed_with_sigkill_and_run_again_loses_and_duplicates_nothing()
     assert_eq!(history(&db.pool).await.len(), 1000);
     let statuses: Vec<String> = run_statuses(&db).await.into_iter().map(|r| r.0).collect();
     assert_eq!(statuses, ["abandoned", "succeeded"]);
+    // The killed run is counted by what it wrote, not as empty; its
+    // notification (made from its row) says the same.
+    let killed = sqlx::query!(
+        r#"SELECT r.transitions, r.jobs_new, r.jobs_changed,
+                  (SELECT count(*) FROM snowball.job_state_history h WHERE h.sync_run_id = r.id) AS "rows!",
+                  (SELECT count(*) FROM snowball.job_state_history h
+                    WHERE h.sync_run_id = r.id AND h.from_state IS NULL) AS "first_seen!",
+                  snowball.run_notification(r)::jsonb ->> 'transitions' AS "announced!"
+             FROM snowball.sync_runs r WHERE r.status = 'abandoned'"#
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("the killed run");
+    assert!(killed.rows >= 200, "{}", killed.rows);
+    assert_eq!(i64::from(killed.transitions), killed.rows);
+    assert_eq!(i64::from(killed.jobs_new), killed.first_seen);
+    assert_eq!(
+        i64::from(killed.jobs_changed),
+        killed.rows - killed.first_seen
+    );
+    assert_eq!(killed.announced, killed.rows.to_string());
 }
 
 #[tokio::test]

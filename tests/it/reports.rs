@@ -144,7 +144,8 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
         // A report's recorded SHA-256 rewritten by the superuser, triggers
         // off: both verifiers name the row (its run's digest covers the
-        // stored row_hash, which a consistent rewrite would change too).
+        // stored row_hash, which a consistent rewrite would change too),
+        // and its kept bytes no longer match it.
         sqlx::raw_sql(
             "SET session_replication_role = replica;
              UPDATE snowball.job_reports SET sha256 = sha256('forged'::bytea) WHERE id = 1;",
@@ -156,10 +157,16 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         assert_eq!(verdict.code, 1);
         assert_eq!(
             verdict.problems,
-            [format!(
-                "snowball.job_reports row 1 (job {}): row_hash does not match the row",
-                rows[0].0
-            )]
+            [
+                format!(
+                    "snowball.job_reports row 1 (job {}): row_hash does not match the row",
+                    rows[0].0
+                ),
+                format!(
+                    "snowball.job_reports row 1 (job {}): its content in snowball.job_report_chunks does not match its bytes and sha256",
+                    rows[0].0
+                )
+            ]
         );
     }
 }

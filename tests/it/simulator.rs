@@ -590,3 +590,96 @@ async fn out_of_file_descriptors_the_simulator_backs_off_and_serves_again() {
     .await;
     assert!(stats.starts_with("HTTP/1.1 200"), "{stats}");
 }
+
+/// What a database of real runs holds: runs, history rows, jobs marked
+/// missing.
+async fn holdings(db: &TestDb) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM snowball.sync_runs),
+                (SELECT count(*) FROM snowball.job_state_history),
+                (SELECT count(*) FROM snowball.jobs WHERE missing_since IS NOT NULL)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count")
+}
+
+#[tokio::test]
+async fn demo_never_writes_into_a_database_of_real_runs_named_by_database_url_or_the_environment() {
+    let production = TestDb::migrated().await;
+    let sim = simulator(40, 61, &["us-east-1"]).await;
+    sync_ok(&sync_config(&production, &sim, &["us-east-1"])).await;
+    let before = holdings(&production).await;
+
+    // Named explicitly: refused before anything is written.
+    let out = run_bin(
+        &[
+            "demo",
+            "--database-url",
+            &production.url,
+            "--runs",
+            "1",
+            "--pause",
+            "0s",
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(2);
+    assert!(
+        out.error_line()
+            .contains("holds 1 sync run(s) the demo did not make"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(holdings(&production).await, before);
+
+    // In the environment, as after sourcing the service's environment file:
+    // the demo goes to its own database on that server instead.
+    let url: sqlx::postgres::PgConnectOptions = production.url.parse().expect("a URL");
+    let out = run_bin(
+        &["demo", "--runs", "1", "--pause", "0s", "--jobs", "5"],
+        &[
+            ("DATABASE_URL", production.url.clone()),
+            ("PGDATABASE", production.name.clone()),
+            ("PGHOST", url.get_host().to_owned()),
+            ("PGPORT", url.get_port().to_string()),
+            ("PGUSER", url.get_username().to_owned()),
+        ],
+    )
+    .await;
+    out.assert_code(0);
+    assert!(
+        out.stdout().contains("database snowball_demo"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(holdings(&production).await, before);
+
+    // A database the demo made is its own to continue.
+    let own = TestDb::empty().await;
+    for _ in 0..2 {
+        run_bin(
+            &[
+                "demo",
+                "--database-url",
+                &own.url,
+                "--runs",
+                "1",
+                "--pause",
+                "0s",
+                "--jobs",
+                "5",
+            ],
+            &[],
+        )
+        .await
+        .assert_code(0);
+    }
+    let made_by: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT made_by FROM snowball.sync_runs")
+            .fetch_all(&own.pool)
+            .await
+            .expect("made_by");
+    assert_eq!(made_by, ["demo"]);
+}

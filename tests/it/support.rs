@@ -608,3 +608,13 @@ pub async fn outside_client_in<S: AsRef<std::ffi::OsStr>>(
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
         .collect()
 }
+
+/// Whether `tool` is missing (and the test may skip); fails under CI=true
+/// when it is.
+pub fn skipped_without(tool: &str, test: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    !found && skipped(test, tool)
+}

@@ -288,9 +288,15 @@ async fn a_statement_holding_two_listings_writes_each_job_with_its_own_account_a
     let mut runs = Vec::new();
     let mut written = Vec::new();
     for statement in [&first, &second] {
-        let run = snowball_sync::db::runs::start(&mut *conn, &regions, &accounts, None)
-            .await
-            .expect("a run");
+        let run = snowball_sync::db::runs::start(
+            &mut *conn,
+            &regions,
+            &accounts,
+            None,
+            snowball_sync::db::runs::MadeBy::Sync,
+        )
+        .await
+        .expect("a run");
         let jobs: Vec<(Listed<'_>, &JobRecord)> = statement.iter().map(|(l, j)| (*l, j)).collect();
         let mut transitions = write_jobs(&mut conn, run, &jobs, &Expect::default())
             .await
@@ -396,9 +402,15 @@ async fn a_job_listed_in_the_same_state_with_other_attributes_is_stored_as_liste
     listings.push(before.clone());
     let mut conn = db.pool.acquire().await.expect("a connection");
     for (i, job) in listings.iter().enumerate() {
-        let run = snowball_sync::db::runs::start(&mut *conn, &regions, &accounts, None)
-            .await
-            .expect("a run");
+        let run = snowball_sync::db::runs::start(
+            &mut *conn,
+            &regions,
+            &accounts,
+            None,
+            snowball_sync::db::runs::MadeBy::Sync,
+        )
+        .await
+        .expect("a run");
         let transitions = write_jobs(&mut conn, run, &[(listed, job)], &Expect::default())
             .await
             .expect("the job is written");

@@ -660,6 +660,9 @@ async fn a_malformed_or_conflicting_anchor_exits_2_naming_it() {
     let file = dir.path().join("anchors");
     std::fs::write(&file, format!("# kept\n1 {digest}\n2 not-a-digest\n")).expect("write");
     let file = file.to_string_lossy().into_owned();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "# nothing was published\n\n").expect("write");
+    let empty = empty.to_string_lossy().into_owned();
     let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["--anchor".into(), "7".into()],
@@ -690,6 +693,10 @@ async fn a_malformed_or_conflicting_anchor_exits_2_naming_it() {
             vec!["--anchors".into(), "/nonexistent/anchors".into()],
             "--anchors: cannot read /nonexistent/anchors".into(),
         ),
+        (
+            vec!["--anchors".into(), empty.clone()],
+            format!("--anchors {empty}: the file holds no anchor"),
+        ),
     ];
     for (extra, expected) in cases {
         let mut args = vec![
@@ -704,4 +711,264 @@ async fn a_malformed_or_conflicting_anchor_exits_2_naming_it() {
         assert!(line.contains(&expected), "{line:?} should say {expected:?}");
         assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
     }
+}
+
+/// Term rows holding values no release writes, hashed and linked as the
+/// database's own functions hash them: the history refuses them in new rows;
+/// rows written before that (here: with the constraint dropped, as only the
+/// schema's owner can) are checked by both verifiers, which agree with the
+/// database on every hash (a year past 9999 is no problem), name each value
+/// the encoding cannot tell from another (infinity, a year BC, a NULL
+/// element, a nested array) on its row, go on, and name a second row
+/// tampered with elsewhere.
+#[tokio::test]
+async fn values_no_release_writes_are_named_on_their_rows_and_verify_goes_on() {
+    if !psycopg_available("verification::values_no_release_writes") {
+        return;
+    }
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(8, 57, &["us-east-1"], 1, (0, 1)).await;
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.estate = snowball_sync::config::EstateKinds::all();
+    sync_ok(&config).await;
+    let term: String =
+        sqlx::query_scalar("SELECT min(long_term_pricing_id) FROM snowball.long_term_pricing")
+            .fetch_one(&db.pool)
+            .await
+            .expect("a term");
+    let refused = sqlx::query(
+        "INSERT INTO snowball.long_term_pricing_history
+                (long_term_pricing_id, observed_at, sync_run_id, end_date, row_hash)
+         SELECT $1, now(), max(id), 'infinity', '\\x00' FROM snowball.sync_runs",
+    )
+    .bind(&term)
+    .execute(&db.pool)
+    .await
+    .expect_err("a new row with an infinite end_date is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("long_term_pricing_history_values_the_encoding_tells_apart"),
+        "{refused}"
+    );
+    sqlx::raw_sql(&format!(
+        r#"
+        ALTER TABLE snowball.long_term_pricing_history
+              DROP CONSTRAINT long_term_pricing_history_values_the_encoding_tells_apart;
+        INSERT INTO snowball.sync_runs (regions, status, tool_version) VALUES ('{{us-east-1}}', 'running', 't');
+        DO $$
+        DECLARE
+            v record;
+            head bytea;
+            run bigint := (SELECT max(id) FROM snowball.sync_runs);
+        BEGIN
+            FOR v IN SELECT * FROM (VALUES
+                    (1, '10000-01-01 00:00:00+00'::timestamptz, '{{a}}'::text[]),
+                    (2, 'infinity', '{{a}}'),
+                    (3, '-infinity', '{{a}}'),
+                    (4, '0044-03-15 00:00:00+00 BC', '{{a}}'),
+                    (5, '2030-01-01 00:00:00+00', '{{a,NULL,""}}'),
+                    (6, '2030-01-01 00:00:00+00', '{{{{a,b}},{{c,d}}}}')) t (n, end_date, job_ids)
+                  ORDER BY n LOOP
+                SELECT h.row_hash INTO head FROM snowball.long_term_pricing_history h
+                 WHERE h.long_term_pricing_id = '{term}' ORDER BY h.id DESC LIMIT 1;
+                INSERT INTO snowball.long_term_pricing_history
+                       (long_term_pricing_id, observed_at, sync_run_id, status, auto_renew, end_date,
+                        current_active_job, replacement_job, job_ids, prev_hash, row_hash)
+                VALUES ('{term}', '2026-12-01 00:00:00+00', run, 'ACTIVE', true, v.end_date, NULL, NULL,
+                        v.job_ids, head,
+                        snowball.long_term_pricing_row_hash(
+                            snowball.chain_prefix('snowball.long_term_pricing_history', run,
+                                                  '2026-12-01 00:00:00+00'),
+                            '{term}', 'ACTIVE', true, v.end_date, NULL, NULL, v.job_ids, head));
+            END LOOP;
+        END
+        $$;
+        "#
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("the writer's inserts");
+    let first: i64 = scalar(
+        &db.pool,
+        "SELECT min(id) FROM snowball.long_term_pricing_history WHERE observed_at = '2026-12-01 00:00:00+00'",
+    )
+    .await;
+    let (tampered, job): (i64, String) =
+        sqlx::query_as("SELECT id, job_id FROM snowball.job_state_history ORDER BY id LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .expect("a state row");
+    tamper(
+        &db,
+        &format!(
+            "UPDATE snowball.job_state_history SET to_state = to_state || ' (edited)' WHERE id = {tampered}"
+        ),
+    )
+    .await;
+
+    let term_row = |n: i64, what: &str| {
+        format!(
+            "snowball.long_term_pricing_history row {} (term {term}): {what}",
+            first + n - 1
+        )
+    };
+    assert_eq!(
+        both_verify(&db.url, &[]).await,
+        Verdict {
+            code: 1,
+            problems: vec![
+                format!(
+                    "snowball.job_state_history row {tampered} (job {job}): row_hash does not match the row"
+                ),
+                term_row(
+                    2,
+                    "end_date is infinity, which the encoding cannot tell from NULL"
+                ),
+                term_row(
+                    3,
+                    "end_date is -infinity, which the encoding cannot tell from NULL"
+                ),
+                term_row(
+                    4,
+                    "end_date is in year 44 BC, which the encoding cannot tell from year 44 AD"
+                ),
+                term_row(5, "job_ids has a NULL element (element 2)"),
+                term_row(6, "job_ids has 2 dimensions, which the encoding flattens"),
+            ]
+        }
+    );
+}
+
+/// One byte changed in a kept report, a stray chunk after a gap in another:
+/// each named on its report's row.
+#[tokio::test]
+async fn verify_checks_every_kept_reports_bytes_against_its_sha256() {
+    if !psycopg_available("verification::report_content") {
+        return;
+    }
+    let db = TestDb::migrated().await;
+    let sim = simulator(60, 58, &["us-east-1"]).await;
+    let mut config = sync_config(&db, &sim, &["us-east-1"]);
+    config.details = Some(4);
+    config.reports = Some(snowball_sync::config::ArchiveConfig {
+        max_bytes: 512 * 1024 * 1024,
+        loopback_http: true,
+        attempt_timeout: std::time::Duration::from_secs(2),
+        operation_timeout: std::time::Duration::from_secs(30),
+    });
+    let summary = sync_ok(&config).await;
+    assert!(
+        summary.totals.reports_archived.unwrap_or(0) >= 3,
+        "{summary}"
+    );
+    let clean = both_verify(&db.url, &[]).await;
+    assert_eq!((clean.code, clean.problems), (0, Vec::<String>::new()));
+
+    let report = |sql: &'static str| async {
+        sqlx::query_as::<_, (i64, String, String)>(sql)
+            .fetch_one(&db.pool)
+            .await
+            .expect(sql)
+    };
+    let (changed, changed_job, changed_kind) =
+        report("SELECT id, job_id, kind FROM snowball.job_reports WHERE stored AND bytes > 0 ORDER BY id LIMIT 1").await;
+    let (cut, cut_job, cut_kind) =
+        report("SELECT id, job_id, kind FROM snowball.job_reports WHERE stored AND bytes > 0 ORDER BY id OFFSET 1 LIMIT 1").await;
+    tamper(
+        &db,
+        &format!(
+            "UPDATE snowball.job_report_chunks SET data = overlay(data placing '\\x00'::bytea from 1 for 1)
+              WHERE job_id = '{changed_job}' AND kind = '{changed_kind}' AND seq = 0;
+             INSERT INTO snowball.job_report_chunks VALUES ('{cut_job}', '{cut_kind}', 7, '\\x00');"
+        ),
+    )
+    .await;
+    let verdict = both_verify(&db.url, &[]).await;
+    assert_eq!(verdict.code, 1);
+    let line = |id: i64, job: &str, what: &str| {
+        format!("snowball.job_reports row {id} (job {job}): {what}")
+    };
+    let mut expected = vec![
+        line(
+            changed,
+            &changed_job,
+            "its content in snowball.job_report_chunks does not match its bytes and sha256",
+        ),
+        line(
+            cut,
+            &cut_job,
+            "its content in snowball.job_report_chunks has a missing or misplaced chunk",
+        ),
+    ];
+    let mut found = verdict.problems.clone();
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected);
+}
+
+/// The README's recipe for collecting anchors, run by bash and jq on a log
+/// as cron captures it: each run's summary line on stdout between the JSON
+/// log lines of stderr, and a line from the shell. Every run's anchor is
+/// kept, and `verify` says how many it checked.
+#[tokio::test]
+async fn the_anchor_recipe_keeps_every_digest_from_a_log_with_other_lines_between() {
+    for tool in ["bash", "jq"] {
+        if skipped_without(tool, "verification::the_anchor_recipe") {
+            return;
+        }
+    }
+    let db = TestDb::migrated().await;
+    let sim = simulator(30, 59, &["us-east-1"]).await;
+    let mut log = String::from("/bin/sh: 1: cd: can't cd to /var/lib/snowball-sync\n");
+    for _ in 0..3 {
+        let out = run_bin(
+            &sync_args(&db.url, &sim.endpoint_url(), &["--log-format", "json"]),
+            &aws_test_env(),
+        )
+        .await;
+        out.assert_code(0);
+        // What cron mails or journald keeps: both streams in one log.
+        let stderr = out.stderr();
+        let (first, rest) = stderr.split_at(stderr.find('\n').map_or(0, |n| n + 1));
+        log.push_str(first);
+        log.push_str(&out.stdout());
+        log.push_str(rest);
+        sim.sim.advance(3);
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let captured = dir.path().join("cron.log");
+    std::fs::write(&captured, &log).expect("write the log");
+    let anchors = dir.path().join("anchors.txt");
+    // The recipe as the README gives it, reading the captured log.
+    let recipe = format!(
+        r#"jq -R -r 'fromjson? | select(.message == "sync finished" and .digest != null) | "\(.run_id) \(.digest)"' < {} > {}"#,
+        captured.display(),
+        anchors.display()
+    );
+    let status = tokio::process::Command::new("bash")
+        .args(["-c", &format!("set -o pipefail; {recipe}")])
+        .status()
+        .await
+        .expect("bash runs");
+    assert!(status.success(), "{recipe}\n{log}");
+    let kept = std::fs::read_to_string(&anchors).expect("the anchors");
+    assert_eq!(kept.lines().count(), 3, "{kept}\nfrom:\n{log}");
+    let out = run_bin(
+        &[
+            "verify",
+            "--database-url",
+            &db.url,
+            "--anchors",
+            &anchors.to_string_lossy(),
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(0);
+    assert!(
+        out.stdout().contains("3 anchors checked"),
+        "{}",
+        out.stdout()
+    );
 }
