@@ -66,16 +66,42 @@ pub async fn pool(db: &DatabaseConfig, max_connections: u32) -> Result<PgPool, E
 }
 
 /// Applies pending migrations (sqlx serialises concurrent callers itself).
+/// A schema already up to date is left alone without taking sqlx's lock or
+/// creating its table, so a role that may not change the schema (the writer
+/// of contrib/postgres-roles.sql) syncs; with migrations pending, such a
+/// role is told who applies them.
 pub async fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(conn)
-        .await
-        .context("applying database migrations")
+    if pending_migrations(conn).await? == 0 {
+        return Ok(());
+    }
+    MIGRATOR.run(conn).await.map_err(|err| {
+        use sqlx::migrate::MigrateError::{Execute, ExecuteMigration};
+        let denied = matches!(&err, Execute(sqlx::Error::Database(db)) | ExecuteMigration(sqlx::Error::Database(db), _)
+            if db.code().as_deref() == Some("42501"));
+        let err = anyhow::Error::new(err).context("applying database migrations");
+        match denied {
+            true => err.context(
+                "this role may not change the schema: run `snowball-sync migrate` as the schema's owner (snowball_owner with contrib/postgres-roles.sql)",
+            ),
+            false => err,
+        }
+    })
 }
 
 /// Fails unless every embedded migration has been applied: a dry run must not
 /// change the schema, and cannot work without it.
 pub async fn ensure_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
+    let pending = pending_migrations(conn).await?;
+    if pending > 0 {
+        anyhow::bail!(
+            "the database schema is {pending} migration(s) behind; run `snowball-sync migrate` first"
+        );
+    }
+    Ok(())
+}
+
+/// The embedded migrations the database has not applied.
+async fn pending_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
     use sqlx::migrate::Migrate;
     // sqlx 0.8 keeps the applied migrations in _sqlx_migrations.
     let has_table =
@@ -90,15 +116,9 @@ pub async fn ensure_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let pending = MIGRATOR
+    Ok(MIGRATOR
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
         .filter(|m| !applied.iter().any(|a| a.version == m.version))
-        .count();
-    if pending > 0 {
-        anyhow::bail!(
-            "the database schema is {pending} migration(s) behind; run `snowball-sync migrate` first"
-        );
-    }
-    Ok(())
+        .count())
 }

@@ -442,8 +442,11 @@ async fn prepare(config: &SyncConfig, lock: &mut db::lock::RunLock) -> Result<()
         db::ensure_migrated(lock.connection()).await?;
         return Ok(());
     }
-    if config.migrate {
-        db::migrate(lock.connection()).await?;
+    match config.migrate {
+        true => db::migrate(lock.connection()).await?,
+        // --no-migrate on a schema that is behind (or absent) says so,
+        // instead of failing at the first table it lacks.
+        false => db::ensure_migrated(lock.connection()).await?,
     }
     Ok(())
 }

@@ -295,67 +295,123 @@ async fn no_password_appears_in_stderr_stdout_logs_or_metrics() {
     }
 }
 
+/// Every table the history is kept in: append-only for everyone.
+const HISTORY_TABLES: [&str; 7] = [
+    "snowball.job_state_history",
+    "snowball.job_detail_history",
+    "snowball.job_reports",
+    "snowball.job_report_chunks",
+    "snowball.device_usage_history",
+    "snowball.cluster_state_history",
+    "snowball.long_term_pricing_history",
+];
+
 #[tokio::test]
-async fn the_roles_script_makes_a_reader_that_cannot_write_and_a_writer_that_cannot_rewrite_history()
+async fn with_the_roles_script_the_owner_migrates_the_writer_syncs_everything_and_cannot_change_the_history()
  {
-    let db = TestDb::migrated().await;
-    let sim = simulator(40, 63, &["us-east-1"]).await;
-    apply_roles_script(&db).await;
+    let db = TestDb::empty().await;
     apply_roles_script(&db).await;
     let as_role = |role: &str| {
         PgConnectOptions::from_str(&db.url)
             .expect("url")
             .username(role)
     };
-    let writer_url = as_role("snowball_writer").to_url_lossy().to_string();
-
-    run_bin(
-        &sync_args(&writer_url, &sim.endpoint_url(), &[]),
-        &aws_test_env(),
-    )
-    .await
-    .assert_code(0);
-
-    let mut reader = PgConnection::connect_with(&as_role("snowball_reader"))
-        .await
-        .expect("the reader connects");
-    let seen: i64 =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM snowball.job_state_history"#)
-            .fetch_one(&mut reader)
-            .await
-            .expect("the reader reads");
-    assert_eq!(seen, 40);
-    let write = sqlx::query!("UPDATE snowball.jobs SET description = 'x'")
-        .execute(&mut reader)
-        .await;
-    assert!(
-        write
-            .expect_err("the reader cannot write")
-            .to_string()
-            .contains("permission denied")
+    let url = |role: &str| as_role(role).to_url_lossy().to_string();
+    let (owner, writer) = (url("snowball_owner"), url("snowball_writer"));
+    let sim = estate_simulator(60, 63, &["us-east-1"], 1, (2, 2)).await;
+    let sync_all = sync_args(
+        &writer,
+        &sim.endpoint_url(),
+        &["--include", "all", "--include", "reports"],
     );
 
-    let mut writer = PgConnection::connect_with(&as_role("snowball_writer"))
+    // The writer may not change the schema, and is told who does.
+    let out = run_bin(&sync_all, &aws_test_env()).await;
+    out.assert_code(1);
+    assert!(
+        out.error_line()
+            .contains("run `snowball-sync migrate` as the schema's owner"),
+        "{}",
+        out.stderr()
+    );
+    run_bin(&["migrate", "--database-url", &owner], &[])
+        .await
+        .assert_code(0);
+    // Run again after a migrate: the writer's UPDATE on the new tables.
+    apply_roles_script(&db).await;
+
+    for _ in 0..3 {
+        let out = run_bin(&sync_all, &aws_test_env()).await;
+        out.assert_code(0);
+        sim.sim.advance(4);
+    }
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM snowball.job_detail_history),
+                (SELECT count(*) FROM snowball.job_reports),
+                (SELECT count(*) FROM snowball.device_usage_history),
+                (SELECT count(*) FROM snowball.cluster_state_history),
+                (SELECT count(*) FROM snowball.long_term_pricing_history)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("counts");
+    assert!(
+        counts.0 > 0 && counts.1 > 0 && counts.2 > 0 && counts.3 > 0 && counts.4 > 0,
+        "every kind written as the writer: {counts:?}"
+    );
+
+    // The writer is refused every way of changing the history.
+    let mut conn = PgConnection::connect_with(&as_role("snowball_writer"))
         .await
         .expect("the writer connects");
-    let rewrite = sqlx::query!("UPDATE snowball.job_state_history SET to_state = 'Complete'")
-        .execute(&mut writer)
-        .await;
-    assert!(
-        rewrite
-            .expect_err("the writer cannot rewrite history")
-            .to_string()
-            .contains("permission denied")
-    );
-    let delete = sqlx::query!("DELETE FROM snowball.job_state_history")
-        .execute(&mut writer)
-        .await;
-    assert!(delete.is_err());
+    for table in HISTORY_TABLES {
+        for sql in [
+            format!("UPDATE {table} SET job_id = job_id"),
+            format!("DELETE FROM {table}"),
+            format!("TRUNCATE {table}"),
+            format!("ALTER TABLE {table} DISABLE TRIGGER USER"),
+            format!("ALTER TABLE {table} ADD COLUMN forged text"),
+            format!("GRANT UPDATE, DELETE ON {table} TO snowball_writer"),
+        ] {
+            let sql = sql.replace(
+                "job_id = job_id",
+                match table {
+                    "snowball.device_usage_history" => "region = region",
+                    "snowball.cluster_state_history" => "cluster_id = cluster_id",
+                    "snowball.long_term_pricing_history" => {
+                        "long_term_pricing_id = long_term_pricing_id"
+                    }
+                    _ => "job_id = job_id",
+                },
+            );
+            // A GRANT without the grant option is a warning, not an error:
+            // what counts is that nothing was granted.
+            let result = sqlx::raw_sql(&sql).execute(&mut conn).await;
+            if sql.starts_with("GRANT") {
+                continue;
+            }
+            let err = result.expect_err(&sql).to_string();
+            assert!(
+                err.contains("permission denied") || err.contains("must be owner"),
+                "{sql}: {err}"
+            );
+        }
+        let privileges: (bool, bool, bool) = sqlx::query_as(
+            "SELECT has_table_privilege('snowball_writer', $1, 'UPDATE'),
+                    has_table_privilege('snowball_writer', $1, 'DELETE'),
+                    has_table_privilege('snowball_writer', $1, 'TRUNCATE')",
+        )
+        .bind(table)
+        .fetch_one(&db.pool)
+        .await
+        .expect("privileges");
+        assert_eq!(privileges, (false, false, false), "{table}");
+    }
 }
 
 #[tokio::test]
-async fn report_history_watch_and_verify_run_as_the_reader_role_on_a_database_the_writer_migrated()
-{
+async fn report_history_watch_verify_and_evidence_run_as_the_reader_role_on_a_database_the_owner_migrated()
+ {
     let db = TestDb::empty().await;
     apply_roles_script(&db).await;
     let as_role = |role: &str| {
@@ -365,10 +421,15 @@ async fn report_history_watch_and_verify_run_as_the_reader_role_on_a_database_th
             .to_url_lossy()
             .to_string()
     };
-    let (writer, reader) = (as_role("snowball_writer"), as_role("snowball_reader"));
-    run_bin(&["migrate", "--database-url", &writer], &[])
+    let (owner, writer, reader) = (
+        as_role("snowball_owner"),
+        as_role("snowball_writer"),
+        as_role("snowball_reader"),
+    );
+    run_bin(&["migrate", "--database-url", &owner], &[])
         .await
         .assert_code(0);
+    apply_roles_script(&db).await;
     let sim = simulator(5, 64, &["us-east-1"]).await;
     let mut watch = crate::signals::Watch::start_as(&reader, "text").await;
     run_bin(
@@ -397,6 +458,22 @@ async fn report_history_watch_and_verify_run_as_the_reader_role_on_a_database_th
         "{}",
         verify.stdout()
     );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let folder = dir.path().join("packet");
+    run_bin(
+        &[
+            "evidence",
+            &job,
+            "--out",
+            &folder.to_string_lossy(),
+            "--database-url",
+            &reader,
+        ],
+        &[],
+    )
+    .await
+    .assert_code(0);
+    assert!(folder.join("SHA256SUMS").exists());
 }
 
 #[tokio::test]
