@@ -119,7 +119,8 @@ async fn write_metrics(
     summary: Option<&sync::RunSummary>,
     succeeded: bool,
 ) -> Option<String> {
-    let (mut jobs_by_state, mut usage, mut clusters, mut terms) = (None, None, None, None);
+    let (mut jobs_by_state, mut usage, mut clusters, mut terms, mut observed) =
+        (None, None, None, None, None);
     if summary.is_some()
         && let Ok(mut conn) = db::connect_one(&config.database).await
     {
@@ -134,6 +135,17 @@ async fn write_metrics(
         if estate.pricing {
             terms = db::pricing::ends(&mut conn).await.ok();
         }
+        let kinds: Vec<&str> = [
+            (estate.usage, "usage"),
+            (estate.clusters, "clusters"),
+            (estate.pricing, "long-term-pricing"),
+        ]
+        .into_iter()
+        .filter_map(|(read, kind)| read.then_some(kind))
+        .collect();
+        if !kinds.is_empty() {
+            observed = db::runs::last_listed(&mut conn, &kinds).await.ok();
+        }
     }
     let report = metrics::Report {
         summary,
@@ -143,6 +155,7 @@ async fn write_metrics(
         usage: usage.as_deref(),
         clusters: clusters.as_deref(),
         terms: terms.as_deref(),
+        observed: observed.as_deref(),
     };
     match metrics::write(path, &report) {
         Ok(()) => None,

@@ -27,6 +27,9 @@ pub struct Report<'a> {
     pub clusters: Option<&'a [crate::db::clusters::StateCount]>,
     /// When each term ends, when the run read long-term pricing.
     pub terms: Option<&'a [crate::db::pricing::TermEnd]>,
+    /// When each kind of the estate the run read was last observed, per
+    /// account and region: the figures above may be older than this run.
+    pub observed: Option<&'a [crate::db::runs::LastListed]>,
 }
 
 pub fn write(path: &Path, report: &Report<'_>) -> anyhow::Result<()> {
@@ -82,13 +85,13 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
         "When the last run ended (Unix time).",
         seconds(report.finished_at),
     );
-    if let Some(at) = last_success {
-        gauge(
-            LAST_SUCCESS,
-            "When the last successful run ended (Unix time).",
-            at,
-        );
-    }
+    // 0 until a run succeeds, so that an alert on its age fires for a
+    // deployment whose runs never succeeded.
+    gauge(
+        LAST_SUCCESS,
+        "When the last successful run ended (Unix time); 0 until one has.",
+        last_success.unwrap_or(0.0),
+    );
     if let Some(s) = report.summary {
         let t = &s.totals;
         gauge(
@@ -243,16 +246,33 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
             );
         }
     }
-    if let Some(s) = report.summary.filter(|s| !s.listings.is_empty()) {
+    if let Some(observed) = report.observed.filter(|o| !o.is_empty()) {
+        let name = "snowball_sync_estate_observed_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} When the estate's figures of a kind (usage, clusters, long-term-pricing) were last read for the account and region (Unix time).\n# TYPE {name} gauge"
+        );
+        for o in observed {
+            let _ = writeln!(
+                out,
+                "{name}{{kind=\"{}\",account_id=\"{}\",region=\"{}\"}} {}",
+                escape_label(&o.kind),
+                escape_label(&o.account_id),
+                escape_label(&o.region),
+                seconds(o.at)
+            );
+        }
+    }
+    if let Some(s) = report.summary.filter(|s| s.all_listings().next().is_some()) {
         let name = "snowball_sync_listing_success";
         let _ = writeln!(
             out,
-            "# HELP {name} 1 if the last run's listing of the account and region succeeded, 0 if it failed.\n# TYPE {name} gauge"
+            "# HELP {name} 1 if the last run's listing of the kind (jobs, usage, clusters, long-term-pricing) in the account and region succeeded, 0 if it failed.\n# TYPE {name} gauge"
         );
-        for listing in &s.listings {
+        for (kind, listing) in s.all_listings() {
             let _ = writeln!(
                 out,
-                "{name}{{account_id=\"{}\",region=\"{}\"}} {}",
+                "{name}{{kind=\"{kind}\",account_id=\"{}\",region=\"{}\"}} {}",
                 escape_label(&listing.account_id),
                 escape_label(&listing.region),
                 u8::from(listing.succeeded)

@@ -340,6 +340,34 @@ pub async fn record_listings(
     Ok(())
 }
 
+/// When a kind of listing last succeeded for an account and region: when
+/// the figures of that kind were last observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastListed {
+    pub kind: String,
+    pub account_id: String,
+    pub region: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn last_listed(
+    db: impl PgExecutor<'_>,
+    kinds: &[&str],
+) -> anyhow::Result<Vec<LastListed>> {
+    sqlx::query_as!(
+        LastListed,
+        r#"SELECT kind, account_id, region, max(finished_at) AS "at!"
+             FROM snowball.sync_run_listings
+            WHERE status = 'succeeded' AND kind = ANY($1::text[])
+            GROUP BY kind, account_id, region
+            ORDER BY kind, account_id, region"#,
+        kinds as &[&str]
+    )
+    .fetch_all(db)
+    .await
+    .context("reading when the estate was last observed")
+}
+
 /// How a run's end was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {

@@ -129,6 +129,8 @@ pub(crate) async fn run(
         let written = sink.record_usage(lock, run_id, &observations).await?;
         sink.record_listings(lock, run_id, "usage", &listings)
             .await?;
+        end.estate_listings
+            .extend(listings.into_iter().map(|l| ("usage", l)));
         end.totals.usage_changes = Some(super::clamp(written as i64));
     }
     if kinds.clusters {
@@ -176,6 +178,8 @@ pub(crate) async fn run(
         }
         sink.record_listings(lock, run_id, "clusters", &listings)
             .await?;
+        end.estate_listings
+            .extend(listings.into_iter().map(|l| ("clusters", l)));
         end.totals.cluster_transitions = Some(super::clamp(transitions as i64));
     }
     if kinds.pricing {
@@ -214,6 +218,8 @@ pub(crate) async fn run(
         }
         sink.record_listings(lock, run_id, "long-term-pricing", &listings)
             .await?;
+        end.estate_listings
+            .extend(listings.into_iter().map(|l| ("long-term-pricing", l)));
         end.totals.pricing_changes = Some(super::clamp(changes as i64));
     }
     if let Some(line) = problems.line() {

@@ -38,8 +38,11 @@ pub struct RunSummary {
     pub regions: Vec<String>,
     /// The accounts the run was to list, sorted.
     pub accounts: Vec<String>,
-    /// How each (account, region) listing ended, sorted.
+    /// How each (account, region) ListJobs listing ended, sorted.
     pub listings: Vec<ListingRecord>,
+    /// How each listing of the estate ended, with its kind (`usage`,
+    /// `clusters`, `long-term-pricing`), as sync_run_listings records it.
+    pub estate_listings: Vec<(&'static str, ListingRecord)>,
     pub totals: RunTotals,
     /// Jobs this run found no longer listed (their `missing_since` was set).
     pub missing: u64,
@@ -138,6 +141,15 @@ impl std::fmt::Display for RunSummary {
 }
 
 impl RunSummary {
+    /// Every listing of the run with its kind: ListJobs (`jobs`) first, then
+    /// the estate's.
+    pub fn all_listings(&self) -> impl Iterator<Item = (&'static str, &ListingRecord)> {
+        self.listings
+            .iter()
+            .map(|l| ("jobs", l))
+            .chain(self.estate_listings.iter().map(|(kind, l)| (*kind, l)))
+    }
+
     /// The digest as published (JSON, log line, metrics): hexadecimal.
     pub fn digest_hex(&self) -> Option<String> {
         self.digest.as_ref().map(|d| crate::chain::hex(d))
@@ -153,7 +165,8 @@ impl RunSummary {
             "dry_run": self.dry_run,
             "regions": self.regions,
             "accounts": self.accounts,
-            "listings": self.listings.iter().map(|l| serde_json::json!({
+            "listings": self.all_listings().map(|(kind, l)| serde_json::json!({
+                "kind": kind,
                 "account_id": l.account_id,
                 "region": l.region,
                 "status": l.status().as_str(),
@@ -275,6 +288,7 @@ pub async fn run(
         details_error: None,
         details_elapsed: None,
         estate_error: None,
+        estate_listings: Vec::new(),
     };
     // The listings' record does not wait for the count: at once.
     let listed_in_full = end.failure.is_none();
@@ -381,6 +395,7 @@ pub async fn run(
         regions,
         accounts: account_ids,
         listings,
+        estate_listings: end.estate_listings,
         totals: end.totals,
         missing: end.missing,
         api_requests: counter.requests(),
@@ -463,6 +478,8 @@ pub(crate) struct RunEnd {
     pub details_elapsed: Option<Duration>,
     /// What the estate's calls (usage, clusters, terms) could not read, on one line.
     pub estate_error: Option<String>,
+    /// How the estate's listings ended, by kind.
+    pub estate_listings: Vec<(&'static str, ListingRecord)>,
 }
 
 impl RunEnd {

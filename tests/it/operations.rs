@@ -118,7 +118,7 @@ async fn json_output_is_one_object_with_every_documented_field() {
     assert_eq!(
         summary["listings"],
         serde_json::json!([{
-            "account_id": snowball_sync::simulator::account_id(0), "region": "us-east-1",
+            "kind": "jobs", "account_id": snowball_sync::simulator::account_id(0), "region": "us-east-1",
             "status": "succeeded", "pages": 3, "jobs_seen": 250, "error": null,
         }])
     );
@@ -226,7 +226,9 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
         "{first:?}"
     );
     assert_eq!(
-        first[&format!("snowball_sync_listing_success{{account_id={account},region=us-east-1}}")],
+        first[&format!(
+            "snowball_sync_listing_success{{account_id={account},kind=jobs,region=us-east-1}}"
+        )],
         1.0
     );
     let last_success = first["snowball_sync_last_success_timestamp_seconds"];
@@ -252,6 +254,100 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
     assert!(second["snowball_sync_last_run_timestamp_seconds"] > last_success);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
     assert_eq!(leftovers.len(), 1, "a temporary file was left behind");
+}
+
+#[tokio::test]
+async fn the_metrics_file_has_a_last_success_of_0_until_a_run_succeeds_and_marks_a_failed_estate_listing()
+ {
+    let db = TestDb::migrated().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("snowball-sync.prom");
+    let metrics_arg = path.to_string_lossy().to_string();
+
+    // A deployment whose first run fails: the staleness alert has a series.
+    let failing = sync_args(
+        &db.url,
+        "http://127.0.0.1:1",
+        &["--metrics-file", &metrics_arg, "--max-attempts", "1"],
+    );
+    run_bin(&failing, &aws_test_env()).await.assert_code(1);
+    let never = metrics(&path);
+    assert_eq!(never["snowball_sync_last_success_timestamp_seconds"], 0.0);
+    run_bin(&failing, &aws_test_env()).await.assert_code(1);
+    assert_eq!(
+        metrics(&path)["snowball_sync_last_success_timestamp_seconds"],
+        0.0
+    );
+
+    // The estate read, then GetSnowballUsage and ListClusters refused.
+    let sim = estate_simulator(20, 65, &["us-east-1"], 1, (2, 1)).await;
+    let account = snowball_sync::simulator::account_id(0);
+    let args = sync_args(
+        &db.url,
+        &sim.endpoint_url(),
+        &[
+            "--include",
+            "usage,clusters,long-term-pricing",
+            "--metrics-file",
+            &metrics_arg,
+            "--output",
+            "json",
+        ],
+    );
+    run_bin(&args, &aws_test_env()).await.assert_code(0);
+    let read = metrics(&path);
+    let observed = |kind: &str| {
+        format!(
+            "snowball_sync_estate_observed_timestamp_seconds{{account_id={account},kind={kind},region=us-east-1}}"
+        )
+    };
+    let first_read = read[&observed("usage")];
+    assert!(first_read > 0.0, "{read:?}");
+    sim.sim.set_faults(snowball_sync::simulator::Faults {
+        deny_usage: vec![account.clone()],
+        deny_list_clusters: vec![account.clone()],
+        ..snowball_sync::simulator::Faults::default()
+    });
+    let out = run_bin(&args, &aws_test_env()).await;
+    out.assert_code(1);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stdout().trim()).expect("one JSON object");
+    let status = |kind: &str| {
+        summary["listings"]
+            .as_array()
+            .expect("listings")
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .map(|l| l["status"].clone())
+    };
+    assert_eq!(status("jobs"), Some("succeeded".into()), "{summary}");
+    assert_eq!(status("usage"), Some("failed".into()), "{summary}");
+    assert_eq!(status("clusters"), Some("failed".into()), "{summary}");
+    assert_eq!(
+        status("long-term-pricing"),
+        Some("succeeded".into()),
+        "{summary}"
+    );
+    let refused = metrics(&path);
+    let success = |kind: &str| {
+        refused[&format!(
+            "snowball_sync_listing_success{{account_id={account},kind={kind},region=us-east-1}}"
+        )]
+    };
+    assert_eq!(
+        (
+            success("jobs"),
+            success("usage"),
+            success("clusters"),
+            success("long-term-pricing")
+        ),
+        (1.0, 0.0, 0.0, 1.0)
+    );
+    // The usage and cluster figures still there are the earlier run's, and
+    // say so; the terms were read now.
+    assert_eq!(refused[&observed("usage")], first_read);
+    assert_eq!(refused[&observed("clusters")], read[&observed("clusters")]);
+    assert!(refused[&observed("long-term-pricing")] > read[&observed("long-term-pricing")]);
 }
 
 #[tokio::test]
