@@ -80,7 +80,7 @@ def main(url, anchors):
             # Each report's kept content: chunks 0, 1, 2, ... whose bytes have the row's size and SHA-256.
             reports = chunks = 0; cur = conn.cursor(name="chunks")
             cur.execute("SELECT r.id, r.job_id, r.bytes, r.sha256, r.stored, c.seq, c.data FROM snowball.job_reports r"
-                        " LEFT JOIN snowball.job_report_chunks c ON c.job_id = r.job_id AND c.kind = r.kind"
+                        " LEFT JOIN snowball.job_report_chunks c ON c.job_id = r.job_id AND c.kind = r.kind AND c.stored = r.stored"
                         " ORDER BY r.job_id, r.kind, c.seq")
             def close(report):
                 if report is None: return

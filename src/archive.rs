@@ -144,6 +144,11 @@ impl Archiver {
         }
     }
 
+    /// `--report-max-bytes`: a larger report is kept only hashed.
+    pub fn max_bytes(&self) -> i64 {
+        i64::try_from(self.config.max_bytes).unwrap_or(i64::MAX)
+    }
+
     /// Only https; plain http only to a loopback address, and only when
     /// --endpoint-url is one (the simulator).
     fn allowed(&self, url: &str) -> Result<(), String> {

@@ -32,6 +32,8 @@ variable counts as unset.";
 pub mod limits {
     use crate::values::Span;
 
+    /// --report-max-bytes at least: one chunk of a kept report.
+    pub const REPORT_MAX_BYTES_MIN: u64 = 1 << 20;
     /// --connect-timeout, --timeout.
     pub const TIMEOUT: (Span, Span) = (Span::from_millis(1), Span::from_secs(3600));
     pub const OPERATION_TIMEOUT: (Span, Span) = (Span::from_millis(1), Span::from_secs(86_400));
@@ -275,7 +277,8 @@ pub struct SyncArgs {
     pub include: Vec<IncludeKind>,
 
     /// Reports larger than this are hashed and their size kept, not their
-    /// content; a whole number with KiB, MiB or GiB.
+    /// content (a later run with a higher limit fetches them again to keep
+    /// them); a whole number with KiB, MiB or GiB, from 1MiB to 1TiB.
     #[arg(
         long,
         default_value = "512MiB",

@@ -581,6 +581,13 @@ impl SyncConfig {
         )?;
         let aws = AwsConfig::from_args(args.aws)?;
         let max_bytes = crate::values::parse_size(&args.report_max_bytes)
+            .and_then(|bytes| match bytes >= cli::limits::REPORT_MAX_BYTES_MIN {
+                true => Ok(bytes),
+                false => Err(format!(
+                    "'{}' is below 1MiB, the least this takes (a report is kept in chunks of 1MiB)",
+                    args.report_max_bytes.trim()
+                )),
+            })
             .map_err(|why| Error::Usage(format!("--report-max-bytes: {why}")))?;
         let include = |kind| args.include.contains(&kind);
         // `all` is what the estate is: details, clusters, long-term pricing

@@ -147,6 +147,11 @@ fn render(report: &Report<'_>, last_success: Option<f64>) -> String {
                 "Bytes of the job reports the last run archived.",
                 bytes as f64,
             );
+            gauge(
+                "snowball_sync_last_run_reports_hashed_only",
+                "Of the reports the last run archived, those larger than --report-max-bytes: hashed, their content not kept.",
+                f64::from(t.reports_hashed_only.unwrap_or(0)),
+            );
         }
         gauge(
             "snowball_sync_last_run_api_requests",

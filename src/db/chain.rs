@@ -200,7 +200,8 @@ pub fn report_contents<'e>(
         r#"SELECT r.id AS report_id, r.job_id, r.bytes, r.sha256, r.stored,
                   c.seq AS "seq?", c.data AS "data?"
              FROM snowball.job_reports r
-             LEFT JOIN snowball.job_report_chunks c ON c.job_id = r.job_id AND c.kind = r.kind
+             LEFT JOIN snowball.job_report_chunks c
+                    ON c.job_id = r.job_id AND c.kind = r.kind AND c.stored = r.stored
             ORDER BY r.job_id, r.kind, c.seq"#
     )
     .fetch(db)

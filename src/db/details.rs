@@ -27,7 +27,8 @@ pub async fn to_describe(
     db: impl PgExecutor<'_>,
     run_id: i64,
     main_jobs: bool,
-    reports: bool,
+    // With `--include reports`: its --report-max-bytes.
+    reports: Option<i64>,
     after: &str,
     limit: i64,
 ) -> anyhow::Result<Vec<ToDescribe>> {
@@ -49,11 +50,14 @@ pub async fn to_describe(
                                WHERE h.job_id = j.job_id AND h.observed_at > d.described_at)
                    -- A completed job's reports: never offered to a run that
                    -- archives (NULL), or offered and not all archived.
-                   OR ($5 AND j.job_state = 'Complete'
+                   -- A report kept only hashed under a lower limit counts as
+                   -- not archived (reports::missing_kinds).
+                   OR ($5::bigint IS NOT NULL AND j.job_state = 'Complete'
                        AND (d.report_kinds IS NULL
                             OR EXISTS (SELECT 1 FROM UNNEST(d.report_kinds) AS k
                                         WHERE NOT EXISTS (SELECT 1 FROM snowball.job_reports r
-                                                           WHERE r.job_id = j.job_id AND r.kind = k)))))
+                                                           WHERE r.job_id = j.job_id AND r.kind = k
+                                                             AND (r.stored OR r.bytes > $5))))))
               AND j.job_id > $3
             ORDER BY j.job_id
             LIMIT $4"#,

@@ -727,7 +727,8 @@ pub async fn lacking_reports(
                           CASE WHEN d.report_kinds IS NOT NULL THEN
                                ARRAY(SELECT k FROM UNNEST(d.report_kinds) AS k
                                       WHERE NOT EXISTS (SELECT 1 FROM snowball.job_reports r
-                                                         WHERE r.job_id = j.job_id AND r.kind = k)
+                                                         WHERE r.job_id = j.job_id AND r.kind = k
+                                                           AND r.stored)
                                       ORDER BY k)
                           END AS missing
                      FROM snowball.jobs j

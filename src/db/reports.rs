@@ -6,19 +6,24 @@
 use anyhow::Context;
 use sqlx::{PgConnection, PgExecutor};
 
-/// Kinds of report the job does not have yet, among `kinds`.
+/// Kinds of report the job does not have yet, among `kinds`: neither kept,
+/// nor kept only hashed because it is larger than `max_bytes` (one hashed
+/// under a lower limit is fetched again to be kept).
 pub async fn missing_kinds(
     db: impl PgExecutor<'_>,
     job_id: &str,
     kinds: &[&str],
+    max_bytes: i64,
 ) -> anyhow::Result<Vec<String>> {
     sqlx::query_scalar!(
         r#"SELECT k AS "kind!"
              FROM UNNEST($2::text[]) AS k
             WHERE NOT EXISTS (SELECT 1 FROM snowball.job_reports r
-                               WHERE r.job_id = $1 AND r.kind = k)"#,
+                               WHERE r.job_id = $1 AND r.kind = k
+                                 AND (r.stored OR r.bytes > $3))"#,
         job_id,
         kinds as &[&str],
+        max_bytes,
     )
     .fetch_all(db)
     .await
@@ -124,12 +129,13 @@ pub struct Held {
     pub sync_run_id: i64,
 }
 
-/// A job's archived reports, by kind.
+/// A job's archived reports, by kind: the kept one where a kind was first
+/// kept only hashed and later kept.
 pub async fn held(db: impl PgExecutor<'_>, job_id: &str) -> anyhow::Result<Vec<Held>> {
     sqlx::query_as!(
         Held,
-        "SELECT kind, bytes, sha256, content_type, stored, fetched_at, sync_run_id
-           FROM snowball.job_reports WHERE job_id = $1 ORDER BY kind",
+        "SELECT DISTINCT ON (kind) kind, bytes, sha256, content_type, stored, fetched_at, sync_run_id
+           FROM snowball.job_reports WHERE job_id = $1 ORDER BY kind, stored DESC, id DESC",
         job_id
     )
     .fetch_all(db)

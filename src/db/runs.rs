@@ -79,8 +79,10 @@ pub struct RunTotals {
     /// With --details: jobs described, and detail history rows written.
     pub jobs_described: Option<i32>,
     pub detail_changes: Option<i32>,
-    /// With --include reports: reports archived, and their bytes.
+    /// With --include reports: reports archived, and their bytes; of them,
+    /// those kept only hashed.
     pub reports_archived: Option<i32>,
+    pub reports_hashed_only: Option<i32>,
     pub report_bytes: Option<i64>,
     /// With --include usage: device usage rows written (figures changed).
     pub usage_changes: Option<i32>,
@@ -215,6 +217,7 @@ pub async fn abandon(conn: &mut PgConnection, accounts: &[String], by: i64) -> a
                 transitions = c.transitions, jobs_new = c.jobs_new, jobs_changed = c.jobs_changed,
                 jobs_seen = c.jobs_seen, detail_changes = nullif(c.detail_changes, 0),
                 reports_archived = nullif(c.reports, 0),
+                reports_hashed_only = CASE WHEN c.reports > 0 THEN c.hashed_only END,
                 report_bytes = CASE WHEN c.reports > 0 THEN c.report_bytes END,
                 cluster_transitions = nullif(c.cluster_transitions, 0),
                 pricing_changes = nullif(c.pricing_changes, 0)
@@ -225,7 +228,7 @@ pub async fn abandon(conn: &mut PgConnection, accounts: &[String], by: i64) -> a
                          WHERE j.last_sync_run_id = d.id)::int AS jobs_seen,
                        (SELECT count(*) FROM snowball.job_detail_history h
                          WHERE h.sync_run_id = d.id)::int AS detail_changes,
-                       p.reports, p.report_bytes,
+                       p.reports, p.report_bytes, p.hashed_only,
                        (SELECT count(*) FROM snowball.cluster_state_history h
                          WHERE h.sync_run_id = d.id)::int AS cluster_transitions,
                        (SELECT count(*) FROM snowball.long_term_pricing_history h
@@ -233,7 +236,8 @@ pub async fn abandon(conn: &mut PgConnection, accounts: &[String], by: i64) -> a
                   FROM (SELECT count(*)::int AS transitions,
                                (count(*) FILTER (WHERE h.from_state IS NULL))::int AS jobs_new
                           FROM snowball.job_state_history h WHERE h.sync_run_id = d.id) s,
-                       (SELECT count(*)::int AS reports, sum(h.bytes)::bigint AS report_bytes
+                       (SELECT count(*)::int AS reports, sum(h.bytes)::bigint AS report_bytes,
+                               (count(*) FILTER (WHERE NOT h.stored))::int AS hashed_only
                           FROM snowball.job_reports h WHERE h.sync_run_id = d.id) p
           ) c
           WHERE r.id = d.id
@@ -400,7 +404,8 @@ pub async fn finish(
                       jobs_new = $5, jobs_changed = $6, transitions = $7, jobs_missing = $8,
                       error = $9, jobs_described = $10, detail_changes = $11,
                       reports_archived = $12, report_bytes = $13,
-                      cluster_transitions = $14, pricing_changes = $15
+                      cluster_transitions = $14, pricing_changes = $15,
+                      reports_hashed_only = $16
                 WHERE id = $1 AND status = 'running'
             RETURNING started_at, finished_at
            )
@@ -424,6 +429,7 @@ pub async fn finish(
         totals.report_bytes,
         totals.cluster_transitions,
         totals.pricing_changes,
+        totals.reports_hashed_only,
     )
     .fetch_optional(&mut *tx)
     .await

@@ -37,8 +37,10 @@ pub struct Described {
     pub failed: Vec<(String, String)>,
     /// Accounts whose DescribeJob was refused, with the refusal.
     pub denied: BTreeMap<String, String>,
-    /// Reports archived (`--include reports`), and their bytes.
+    /// Reports archived (`--include reports`), and their bytes; of them,
+    /// those kept only hashed (larger than --report-max-bytes).
     pub reports_archived: i64,
+    pub reports_hashed_only: i64,
     pub report_bytes: i64,
     /// Reports not archived: job, kind and why.
     pub reports_failed: Vec<(String, &'static str, String)>,
@@ -139,6 +141,8 @@ pub(crate) async fn run(
                 end.totals.detail_changes = Some(super::clamp(described.changes));
                 if archiving {
                     end.totals.reports_archived = Some(super::clamp(described.reports_archived));
+                    end.totals.reports_hashed_only =
+                        Some(super::clamp(described.reports_hashed_only));
                     end.totals.report_bytes = Some(described.report_bytes);
                 }
                 end.details_error = described.error();
@@ -169,7 +173,7 @@ pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {
                 .to_describe(
                     step.run_id,
                     main_jobs,
-                    step.archiver.is_some(),
+                    step.archiver.map(Archiver::max_bytes),
                     &after,
                     SLICE,
                 )
@@ -407,11 +411,13 @@ async fn archive(
     }
     for (job_id, links) in by_job {
         let kinds: Vec<&str> = links.iter().map(|l| l.kind).collect();
-        let missing = db::reports::missing_kinds(pool, &job_id, &kinds).await?;
+        let missing =
+            db::reports::missing_kinds(pool, &job_id, &kinds, archiver.max_bytes()).await?;
         for link in links.iter().filter(|l| missing.iter().any(|k| k == l.kind)) {
             match archiver.archive(pool, step.lock, step.run_id, link).await {
                 Ok(archived) => {
                     described.reports_archived += 1;
+                    described.reports_hashed_only += i64::from(!archived.stored);
                     described.report_bytes += i64::try_from(archived.bytes).unwrap_or(i64::MAX);
                     tracing::info!(
                         job_id,

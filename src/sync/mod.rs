@@ -113,9 +113,11 @@ impl std::fmt::Display for RunSummary {
                 _ => String::new(),
             },
             match (t.reports_archived, t.report_bytes) {
-                (Some(archived), Some(bytes)) => {
-                    format!(", {archived} reports archived ({bytes} bytes)")
-                }
+                (Some(archived), Some(bytes)) => format!(
+                    ", {archived} reports archived ({bytes} bytes; {} kept, {} only hashed)",
+                    archived - t.reports_hashed_only.unwrap_or(0),
+                    t.reports_hashed_only.unwrap_or(0)
+                ),
                 _ => String::new(),
             },
             match t.usage_changes {
@@ -183,6 +185,7 @@ impl RunSummary {
             "jobs_described": t.jobs_described,
             "detail_changes": t.detail_changes,
             "reports_archived": t.reports_archived,
+            "reports_hashed_only": t.reports_hashed_only,
             "report_bytes": t.report_bytes,
             "usage_changes": t.usage_changes,
             "cluster_transitions": t.cluster_transitions,

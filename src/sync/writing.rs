@@ -311,7 +311,7 @@ impl Sink {
         &self,
         run_id: i64,
         main_jobs: bool,
-        reports: bool,
+        reports: Option<i64>,
         after: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<ToDescribe>> {

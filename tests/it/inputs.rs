@@ -18,6 +18,8 @@ enum Range {
     Seconds(f64, f64),
     /// A size (`512MiB`): bytes, KiB, MiB or GiB, up to 1 TiB.
     Size,
+    /// A size from 1 MiB (`--report-max-bytes`).
+    ReportSize,
 }
 
 impl Range {
@@ -50,10 +52,13 @@ impl Range {
                 }
                 values.extend(["1e20", "1e-10", "NaN", "inf"].map(String::from));
             }
-            Range::Size => values.extend(
+            Range::Size | Range::ReportSize => values.extend(
                 [
                     "512MiB",
                     "64KiB",
+                    "1023KiB",
+                    "1MiB",
+                    "1048575",
                     "1GiB",
                     "1024GiB",
                     "1025GiB",
@@ -78,6 +83,8 @@ impl Range {
                 .parse::<f64>()
                 .is_ok_and(|s| s.is_finite() && (lo..=hi).contains(&s)),
             Range::Size => snowball_sync::values::parse_size(value).is_ok(),
+            Range::ReportSize => snowball_sync::values::parse_size(value)
+                .is_ok_and(|n| n >= snowball_sync::cli::limits::REPORT_MAX_BYTES_MIN),
         }
     }
 }
@@ -276,7 +283,7 @@ async fn every_number_and_duration_flag_of_every_command_exits_0_1_or_2_and_neve
             "--seed",
             Range::Number(0, u64_max),
         ),
-        (sync.clone(), "--report-max-bytes", Range::Size),
+        (sync.clone(), "--report-max-bytes", Range::ReportSize),
         (simulate.clone(), "--success-log-bytes", Range::Size),
         (
             on_db(&["evidence", "--out", &evidence_dir], &evidence_db.url),

@@ -58,8 +58,8 @@ async fn archived(pool: &sqlx::PgPool) -> Vec<Archived> {
         r#"SELECT r.job_id, r.kind, r.bytes, r.sha256, r.stored,
                   (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
                      FROM snowball.job_report_chunks c
-                    WHERE c.job_id = r.job_id AND c.kind = r.kind) AS content
-             FROM snowball.job_reports r ORDER BY r.job_id, r.kind"#
+                    WHERE c.job_id = r.job_id AND c.kind = r.kind AND c.stored = r.stored) AS content
+             FROM snowball.job_reports r ORDER BY r.job_id, r.kind, r.id"#
     )
     .fetch_all(pool)
     .await
@@ -109,11 +109,11 @@ async fn each_report_is_archived_once_byte_for_byte_and_a_second_run_downloads_n
         assert_eq!(published["reports_archived"], want.len(), "{published}");
         assert_eq!(published["report_bytes"], total, "{published}");
     }
-    assert!(
-        first
-            .to_string()
-            .contains(&format!("{} reports archived ({total} bytes)", want.len()))
-    );
+    assert!(first.to_string().contains(&format!(
+        "{} reports archived ({total} bytes; {} kept, 0 only hashed)",
+        want.len(),
+        want.len()
+    )));
     let (runs_archived, runs_bytes) = sqlx::query!(
         "SELECT reports_archived, report_bytes FROM snowball.sync_runs WHERE id = $1",
         first.run_id
@@ -423,10 +423,12 @@ async fn the_evidence_packet_checks_with_sha256sum_and_its_timeline_is_the_histo
     let pdf = reports::report(&jobs[2], "completion_report", None)
         .expect("a report")
         .len;
-    sync_ok(&archiving(config.clone(), pdf - 1)).await;
-    // Two runs that list the job unchanged: no row of theirs names it.
-    sync_ok(&config).await;
-    sync_ok(&config).await;
+    let small = archiving(config.clone(), pdf - 1);
+    sync_ok(&small).await;
+    // Two runs that list the job unchanged, under the same limit (a higher
+    // one would fetch the report again to keep it): no row of theirs names it.
+    sync_ok(&small).await;
+    sync_ok(&small).await;
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_dir = dir.path().join("packet");
@@ -813,4 +815,127 @@ async fn a_report_without_a_content_length_that_grows_past_the_limit_is_hashed_o
         .find(|r| r.1 == "completion_report")
         .expect("the report's row");
     assert!(pdf.4, "a small file without a Content-Length is kept");
+}
+
+/// Reports in the lacking-reports section of `report --output json`.
+async fn lacking(db: &TestDb) -> usize {
+    let out = run_bin(
+        &["report", "--database-url", &db.url, "--format", "json"],
+        &[],
+    )
+    .await;
+    out.assert_code(0);
+    let report: serde_json::Value =
+        serde_json::from_str(out.stdout().trim()).expect("one JSON object");
+    report["jobs_lacking_reports"]
+        .as_array()
+        .expect("the section")
+        .iter()
+        .map(|j| {
+            j["missing_reports"]
+                .as_str()
+                .map_or(0, |kinds| kinds.split_whitespace().count())
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn reports_kept_only_hashed_are_counted_apart_and_kept_by_a_later_run_with_a_higher_limit() {
+    let db = TestDb::migrated().await;
+    let jobs = completed_jobs();
+    let sim = simulator_with_jobs(7, jobs.iter().map(|j| entry(j, "Complete")).collect()).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let all = expected(&jobs);
+
+    let small = sync_ok(&archiving(config.clone(), 200)).await;
+    let hashed = archived(&db.pool)
+        .await
+        .iter()
+        .filter(|(.., stored, _)| !stored)
+        .count();
+    assert!(
+        hashed > 0 && hashed < all.len(),
+        "{hashed} of {}",
+        all.len()
+    );
+    assert_eq!(small.totals.reports_archived, Some(all.len() as i32));
+    assert_eq!(small.totals.reports_hashed_only, Some(hashed as i32));
+    assert!(
+        small
+            .to_string()
+            .contains(&format!("{} reports archived", all.len()))
+            && small.to_string().contains(&format!(
+                "{} kept, {hashed} only hashed",
+                all.len() - hashed
+            )),
+        "{small}"
+    );
+    // What is kept only hashed lacks its content: the report says so.
+    assert_eq!(lacking(&db).await, hashed);
+
+    // The same limit again: nothing to fetch.
+    let requests = report_requests(&sim).await;
+    let again = sync_ok(&archiving(config.clone(), 200)).await;
+    assert_eq!(report_requests(&sim).await, requests);
+    assert_eq!(again.totals.reports_archived, Some(0));
+
+    // A higher limit: each report kept only hashed is fetched again and kept.
+    let higher = sync_ok(&archiving(config.clone(), 512 << 20)).await;
+    assert_eq!(report_requests(&sim).await, requests + hashed as u64);
+    assert_eq!(higher.totals.reports_archived, Some(hashed as i32));
+    assert_eq!(higher.totals.reports_hashed_only, Some(0));
+    let rows = archived(&db.pool).await;
+    assert_eq!(rows.len(), all.len() + hashed);
+    for (job, kind) in &all {
+        let kept: Vec<&Archived> = rows
+            .iter()
+            .filter(|r| &r.0 == job && r.1 == *kind && r.4)
+            .collect();
+        let served = reports::report(job, kind, None).expect("served").content();
+        assert_eq!(kept.len(), 1, "{job} {kind}");
+        assert_eq!(
+            kept[0].5.as_deref(),
+            Some(served.as_slice()),
+            "{job} {kind}"
+        );
+    }
+    assert_eq!(lacking(&db).await, 0);
+    let runs: Vec<Option<i32>> =
+        sqlx::query_scalar("SELECT reports_hashed_only FROM snowball.sync_runs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("runs");
+    assert_eq!(runs, [Some(hashed as i32), Some(0), Some(0)]);
+    if psycopg_available("reports_kept_only_hashed") {
+        let verdict = crate::verification::both_verify(&db.url, &[]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
+
+#[tokio::test]
+async fn report_max_bytes_below_1_mib_is_refused_naming_the_bound() {
+    for small in ["512", "0", "1023KiB"] {
+        let out = run_bin(
+            &[
+                "sync",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/none",
+                "--region",
+                "us-east-1",
+                "--include",
+                "reports",
+                "--report-max-bytes",
+                small,
+            ],
+            &aws_test_env(),
+        )
+        .await;
+        out.assert_code(2);
+        assert!(
+            out.error_line()
+                .contains("below 1MiB, the least this takes"),
+            "{}",
+            out.stderr()
+        );
+    }
 }
