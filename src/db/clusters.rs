@@ -303,6 +303,48 @@ pub async fn state_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateCo
     .context("counting clusters by state")
 }
 
+/// As `overview`, as the history stood at `at`: each cluster's state then
+/// and since when, its member jobs' states then; clusters not yet seen then
+/// are left out. Membership and `missing_since` have no history: today's
+/// (`missing_since` shown only when it was already set then).
+pub async fn overview_at(
+    db: impl PgExecutor<'_>,
+    at: DateTime<Utc>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<Overview>> {
+    sqlx::query_as!(
+        Overview,
+        r#"SELECT c.cluster_id, c.account_id, c.region, h.to_state AS "cluster_state!",
+                  h.observed_at AS "state_since!",
+                  CASE WHEN c.missing_since <= $1 THEN c.missing_since END AS missing_since,
+                  coalesce(m.jobs, 0) AS "member_jobs!", m.states AS member_states
+             FROM snowball.clusters c
+             JOIN LATERAL (SELECT h.to_state, h.observed_at
+                             FROM snowball.cluster_state_history h
+                            WHERE h.cluster_id = c.cluster_id AND h.observed_at <= $1
+                            ORDER BY h.id DESC LIMIT 1) h ON true
+             LEFT JOIN LATERAL (
+                   SELECT sum(n)::bigint AS jobs,
+                          string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
+                     FROM (SELECT s.job_state, count(*) AS n
+                             FROM snowball.jobs j
+                             JOIN LATERAL (SELECT x.to_state AS job_state
+                                             FROM snowball.job_state_history x
+                                            WHERE x.job_id = j.job_id AND x.observed_at <= $1
+                                            ORDER BY x.id DESC LIMIT 1) s ON true
+                            WHERE j.cluster_id = c.cluster_id
+                            GROUP BY s.job_state) s
+                  ) m ON true
+            WHERE cardinality($2::text[]) = 0 OR c.account_id = ANY($2)
+            ORDER BY h.to_state, c.cluster_id"#,
+        at,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the clusters, as of a moment")
+}
+
 /// A cluster as the report lists it: its members' states counted.
 pub struct Overview {
     pub cluster_id: String,

@@ -119,11 +119,14 @@ impl ListingRecord {
 /// was thought dead).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "run {run_id} was already '{status}' when it tried to record its end as '{wanted}'; its result is not recorded and no second notification was sent"
+    "run {run_id} was already '{status}'{} when it tried to record its end as '{wanted}'; its result is not recorded and no second notification was sent",
+    why.as_ref().map(|why| format!(" ({why})")).unwrap_or_default()
 )]
 pub struct AlreadyEnded {
     pub run_id: i64,
     pub status: String,
+    /// The error recorded by whoever ended it (`abandon` names the run).
+    pub why: Option<String>,
     pub wanted: &'static str,
 }
 
@@ -409,7 +412,8 @@ pub async fn finish(
                 WHERE id = $1 AND status = 'running'
             RETURNING started_at, finished_at
            )
-           SELECT r.status AS "status_before!", f.started_at AS "started_at?",
+           SELECT r.status AS "status_before!", r.error AS error_before,
+                  f.started_at AS "started_at?",
                   f.finished_at AS "finished_at?"
              FROM snowball.sync_runs r
              LEFT JOIN finished f ON true
@@ -443,6 +447,7 @@ pub async fn finish(
         return Err(AlreadyEnded {
             run_id,
             status: row.status_before,
+            why: row.error_before,
             wanted: status.as_str(),
         }
         .into());

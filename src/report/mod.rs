@@ -435,7 +435,7 @@ pub struct Report {
     pub lacking_reports: Vec<db::report::LackingReports>,
     /// Device usage against the limit, the latest per account and region.
     pub usage: Vec<db::usage::Usage>,
-    /// Clusters with their member jobs' states (as today, even with --as-of).
+    /// Clusters with their member jobs' states (with --as-of, as they were).
     pub clusters: Vec<db::clusters::Overview>,
     /// `--renewal-within`: terms ending within this are listed.
     pub renewal_within: Span,
@@ -497,6 +497,22 @@ impl Report {
                 db::report::deadlines_within_at(&mut *conn, as_of, deadline_days, accounts).await?,
             ),
         };
+        // The estate has a history too: at a moment past, read from it.
+        let never = DateTime::<Utc>::MAX_UTC;
+        let (usage, clusters, terms_ending, terms) = match past {
+            false => (
+                db::usage::latest(&mut *conn, accounts).await?,
+                db::clusters::overview(&mut *conn, accounts).await?,
+                db::pricing::ending(&mut *conn, as_of, renewal_until, accounts).await?,
+                db::pricing::ending(&mut *conn, as_of, never, accounts).await?,
+            ),
+            true => (
+                db::usage::latest_at(&mut *conn, as_of, accounts).await?,
+                db::clusters::overview_at(&mut *conn, as_of, accounts).await?,
+                db::pricing::ending_at(&mut *conn, as_of, renewal_until, accounts).await?,
+                db::pricing::ending_at(&mut *conn, as_of, never, accounts).await?,
+            ),
+        };
         Ok(Report {
             as_of,
             past,
@@ -516,12 +532,11 @@ impl Report {
             in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
             deadlines,
             lacking_reports: db::report::lacking_reports(&mut *conn, accounts).await?,
-            usage: db::usage::latest(&mut *conn, accounts).await?,
-            clusters: db::clusters::overview(&mut *conn, accounts).await?,
+            usage,
+            clusters,
             renewal_within,
-            terms_ending: db::pricing::ending(&mut *conn, as_of, renewal_until, accounts).await?,
-            terms: db::pricing::ending(&mut *conn, as_of, DateTime::<Utc>::MAX_UTC, accounts)
-                .await?,
+            terms_ending,
+            terms,
             transfer_series: db::report::transfer_series(
                 &mut *conn,
                 since,

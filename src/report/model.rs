@@ -89,16 +89,41 @@ impl Value {
 pub struct Section {
     /// Its name in JSON and in CSV's `section` column.
     pub key: &'static str,
+    /// With --as-of: the section shows today's values, which the history
+    /// does not keep; every format says so.
+    pub as_today: bool,
     pub title: String,
     pub columns: &'static [&'static str],
     pub rows: Vec<Vec<Value>>,
 }
 
+/// The sections whose values have no history: with --as-of, today's.
+const WITHOUT_HISTORY: [&str; 4] = [
+    "data_transfer",
+    "shipments_in_transit",
+    "jobs_lacking_reports",
+    "sync_health",
+];
+
 /// Every section, in the order every format shows them.
 pub fn sections(r: &Report) -> Vec<Section> {
+    let mut sections = all_sections(r);
+    if r.past {
+        for section in &mut sections {
+            if WITHOUT_HISTORY.contains(&section.key) {
+                section.as_today = true;
+                section.title += " [as today: not kept in the history]";
+            }
+        }
+    }
+    sections
+}
+
+fn all_sections(r: &Report) -> Vec<Section> {
     vec![
         Section {
             key: "jobs_by_account",
+            as_today: false,
             title: "Jobs by account (account_id empty: not yet listed by an identified run)".into(),
             columns: &["account_id", "jobs", "active", "missing"],
             rows: r
@@ -116,6 +141,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "jobs_by_state",
+            as_today: false,
             title: "Jobs by state and type".into(),
             columns: &["job_state", "job_type", "snowball_type", "jobs"],
             rows: r
@@ -133,6 +159,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "transitions",
+            as_today: false,
             title: format!(
                 "Transitions since {} (from_state empty: first seen)",
                 text_time(r.since)
@@ -152,6 +179,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "stuck_jobs",
+            as_today: false,
             title: format!(
                 "Stuck jobs: in a non-final state for {} or more",
                 human_duration(r.stuck_after.as_secs() as i64)
@@ -185,6 +213,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "data_transfer",
+            as_today: false,
             title: "Data transfer in progress".into(),
             columns: &[
                 "job_id",
@@ -213,6 +242,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "shipments_in_transit",
+            as_today: false,
             title: "Shipments in transit".into(),
             columns: &[
                 "job_id",
@@ -237,6 +267,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "device_deadlines",
+            as_today: false,
             title: format!(
                 "Devices due back within {} (360 days from preparation; approximate: first seen already prepared)",
                 human_duration(r.deadline_within.as_secs() as i64)
@@ -268,6 +299,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "jobs_lacking_reports",
+            as_today: false,
             title: "Completed jobs lacking their reports (sync --include reports archives them; \"not yet asked\": no such run has described the job)".into(),
             columns: &["job_id", "account_id", "job_type", "completed_at", "missing_reports"],
             rows: r
@@ -289,6 +321,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "device_usage",
+            as_today: false,
             title: "Device usage against the limit (sync --include usage; the latest figures)".into(),
             columns: &["account_id", "region", "snowball_limit", "snowballs_in_use", "headroom"],
             rows: r
@@ -307,6 +340,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "clusters",
+            as_today: false,
             title: "Clusters by state, with their member jobs' states (sync --include clusters)".into(),
             columns: &[
                 "cluster_id",
@@ -337,6 +371,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "terms_ending",
+            as_today: false,
             title: format!(
                 "Long-term pricing terms ending within {}, lapsing ones (no auto-renew) first (sync --include long-term-pricing)",
                 human_duration(r.renewal_within.as_secs() as i64)
@@ -376,6 +411,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         },
         Section {
             key: "sync_health",
+            as_today: false,
             title: "Sync health by day".into(),
             columns: &[
                 "day",
@@ -429,6 +465,12 @@ pub fn text(sections: &[Section]) -> String {
 
 /// JSON: each section under its key, an array of objects.
 pub fn json(sections: &[Section], object: &mut serde_json::Map<String, serde_json::Value>) {
+    let today: Vec<&str> = sections
+        .iter()
+        .filter(|s| s.as_today)
+        .map(|s| s.key)
+        .collect();
+    object.insert("sections_as_today".to_owned(), json!(today));
     for section in sections {
         let rows: Vec<serde_json::Value> = section
             .rows
@@ -456,6 +498,10 @@ pub fn csv(sections: &[Section]) -> String {
             columns.push(column);
         }
     }
+    // With --as-of, a last column says which rows are today's.
+    if sections.iter().any(|s| s.as_today) {
+        columns.push("as_today");
+    }
     let mut out = super::csv_line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
     for section in sections {
         for row in &section.rows {
@@ -463,6 +509,7 @@ pub fn csv(sections: &[Section]) -> String {
                 .iter()
                 .map(|column| match *column {
                     "section" => section.key.to_owned(),
+                    "as_today" => section.as_today.to_string(),
                     _ => section
                         .columns
                         .iter()

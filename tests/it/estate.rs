@@ -1412,3 +1412,145 @@ async fn a_changed_cluster_state_or_term_row_is_named_by_both_verifiers() {
         );
     }
 }
+
+#[tokio::test]
+async fn report_as_of_shows_clusters_usage_and_terms_as_they_were_and_marks_what_is_today() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(12, 47, &["us-east-1"], 1, (1, 1)).await;
+    let (_, (clusters, terms)) = sim.sim.estates().into_iter().next().expect("an estate");
+    let account = snowball_sync::simulator::account_id(0);
+    let (cluster, term) = (clusters[0].cluster_id.clone(), terms[0].id.clone());
+    assert!(sim.sim.edit_term(&term, |t, now| {
+        t.end = now + 10 * 86_400;
+        t.auto_renew = true;
+    }));
+    sim.sim.set_usage_limit(&account, "us-east-1", 7);
+    let config = with_estate(sync_config(&db, &sim, &["us-east-1"]), EstateKinds::all());
+    sync_ok(&config).await;
+    let report = |as_of: Option<String>| {
+        let url = db.url.clone();
+        async move {
+            let mut args = vec![
+                "report".to_owned(),
+                "--database-url".to_owned(),
+                url,
+                "--format".to_owned(),
+                "json".to_owned(),
+                "--renewal-within".to_owned(),
+                "400d".to_owned(),
+            ];
+            if let Some(at) = as_of {
+                args.extend(["--as-of".to_owned(), at]);
+            }
+            let out = run_bin(&args, &[]).await;
+            out.assert_code(0);
+            serde_json::from_str::<serde_json::Value>(out.stdout().trim()).expect("JSON")
+        }
+    };
+    let then = report(None).await;
+    let between: String = sqlx::query_scalar(
+        "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("now");
+
+    // Everything changes after that moment.
+    let state_then = then["clusters"][0]["cluster_state"].clone();
+    let other = match state_then.as_str() {
+        Some("Complete") => "InUse",
+        _ => "Complete",
+    };
+    assert!(sim.sim.set_cluster_state(&cluster, other));
+    sim.sim.set_usage_limit(&account, "us-east-1", 11);
+    assert!(sim.sim.edit_term(&term, |t, now| {
+        t.end = now + 200 * 86_400;
+        t.auto_renew = false;
+    }));
+    sync_ok(&config).await;
+    let now = report(None).await;
+    assert_eq!(now["clusters"][0]["cluster_state"], other);
+    assert_eq!(now["device_usage"][0]["snowball_limit"], 11);
+
+    let past = report(Some(between)).await;
+    for section in ["clusters", "device_usage"] {
+        assert_eq!(past[section], then[section], "{section}");
+    }
+    let terms = |r: &serde_json::Value| {
+        r["terms_ending"]
+            .as_array()
+            .expect("terms")
+            .iter()
+            .map(|t| {
+                (
+                    t["long_term_pricing_id"].clone(),
+                    t["auto_renew"].clone(),
+                    t["end_date"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(terms(&past), terms(&then));
+    assert_ne!(terms(&now), terms(&then));
+    assert_eq!(past["states_from_history"], true);
+    assert_eq!(
+        past["sections_as_today"],
+        serde_json::json!([
+            "data_transfer",
+            "shipments_in_transit",
+            "jobs_lacking_reports",
+            "sync_health"
+        ])
+    );
+    assert_eq!(now["sections_as_today"], serde_json::json!([]));
+
+    // Before anything was seen: no cluster, no usage, no term.
+    let before = report(Some("1999-01-01T00:00:00Z".to_owned())).await;
+    for section in ["clusters", "device_usage", "terms_ending"] {
+        assert_eq!(before[section], serde_json::json!([]), "{section}");
+    }
+    // Text and CSV say which sections are today's too.
+    let text = run_bin(
+        &[
+            "report",
+            "--database-url",
+            &db.url,
+            "--as-of",
+            "1999-01-01T00:00:00Z",
+        ],
+        &[],
+    )
+    .await;
+    text.assert_code(0);
+    assert_eq!(
+        text.stdout()
+            .matches("[as today: not kept in the history]")
+            .count(),
+        4,
+        "{}",
+        text.stdout()
+    );
+    let csv = run_bin(
+        &[
+            "report",
+            "--database-url",
+            &db.url,
+            "--format",
+            "csv",
+            "--as-of",
+            "1999-01-01T00:00:00Z",
+        ],
+        &[],
+    )
+    .await;
+    csv.assert_code(0);
+    assert!(
+        csv.stdout()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with(",as_today"),
+        "{}",
+        csv.stdout()
+    );
+}
