@@ -52,8 +52,12 @@ pub mod limits {
     pub const TICK_SECONDS: (f64, f64) = (0.001, 86_400.0);
     pub const SIMULATED_JOBS: (usize, usize) = (0, 1_000_000);
     pub const SIMULATED_ACCOUNTS: (usize, usize) = (1, 1000);
-    /// Jobs across every account and region of a simulated fleet.
+    /// Jobs across every account and region of a simulated fleet, clusters'
+    /// member jobs and terms counted as jobs (`simulate` and `demo`).
     pub const SIMULATED_FLEET: usize = 2_000_000;
+    /// simulate --clusters, --terms: per region's estate.
+    pub const SIMULATED_CLUSTERS: (usize, usize) = (0, 100_000);
+    pub const SIMULATED_TERMS: (usize, usize) = (0, 100_000);
     /// simulate --page-latency-ms, --identity-latency-ms.
     pub const LATENCY_MS: (u64, u64) = (0, 60_000);
 }
@@ -536,11 +540,13 @@ pub struct SimulateArgs {
     pub suspended: Vec<usize>,
 
     /// Clusters (of five member jobs each, beyond --jobs) in each region's
-    /// estate, for ListClusters, DescribeCluster and ListClusterJobs.
+    /// estate, for ListClusters, DescribeCluster and ListClusterJobs; at most
+    /// 100000, and the fleet at most 2000000 jobs with them.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub clusters: usize,
 
-    /// Long-term pricing terms in each region's estate (ListLongTermPricing).
+    /// Long-term pricing terms in each region's estate (ListLongTermPricing);
+    /// at most 100000.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub terms: usize,
 

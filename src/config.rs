@@ -437,6 +437,20 @@ impl Config {
 }
 
 impl DatabaseConfig {
+    /// The same database, without sqlx's "slow statement" warnings: for a
+    /// session whose statements are long by design (waiting for a lock,
+    /// streaming the whole history).
+    pub fn without_slow_statement_warnings(&self) -> DatabaseConfig {
+        use sqlx::ConnectOptions;
+        DatabaseConfig {
+            connect: self
+                .connect
+                .clone()
+                .log_slow_statements(tracing::log::LevelFilter::Off, Duration::ZERO),
+            connect_timeout: self.connect_timeout,
+        }
+    }
+
     fn from_args(args: cli::DatabaseArgs) -> Result<Self, Error> {
         Ok(DatabaseConfig {
             connect: connect_options(args.database_url.as_deref())?,
@@ -652,11 +666,14 @@ impl SimulatorConfig {
         let regions = each("--regions", &args.regions, Region::parse)?;
         let accounts = number("--accounts", args.accounts, limits::SIMULATED_ACCOUNTS)?;
         let jobs = number("--jobs", args.jobs, limits::SIMULATED_JOBS)?;
-        if accounts * regions.len() * jobs > limits::SIMULATED_FLEET {
+        let clusters = number("--clusters", args.clusters, limits::SIMULATED_CLUSTERS)?;
+        let terms = number("--terms", args.terms, limits::SIMULATED_TERMS)?;
+        // What the simulator holds in memory: every job, cluster member and term.
+        let fleet = accounts * regions.len() * (jobs + 5 * clusters + terms);
+        if fleet > limits::SIMULATED_FLEET {
             return Err(Error::Usage(format!(
-                "the fleet (--accounts x --regions x --jobs) must hold at most {} jobs, got {}",
+                "the fleet (--accounts x --regions x (--jobs + 5 x --clusters + --terms)) must hold at most {} jobs, got {fleet}",
                 limits::SIMULATED_FLEET,
-                accounts * regions.len() * jobs
             )));
         }
         if let Some(bad) = args.suspended.iter().find(|i| **i >= accounts) {
@@ -672,8 +689,8 @@ impl SimulatorConfig {
             fleet: crate::simulator::FleetConfig {
                 accounts,
                 suspended: args.suspended,
-                clusters: args.clusters,
-                terms: args.terms,
+                clusters,
+                terms,
                 ..crate::simulator::FleetConfig::new(
                     jobs,
                     args.seed,
@@ -709,11 +726,21 @@ impl DemoConfig {
             }),
             None => None,
         };
+        let jobs = number("--jobs", args.jobs, limits::DEMO_JOBS)?;
+        let accounts = number("--accounts", args.accounts, limits::DEMO_ACCOUNTS)?;
+        // The demo's simulator holds its whole fleet in memory, as `simulate` does.
+        if jobs * accounts > limits::SIMULATED_FLEET {
+            return Err(Error::Usage(format!(
+                "the demo's fleet (--jobs x --accounts) must hold at most {} jobs, got {}",
+                limits::SIMULATED_FLEET,
+                jobs * accounts
+            )));
+        }
         Ok(DemoConfig {
             database,
             runs: number("--runs", args.runs, limits::DEMO_RUNS)?,
-            jobs: number("--jobs", args.jobs, limits::DEMO_JOBS)?,
-            accounts: number("--accounts", args.accounts, limits::DEMO_ACCOUNTS)?,
+            jobs,
+            accounts,
             seed: args.seed,
             pause: span("--pause", &args.pause, limits::PAUSE)?.as_std(),
         })

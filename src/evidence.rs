@@ -50,7 +50,8 @@ fn write_file(dir: &Path, name: &str, content: &[u8]) -> anyhow::Result<Written>
 
 /// `--out` must be empty (or not exist yet): an evidence folder holds
 /// exactly what one snapshot says, nothing left from before.
-fn prepare(out: &Path) -> Result<(), Error> {
+/// Returns whether it created the directory.
+fn prepare(out: &Path) -> Result<bool, Error> {
     match std::fs::read_dir(out) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -59,10 +60,11 @@ fn prepare(out: &Path) -> Result<(), Error> {
                     out.display()
                 )));
             }
-            Ok(())
+            Ok(false)
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(out)
             .with_context(|| format!("creating {}", out.display()))
+            .map(|()| true)
             .map_err(Error::Failed),
         Err(err) => Err(Error::Failed(
             anyhow::Error::new(err).context(format!("reading {}", out.display())),
@@ -70,8 +72,31 @@ fn prepare(out: &Path) -> Result<(), Error> {
     }
 }
 
+/// The `evidence` command: the folder is written whole or not at all. On
+/// any failure (no such job, a report that no longer matches its SHA-256,
+/// the database) what it wrote is removed, and a folder it created too.
 pub async fn run(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
-    prepare(&config.out)?;
+    let created = prepare(&config.out)?;
+    let written = write_packets(config, out).await;
+    if written.is_err() {
+        // --out was empty or new (prepare): nothing of anyone else's is in it.
+        if let Ok(entries) = std::fs::read_dir(&config.out) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = match path.is_dir() {
+                    true => std::fs::remove_dir_all(&path),
+                    false => std::fs::remove_file(&path),
+                };
+            }
+        }
+        if created {
+            let _ = std::fs::remove_dir(&config.out);
+        }
+    }
+    written
+}
+
+async fn write_packets(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
     let mut tx = crate::report::snapshot(&mut conn).await?;

@@ -21,13 +21,20 @@ fn main() -> ExitCode {
             let _ = err.print();
             return ExitCode::SUCCESS;
         }
-        // A usage error is one line, like every other error.
+        // A usage error is one line, like every other error: clap's first
+        // paragraph (the error, then the valid values or the missing
+        // arguments it lists below it), its lines joined.
         Err(err) => {
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or_default();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = first.join(" ");
             return fail(&snowball_sync::Error::Usage(format!(
                 "{} (see --help)",
-                first.strip_prefix("error: ").unwrap_or(first)
+                line.strip_prefix("error: ").unwrap_or(&line)
             )));
         }
     };

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::Context;
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 
 use crate::chain::{
     self, CLUSTER_TABLE, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE,
@@ -371,10 +371,7 @@ impl RunWalk {
 /// The `verify` command. Exits 0 when everything holds, 1 on any problem.
 pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     // Its queries stream the whole history: long by design, not slow.
-    let mut database = config.database.clone();
-    database.connect = database
-        .connect
-        .log_slow_statements(tracing::log::LevelFilter::Off, std::time::Duration::ZERO);
+    let database = config.database.without_slow_statement_warnings();
     let mut conn = db::connect_one(&database).await?;
     db::ensure_migrated(&mut conn).await?;
     let mut tx = conn

@@ -849,3 +849,24 @@ pub async fn completed_since(
     .await
     .context("reading the jobs completed in the period")
 }
+
+/// Those of `accounts` the database knows nothing of: no job, cluster or
+/// term of theirs, and no run that listed them.
+pub async fn unknown_accounts(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT a AS "account!"
+             FROM UNNEST($1::text[]) AS a
+            WHERE NOT EXISTS (SELECT 1 FROM snowball.jobs j WHERE j.account_id = a)
+              AND NOT EXISTS (SELECT 1 FROM snowball.clusters c WHERE c.account_id = a)
+              AND NOT EXISTS (SELECT 1 FROM snowball.long_term_pricing t WHERE t.account_id = a)
+              AND NOT EXISTS (SELECT 1 FROM snowball.sync_runs r WHERE a = ANY (r.accounts))
+            ORDER BY a"#,
+        accounts
+    )
+    .fetch_all(db)
+    .await
+    .context("looking for the accounts asked for")
+}

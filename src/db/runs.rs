@@ -304,7 +304,19 @@ pub async fn start(
     )
     .fetch_one(db)
     .await
-    .context("recording the start of the run")
+    .map_err(|err| {
+        // 25006: read_only_sql_transaction, a standby or a demoted primary.
+        let read_only = err
+            .as_database_error()
+            .is_some_and(|db| db.code().as_deref() == Some("25006"));
+        let err = anyhow::Error::new(err).context("recording the start of the run");
+        match read_only {
+            true => err.context(
+                "the database is read-only (a standby, or a primary after a failover): point DATABASE_URL at the primary",
+            ),
+            false => err,
+        }
+    })
 }
 
 /// Records a run's listings of one kind (`jobs`: ListJobs; `usage`:

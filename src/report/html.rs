@@ -79,6 +79,8 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .legend i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; }}
 svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
 .note {{ color: #666; }}
+.wide {{ overflow-x: auto; }}
+svg {{ max-width: 100%; height: auto; }}
 </style></head><body>
 <h1>Snowball fleet report</h1>
 <p class="note">From {} to {} (UTC). Jobs count as stuck after {} in a non-final state.</p>
@@ -102,7 +104,7 @@ svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
     page += &timeline(report);
     page += "<h2>Data transferred over time (share of each job's total)</h2>\n";
     page += &transfer_chart(report);
-    page += "<h2>Long-term pricing terms, start to end (lapsing ones, without auto-renew, first and in red)</h2>\n";
+    page += "<h2>Long-term pricing terms, start to end (those lapsing within --renewal-within, without auto-renew, first and in red, as in the table below)</h2>\n";
     page += &term_timeline(report);
     page += &tables(sections);
     page += "</body></html>\n";
@@ -231,10 +233,17 @@ fn timeline(report: &Report) -> String {
 }
 
 /// One bar per term not yet ended, from its start to its end, today marked
-/// by a line; the terms that do not auto-renew come first, in red.
+/// by a line; the terms lapsing within --renewal-within (the table's
+/// `lapses`) come first, in red.
 fn term_timeline(report: &Report) -> String {
+    let lapsing = |t: &crate::db::pricing::Ending| {
+        report
+            .terms_ending
+            .iter()
+            .any(|e| e.lapses && e.long_term_pricing_id == t.long_term_pricing_id)
+    };
     let mut terms: Vec<&crate::db::pricing::Ending> = report.terms.iter().collect();
-    terms.sort_by_key(|t| (!t.lapses, t.end_date));
+    terms.sort_by_key(|t| (!lapsing(t), t.end_date));
     let (width, lane, left, top) = (900.0, 16.0, 290.0, 22.0);
     let height = top + lane * terms.len() as f64 + 24.0;
     let mut svg = format!(
@@ -261,7 +270,7 @@ fn term_timeline(report: &Report) -> String {
     for (row, term) in terms.iter().enumerate() {
         let y = top + row as f64 * lane;
         let (x0, x1) = (x_of(term.start_date.unwrap_or(start)), x_of(term.end_date));
-        let fill = if term.lapses { "#d62728" } else { "#1f77b4" };
+        let fill = if lapsing(term) { "#d62728" } else { "#1f77b4" };
         let _ = write!(
             svg,
             r#"<text x="0" y="{:.1}">{}</text><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}"><title>{}: {} to {}, {} days left, {}</title></rect>"#,
@@ -274,10 +283,10 @@ fn term_timeline(report: &Report) -> String {
             term.start_date.map_or_else(|| "?".to_owned(), rfc3339),
             rfc3339(term.end_date),
             term.days_left,
-            if term.lapses {
-                "lapses: no auto-renew"
-            } else {
-                "auto-renews"
+            match (lapsing(term), term.lapses) {
+                (true, _) => "lapses within --renewal-within: no auto-renew",
+                (false, true) => "no auto-renew, ends after --renewal-within",
+                (false, false) => "auto-renews",
             }
         );
     }
@@ -386,7 +395,11 @@ fn transfer_chart(report: &Report) -> String {
 fn tables(sections: &[Section]) -> String {
     let mut html = String::new();
     for section in sections {
-        let _ = write!(html, "<h2>{}</h2>\n<table><tr>", escape(&section.title));
+        let _ = write!(
+            html,
+            "<h2>{}</h2>\n<div class=\"wide\"><table><tr>",
+            escape(&section.title)
+        );
         for header in section.columns {
             let _ = write!(html, "<th>{}</th>", escape(header));
         }
@@ -403,7 +416,7 @@ fn tables(sections: &[Section]) -> String {
             }
             html += "</tr>\n";
         }
-        html += "</table>\n";
+        html += "</table></div>\n";
     }
     html
 }

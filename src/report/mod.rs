@@ -651,6 +651,19 @@ pub async fn report_command(
         renewal_within: config.renewal_within,
         accounts: &config.accounts,
     };
+    // An account the database has never seen would only give an empty
+    // report that looks like a quiet fleet.
+    let unknown = db::report::unknown_accounts(&mut *tx, &config.accounts).await?;
+    if !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--account {}: no job, cluster, term or run of {} in the database",
+            unknown.join(", "),
+            match unknown.len() {
+                1 => "this account",
+                _ => "these accounts",
+            }
+        )));
+    }
     let report = Report::load(&mut tx, as_of, scope).await?;
     tx.commit().await.context("ending the read-only snapshot")?;
     let text = report.render(config.format);

@@ -214,10 +214,14 @@ pub async fn run(
     let counter = snowball::ApiCounter::default();
     // Who the credentials are is settled while PostgreSQL connects; a usage
     // error (no region, no account left) changes nothing.
-    let (identified, conn) = tokio::join!(
-        identify(config, &counter),
-        db::connect_one(&config.database)
-    );
+    // The lock's session waits for other runs with --wait-lock: long by
+    // design, not a slow statement to warn about.
+    let lock_database = match config.wait_lock {
+        true => config.database.without_slow_statement_warnings(),
+        false => config.database.clone(),
+    };
+    let (identified, conn) =
+        tokio::join!(identify(config, &counter), db::connect_one(&lock_database));
     let (regions, accounts) = identified?;
     let account_ids = accounts.ids();
     // Every account the run records is locked, reachable or not: a run that

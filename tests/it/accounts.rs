@@ -423,6 +423,26 @@ async fn views_and_report_are_per_account_and_report_account_filters() {
         bad.error_line()
             .contains("--account \"12345\" is not a 12-digit account id")
     );
+    // A well-formed account the database has never seen: not an empty report.
+    let unknown = run_bin(
+        &[
+            "report",
+            "--database-url",
+            &db.url,
+            "--account",
+            "999999999999",
+        ],
+        &[],
+    )
+    .await;
+    unknown.assert_code(2);
+    assert!(
+        unknown
+            .error_line()
+            .contains("--account 999999999999: no job, cluster, term or run of this account"),
+        "{}",
+        unknown.stderr()
+    );
 }
 
 #[tokio::test]

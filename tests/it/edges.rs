@@ -355,3 +355,173 @@ async fn values_from_the_api_are_escaped_in_text_formula_safe_in_csv_and_exact_i
     let json: serde_json::Value = serde_json::from_str(&report("json").await).expect("JSON");
     assert_eq!(json["stuck_jobs"][0]["job_state"], hostile);
 }
+
+/// The smaller truths an operator met: each message says what is wrong and
+/// what to do, and nothing is left behind.
+#[tokio::test]
+async fn usage_errors_name_the_valid_values_and_the_missing_argument() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["sync", "--include", "bogus"],
+            "invalid value 'bogus' for '--include <KIND>' [possible values: details, reports, usage, clusters, long-term-pricing, all]",
+        ),
+        (
+            &["history"],
+            "the following required arguments were not provided: <JOB_ID>",
+        ),
+        (
+            &["demo", "--jobs", "100000", "--accounts", "100"],
+            "the demo's fleet (--jobs x --accounts) must hold at most 2000000 jobs, got 10000000",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run_bin(args, &[]).await;
+        out.assert_code(2);
+        assert!(
+            out.error_line().contains(expected),
+            "{args:?}: {}",
+            out.stderr()
+        );
+    }
+    let out = run_bin(&["simulate", "--clusters", "100000000"], &[]).await;
+    out.assert_code(2);
+    assert!(
+        out.error_line()
+            .contains("--clusters must be between 0 and 100000"),
+        "{}",
+        out.stderr()
+    );
+    let out = run_bin(
+        &["simulate", "--clusters", "100000", "--accounts", "10"],
+        &[],
+    )
+    .await;
+    out.assert_code(2);
+    assert!(
+        out.error_line().contains("must hold at most 2000000 jobs"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[tokio::test]
+async fn no_migrate_on_an_empty_database_and_a_read_only_database_say_what_is_wrong() {
+    let db = TestDb::empty().await;
+    let sim = simulator(5, 111, &["us-east-1"]).await;
+    let out = run_bin(
+        &sync_args(&db.url, &sim.endpoint_url(), &["--no-migrate"]),
+        &aws_test_env(),
+    )
+    .await;
+    out.assert_code(1);
+    assert!(
+        out.error_line()
+            .contains("migration(s) behind; run `snowball-sync migrate` first"),
+        "{}",
+        out.stderr()
+    );
+
+    // Migrated, then read-only, as a standby or a demoted primary is.
+    run_bin(&["migrate", "--database-url", &db.url], &[])
+        .await
+        .assert_code(0);
+    sqlx::raw_sql(&format!(
+        "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+        db.name
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("make the database read-only");
+    let out = run_bin(
+        &sync_args(&db.url, &sim.endpoint_url(), &[]),
+        &aws_test_env(),
+    )
+    .await;
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("the database is read-only"),
+        "{}",
+        out.stderr()
+    );
+    sqlx::raw_sql(&format!(
+        "ALTER DATABASE \"{}\" RESET default_transaction_read_only",
+        db.name
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("writable again");
+}
+
+#[tokio::test]
+async fn evidence_of_an_unknown_job_leaves_no_folder_behind() {
+    let db = TestDb::migrated().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let new = dir.path().join("packet");
+    let out = run_bin(
+        &[
+            "evidence",
+            "JIDnone",
+            "--out",
+            &new.to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("no such job: JIDnone"),
+        "{}",
+        out.stderr()
+    );
+    assert!(!new.exists(), "the folder it created is removed");
+    // A folder that was there, empty, stays, empty.
+    let out = run_bin(
+        &[
+            "evidence",
+            "JIDnone",
+            "--out",
+            &dir.path().to_string_lossy(),
+            "--database-url",
+            &db.url,
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(1);
+    assert!(dir.path().exists());
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_the_lock_logs_no_slow_statement_warning() {
+    let db = TestDb::migrated().await;
+    let sim = simulator(5, 112, &["us-east-1"]).await;
+    let key = snowball_sync::db::lock::key(&snowball_sync::simulator::account_id(0));
+    let mut holder = db.pool.acquire().await.expect("a session");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .expect("hold the account's lock");
+    let args = sync_args(
+        &db.url,
+        &sim.endpoint_url(),
+        &["--wait-lock", "--log-format", "json"],
+    );
+    let env = aws_test_env();
+    let run = run_bin(&args, &env);
+    let release = async {
+        // Longer than sqlx's slow-statement threshold (1 s).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut *holder)
+            .await
+            .expect("release");
+    };
+    let (out, ()) = tokio::join!(run, release);
+    out.assert_code(0);
+    assert!(!out.stderr().contains("slow statement"), "{}", out.stderr());
+}

@@ -1554,3 +1554,45 @@ async fn report_as_of_shows_clusters_usage_and_terms_as_they_were_and_marks_what
         csv.stdout()
     );
 }
+
+#[tokio::test]
+async fn the_html_report_colours_only_the_terms_its_table_marks_lapsing_and_wraps_wide_tables() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(6, 48, &["us-east-1"], 1, (0, 2)).await;
+    let (_, (_, terms)) = sim.sim.estates().into_iter().next().expect("an estate");
+    for (term, days) in [(&terms[0].id, 10), (&terms[1].id, 300)] {
+        assert!(sim.sim.edit_term(term, |t, now| {
+            t.end = now + days * 86_400;
+            t.auto_renew = false;
+        }));
+    }
+    sync_ok(&with_estate(sync_config(&db, &sim, &["us-east-1"]), PRICING)).await;
+    let out = run_bin(
+        &[
+            "report",
+            "--database-url",
+            &db.url,
+            "--format",
+            "html",
+            "--renewal-within",
+            "60d",
+        ],
+        &[],
+    )
+    .await;
+    out.assert_code(0);
+    let html = out.stdout();
+    // Two terms without auto-renew; only the one ending within 60 days lapses.
+    assert_eq!(html.matches(r##"fill="#d62728""##).count(), 1, "{html}");
+    assert_eq!(
+        html.matches("lapses within --renewal-within").count(),
+        1,
+        "{html}"
+    );
+    // Every table scrolls inside its own box, never the page.
+    assert_eq!(
+        html.matches("<table>").count(),
+        html.matches(r#"<div class="wide"><table>"#).count()
+    );
+    assert!(html.contains(".wide { overflow-x: auto; }"));
+}

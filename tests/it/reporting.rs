@@ -398,6 +398,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
         json!({
             "as_of": rfc3339(as_of),
             "states_from_history": false,
+            "sections_as_today": [],
             "since": rfc3339(since),
             "stuck_after_seconds": 72_000,
             "deadline_within_seconds": 2_592_000,
