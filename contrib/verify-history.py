@@ -99,11 +99,22 @@ def main(url, anchors):
                     chunks += 1; report[4] |= seq != report[1]; report[1] += 1; report[2] += len(data); report[3].update(bytes(data))
             close(report); cur.close()
             lines.append(f"snowball.job_report_chunks: the content of {reports} reports in {chunks} chunks checked")
-            runs = {}  # run id -> [status, digest, seq, previous digest, previous exists, sha256 of rows]
-            for r in conn.execute("SELECT r.id, r.status, r.digest, r.digest_seq, p.digest, p.id IS NOT NULL"
-                                  " FROM snowball.sync_runs r LEFT JOIN snowball.sync_runs p"
+            runs = {}  # run id -> [status, digest, seq, previous digest, previous exists, sha256 of rows, version]
+            for r in conn.execute("SELECT r.id, r.status, r.digest, r.digest_seq, p.digest, p.id IS NOT NULL,"
+                                  " r.digest_version FROM snowball.sync_runs r LEFT JOIN snowball.sync_runs p"
                                   " ON p.digest_seq = r.digest_seq - 1"):
-                runs[r[0]] = list(r[1:]) + [hashlib.sha256()]
+                runs[r[0]] = list(r[1:6]) + [hashlib.sha256(), r[6]]
+            # Digest version 2 also covers the run's record and its listings.
+            records = {r[0]: r[1:] for r in conn.execute(
+                f"SELECT id, {T('started_at')}, {T('finished_at')}, regions, accounts, pages, jobs_seen, jobs_new,"
+                " jobs_changed, transitions, jobs_missing, jobs_described, detail_changes, reports_archived,"
+                " report_bytes, reports_hashed_only, cluster_transitions, pricing_changes, error, tool_version, host,"
+                " made_by FROM snowball.sync_runs WHERE digest_version = 2")}
+            listings = {}
+            for l in conn.execute(f"SELECT run_id, kind, account_id, region, status, pages, jobs_seen, error,"
+                                  f" {T('started_at')}, {T('finished_at')} FROM snowball.sync_run_listings"
+                                  " ORDER BY run_id, kind COLLATE \"C\", account_id COLLATE \"C\", region COLLATE \"C\""):
+                listings.setdefault(l[0], hashlib.sha256()).update(b"".join(field(v) for v in l[1:]))
             orphans = set()
             for table, *_ in TABLES:
                 for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
@@ -113,7 +124,7 @@ def main(url, anchors):
             for run_id in sorted(set(runs) | orphans):
                 say = lambda what: problems.append(f"snowball.sync_runs run {run_id}: {what}")
                 if run_id not in runs: say("rows of this run but no sync_runs row"); continue
-                status, digest, seq, previous, previous_exists, rows = runs[run_id]
+                status, digest, seq, previous, previous_exists, rows, version = runs[run_id]
                 digest = None if digest is None else bytes(digest)
                 if digest is None:
                     if status == "running": running += 1
@@ -122,7 +133,11 @@ def main(url, anchors):
                     sealed += 1
                     previous = None if previous is None else bytes(previous)
                     if seq > 1 and not previous_exists: say("the run sealed before it is missing")
-                    elif sha("snowball.sync_runs", previous, run_id, status, rows.digest()) != digest:
+                    elif version is None and sha("snowball.sync_runs", previous, run_id, status, rows.digest()) != digest:
+                        say("digest does not match")
+                    elif version is not None and (version != 2 or run_id not in records or sha(
+                            "snowball.sync_runs", previous, run_id, status, rows.digest(), 2, *records[run_id],
+                            listings.get(run_id, hashlib.sha256()).digest()) != digest):
                         say("digest does not match")
                 if run_id in anchors and (digest is None or digest.hex() != anchors[run_id]):
                     problems.append(f"anchor run {run_id}: digest differs from the anchor")

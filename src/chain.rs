@@ -6,7 +6,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::db::chain::{
-    ClusterRow, DetailRow, PgTime, ReportRow, StateRow, TermRow, TextList, UsageRow,
+    ClusterRow, DetailRow, ListingLine, PgTime, ReportRow, RunRecord, StateRow, TermRow, TextList,
+    UsageRow,
 };
 
 /// The hash-chained tables, in the order a run's digest takes their rows.
@@ -284,6 +285,70 @@ pub fn run_digest(previous: Option<&[u8]>, run_id: i64, status: &str, rows: &[u8
         .text(Some(status))
         .bytes(Some(rows));
     e.finish()
+}
+
+/// A run's digest, version 2: version 1's fields, then the version, the
+/// run's own record and its listings hash (`listings_hash`).
+pub fn run_digest_v2(
+    previous: Option<&[u8]>,
+    run: &RunRecord,
+    status: &str,
+    rows: &[u8; 32],
+    listings: &[u8; 32],
+) -> [u8; 32] {
+    let mut e = Encoder::new(RUNS_TABLE);
+    e.bytes(previous)
+        .integer(Some(run.id))
+        .text(Some(status))
+        .bytes(Some(rows))
+        .integer(Some(2))
+        .time(Some(run.started_at))
+        .time(run.finished_at)
+        .text_list(Some(&run.regions))
+        .text_list(run.accounts.as_ref())
+        .integer(Some(run.pages))
+        .integer(Some(run.jobs_seen))
+        .integer(Some(run.jobs_new))
+        .integer(Some(run.jobs_changed))
+        .integer(Some(run.transitions))
+        .integer(run.jobs_missing)
+        .integer(run.jobs_described)
+        .integer(run.detail_changes)
+        .integer(run.reports_archived)
+        .integer(run.report_bytes)
+        .integer(run.reports_hashed_only)
+        .integer(run.cluster_transitions)
+        .integer(run.pricing_changes)
+        .text(run.error.as_deref())
+        .text(Some(&run.tool_version))
+        .text(run.host.as_deref())
+        .text(Some(&run.made_by))
+        .bytes(Some(listings));
+    e.finish()
+}
+
+/// A run's listings hash: SHA-256 over each listing's fields, listing after
+/// listing, fed in byte order of (kind, account_id, region).
+#[derive(Default)]
+pub struct ListingsHash(Encoder);
+
+impl ListingsHash {
+    pub fn add(&mut self, l: &ListingLine) {
+        self.0
+            .text(Some(&l.kind))
+            .text(Some(&l.account_id))
+            .text(Some(&l.region))
+            .text(Some(&l.status))
+            .integer(Some(l.pages))
+            .integer(Some(l.jobs_seen))
+            .text(l.error.as_deref())
+            .time(Some(l.started_at))
+            .time(Some(l.finished_at));
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finish()
+    }
 }
 
 /// Lowercase hexadecimal, as digests are published.

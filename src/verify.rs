@@ -3,7 +3,7 @@
 //! the digests against anchors kept outside the database. One read-only
 //! snapshot, rows streamed: constant memory whatever the history's size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use anyhow::Context;
@@ -279,6 +279,10 @@ fn anchor_problem(id: i64, what: &str) -> Problem {
 struct RunWalk {
     /// Anchored digests by run, and whether the run was found.
     anchors: BTreeMap<i64, ([u8; 32], bool)>,
+    /// The record and listings hash of each run sealed with digest version
+    /// 2 (memory grows with the runs, never with the rows).
+    records: HashMap<i64, db::chain::RunRecord>,
+    listings: HashMap<i64, [u8; 32]>,
     /// The run being read: its id, its own line once seen, its rows so far.
     open: Option<(i64, Option<db::chain::RunLine>, RowsHash)>,
     sealed: u64,
@@ -286,9 +290,15 @@ struct RunWalk {
 }
 
 impl RunWalk {
-    fn new(anchors: &[(i64, [u8; 32])]) -> RunWalk {
+    fn new(
+        anchors: &[(i64, [u8; 32])],
+        records: HashMap<i64, db::chain::RunRecord>,
+        listings: HashMap<i64, [u8; 32]>,
+    ) -> RunWalk {
         RunWalk {
             anchors: anchors.iter().map(|(run, d)| (*run, (*d, false))).collect(),
+            records,
+            listings,
             open: None,
             sealed: 0,
             running: 0,
@@ -326,17 +336,27 @@ impl RunWalk {
         let stored = match (line.digest, line.digest_seq) {
             (Some(digest), Some(seq)) => {
                 self.sealed += 1;
+                let rows = rows.finish();
+                let previous = line.previous_digest.as_deref();
+                let expected = match (line.digest_version, self.records.get(&id)) {
+                    (Some(2), Some(record)) => Some(chain::run_digest_v2(
+                        previous,
+                        record,
+                        &status,
+                        &rows,
+                        &self
+                            .listings
+                            .get(&id)
+                            .copied()
+                            .unwrap_or_else(|| chain::ListingsHash::default().finish()),
+                    )),
+                    (None, _) => Some(chain::run_digest(previous, id, &status, &rows)),
+                    // A version no release writes.
+                    _ => None,
+                };
                 if seq > 1 && !line.previous_exists {
                     findings.add(run_problem(id, "the run sealed before it is missing"));
-                } else if chain::run_digest(
-                    line.previous_digest.as_deref(),
-                    id,
-                    &status,
-                    &rows.finish(),
-                )
-                .as_slice()
-                    != digest.as_slice()
-                {
+                } else if expected.is_none_or(|e| e.as_slice() != digest.as_slice()) {
                     findings.add(run_problem(id, "digest does not match"));
                 }
                 <[u8; 32]>::try_from(digest.as_slice()).ok()
@@ -491,7 +511,38 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     drop(chunks);
     contents.close(&mut findings);
 
-    let mut runs = RunWalk::new(&config.anchors);
+    // Digest version 2 covers each run's record and listings: read them
+    // first, one run's listings in memory at a time.
+    let mut listings = HashMap::new();
+    let mut lines = db::chain::listing_lines(&mut *tx);
+    let mut open: Option<(i64, chain::ListingsHash)> = None;
+    while let Some(line) = lines
+        .try_next()
+        .await
+        .context("reading the runs' listings")?
+    {
+        if open.as_ref().is_none_or(|(run, _)| *run != line.run_id) {
+            if let Some((run, hash)) = open.take() {
+                listings.insert(run, hash.finish());
+            }
+            open = Some((line.run_id, chain::ListingsHash::default()));
+        }
+        if let Some((_, hash)) = open.as_mut() {
+            hash.add(&line);
+        }
+    }
+    if let Some((run, hash)) = open.take() {
+        listings.insert(run, hash.finish());
+    }
+    drop(lines);
+    let mut records = HashMap::new();
+    let mut stream = db::chain::run_records(&mut *tx);
+    while let Some(record) = stream.try_next().await.context("reading the runs")? {
+        records.insert(record.id, record);
+    }
+    drop(stream);
+
+    let mut runs = RunWalk::new(&config.anchors, records, listings);
     let mut lines = db::chain::run_lines(&mut *tx);
     while let Some(line) = lines.try_next().await.context("reading the runs")? {
         runs.line(&mut findings, line);

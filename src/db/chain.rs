@@ -305,7 +305,10 @@ pub struct RunLine {
     /// whether such a run exists.
     pub previous_digest: Option<Vec<u8>>,
     pub previous_exists: bool,
-    /// For parts 1 and 2.
+    /// For part 0: the digest's version (None: 1; 2 also covers the run's
+    /// record and listings).
+    pub digest_version: Option<i16>,
+    /// For parts 1 to 6.
     pub row_hash: Option<Vec<u8>>,
 }
 
@@ -315,31 +318,109 @@ pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result
     sqlx::query_as!(
         RunLine,
         r#"SELECT sync_run_id AS "sync_run_id!", part AS "part!", status, digest, digest_seq,
-                  previous_digest, previous_exists AS "previous_exists!", row_hash
+                  previous_digest, previous_exists AS "previous_exists!", digest_version, row_hash
              FROM (SELECT r.id AS sync_run_id, 0 AS part, 0::bigint AS id, r.status, r.digest,
                           r.digest_seq, p.digest AS previous_digest, p.id IS NOT NULL AS previous_exists,
-                          NULL::bytea AS row_hash
+                          r.digest_version, NULL::bytea AS row_hash
                      FROM snowball.sync_runs r
                      LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1
                     UNION ALL
-                   SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, s.row_hash
+                   SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, NULL, s.row_hash
                      FROM snowball.job_state_history s
                     UNION ALL
-                   SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, d.row_hash
+                   SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, NULL, d.row_hash
                      FROM snowball.job_detail_history d
                     UNION ALL
-                   SELECT p.sync_run_id, 3, p.id, NULL, NULL, NULL, NULL, false, p.row_hash
+                   SELECT p.sync_run_id, 3, p.id, NULL, NULL, NULL, NULL, false, NULL, p.row_hash
                      FROM snowball.job_reports p
                     UNION ALL
-                   SELECT u.sync_run_id, 4, u.id, NULL, NULL, NULL, NULL, false, u.row_hash
+                   SELECT u.sync_run_id, 4, u.id, NULL, NULL, NULL, NULL, false, NULL, u.row_hash
                      FROM snowball.device_usage_history u
                     UNION ALL
-                   SELECT c.sync_run_id, 5, c.id, NULL, NULL, NULL, NULL, false, c.row_hash
+                   SELECT c.sync_run_id, 5, c.id, NULL, NULL, NULL, NULL, false, NULL, c.row_hash
                      FROM snowball.cluster_state_history c
                     UNION ALL
-                   SELECT t.sync_run_id, 6, t.id, NULL, NULL, NULL, NULL, false, t.row_hash
+                   SELECT t.sync_run_id, 6, t.id, NULL, NULL, NULL, NULL, false, NULL, t.row_hash
                      FROM snowball.long_term_pricing_history t) l
             ORDER BY sync_run_id, part, id"#
+    )
+    .fetch(db)
+}
+
+/// A run's own record, as digest version 2 covers it.
+#[derive(Debug)]
+pub struct RunRecord {
+    pub id: i64,
+    pub started_at: PgTime,
+    pub finished_at: Option<PgTime>,
+    pub regions: TextList,
+    pub accounts: Option<TextList>,
+    pub pages: i64,
+    pub jobs_seen: i64,
+    pub jobs_new: i64,
+    pub jobs_changed: i64,
+    pub transitions: i64,
+    pub jobs_missing: Option<i64>,
+    pub jobs_described: Option<i64>,
+    pub detail_changes: Option<i64>,
+    pub reports_archived: Option<i64>,
+    pub report_bytes: Option<i64>,
+    pub reports_hashed_only: Option<i64>,
+    pub cluster_transitions: Option<i64>,
+    pub pricing_changes: Option<i64>,
+    pub error: Option<String>,
+    pub tool_version: String,
+    pub host: Option<String>,
+    pub made_by: String,
+}
+
+/// The record of every run sealed with digest version 2, by id.
+pub fn run_records<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunRecord>> {
+    sqlx::query_as!(
+        RunRecord,
+        r#"SELECT id, started_at AS "started_at: PgTime", finished_at AS "finished_at: PgTime",
+                  regions AS "regions: TextList", accounts AS "accounts: TextList",
+                  pages::bigint AS "pages!", jobs_seen::bigint AS "jobs_seen!",
+                  jobs_new::bigint AS "jobs_new!", jobs_changed::bigint AS "jobs_changed!",
+                  transitions::bigint AS "transitions!", jobs_missing::bigint AS jobs_missing,
+                  jobs_described::bigint AS jobs_described, detail_changes::bigint AS detail_changes,
+                  reports_archived::bigint AS reports_archived, report_bytes,
+                  reports_hashed_only::bigint AS reports_hashed_only,
+                  cluster_transitions::bigint AS cluster_transitions,
+                  pricing_changes::bigint AS pricing_changes, error, tool_version, host, made_by
+             FROM snowball.sync_runs
+            WHERE digest_version = 2
+            ORDER BY id"#
+    )
+    .fetch(db)
+}
+
+/// One listing of a run sealed with digest version 2.
+#[derive(Debug)]
+pub struct ListingLine {
+    pub run_id: i64,
+    pub kind: String,
+    pub account_id: String,
+    pub region: String,
+    pub status: String,
+    pub pages: i64,
+    pub jobs_seen: i64,
+    pub error: Option<String>,
+    pub started_at: PgTime,
+    pub finished_at: PgTime,
+}
+
+/// The listings of every run sealed with digest version 2, by run, then in
+/// byte order of (kind, account_id, region).
+pub fn listing_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ListingLine>> {
+    sqlx::query_as!(
+        ListingLine,
+        r#"SELECT l.run_id, l.kind, l.account_id, l.region, l.status, l.pages::bigint AS "pages!",
+                  l.jobs_seen::bigint AS "jobs_seen!", l.error,
+                  l.started_at AS "started_at: PgTime", l.finished_at AS "finished_at: PgTime"
+             FROM snowball.sync_run_listings l
+             JOIN snowball.sync_runs r ON r.id = l.run_id AND r.digest_version = 2
+            ORDER BY l.run_id, l.kind COLLATE "C", l.account_id COLLATE "C", l.region COLLATE "C""#
     )
     .fetch(db)
 }

@@ -1566,7 +1566,11 @@ async fn the_html_report_colours_only_the_terms_its_table_marks_lapsing_and_wrap
             t.auto_renew = false;
         }));
     }
-    sync_ok(&with_estate(sync_config(&db, &sim, &["us-east-1"]), PRICING)).await;
+    sync_ok(&with_estate(
+        sync_config(&db, &sim, &["us-east-1"]),
+        PRICING,
+    ))
+    .await;
     let out = run_bin(
         &[
             "report",

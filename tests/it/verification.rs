@@ -972,3 +972,68 @@ async fn the_anchor_recipe_keeps_every_digest_from_a_log_with_other_lines_betwee
         out.stdout()
     );
 }
+
+/// Runs sealed by this release (digest version 2) commit to their own
+/// record and listings: an edited error, count, time, account list or
+/// listing is named by both verifiers; runs sealed before keep version 1.
+#[tokio::test]
+async fn a_runs_record_and_listings_are_covered_by_its_digest() {
+    if !psycopg_available("verification::run_record") {
+        return;
+    }
+    let db = TestDb::migrated().await;
+    let sim = simulator(30, 60, &["us-east-1"]).await;
+    let config = sync_config(&db, &sim, &["us-east-1"]);
+    let run = sync_ok(&config).await;
+    let version: Option<i16> =
+        sqlx::query_scalar("SELECT digest_version FROM snowball.sync_runs WHERE id = $1")
+            .bind(run.run_id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("the run");
+    assert_eq!(version, Some(2));
+    let clean = both_verify(&db.url, &[]).await;
+    assert_eq!((clean.code, clean.problems), (0, Vec::<String>::new()));
+    let id = run.run_id;
+    for (case, sql) in [
+        (
+            "an edited error",
+            format!("UPDATE snowball.sync_runs SET error = 'all fine' WHERE id = {id}"),
+        ),
+        (
+            "an edited count",
+            format!("UPDATE snowball.sync_runs SET transitions = transitions + 1 WHERE id = {id}"),
+        ),
+        (
+            "an edited time",
+            format!(
+                "UPDATE snowball.sync_runs SET finished_at = finished_at + interval '1 second' WHERE id = {id}"
+            ),
+        ),
+        (
+            "an edited account list",
+            format!("UPDATE snowball.sync_runs SET accounts = '{{999999999999}}' WHERE id = {id}"),
+        ),
+        (
+            "an edited listing",
+            format!("UPDATE snowball.sync_run_listings SET pages = pages + 1 WHERE run_id = {id}"),
+        ),
+        (
+            "a deleted listing",
+            format!("DELETE FROM snowball.sync_run_listings WHERE run_id = {id}"),
+        ),
+    ] {
+        let copy = TestDb::copy_of(&db.name).await;
+        tamper(&copy, &sql).await;
+        assert_eq!(
+            both_verify(&copy.url, &[]).await,
+            Verdict {
+                code: 1,
+                problems: vec![format!(
+                    "snowball.sync_runs run {id}: digest does not match"
+                )]
+            },
+            "{case}"
+        );
+    }
+}
