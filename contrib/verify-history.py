@@ -56,27 +56,25 @@ def main(url, anchors):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
             for table, noun, columns, subject_columns, odd_columns in TABLES:
-                rows = chains = 0; job = head = None
+                rows = 0; heads = {}  # each chain's last row_hash: rows read once, in id order
                 usage = noun == "account and region"
                 odd = ", ".join((ODD_LIST if c == "job_ids" else ODD_TIME).format(c) for c in odd_columns)
                 cur = conn.cursor(name="rows")  # server-side: constant memory
-                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash, {odd} FROM {table} "
-                            f"ORDER BY {subject_columns}, id")
+                cur.execute(f"SELECT id, {columns}, prev_hash, row_hash, {odd} FROM {table} ORDER BY id")
                 n = len(odd_columns)
                 for r in cur:
                     rows += 1
-                    subject = f"{r[3]}/{r[4]}" if usage else r[3]
-                    if subject != job: chains += 1; job = subject; head = None
+                    job = f"{r[3]}/{r[4]}" if usage else r[3]
                     values, prev, row_hash, oddities = r[1:-2 - n], r[-2 - n], bytes(r[-1 - n]), r[len(r) - n:]
                     prev = None if prev is None else bytes(prev)
                     if sha(table, *values, prev) != row_hash:
                         problems.append(f"{table} row {r[0]} ({noun} {job}): row_hash does not match the row")
-                    if prev != head:
+                    if prev != heads.get(job):
                         problems.append(f"{table} row {r[0]} ({noun} {job}): prev_hash does not link to the {noun}'s previous row")
                     problems.extend(f"{table} row {r[0]} ({noun} {job}): {o}" for o in oddities if o is not None)
-                    head = row_hash
+                    heads[job] = row_hash
                 cur.close()
-                lines.append(f"{table}: {rows} rows in {chains} chains checked")
+                lines.append(f"{table}: {rows} rows in {len(heads)} chains checked")
             # Each report's kept content: chunks 0, 1, 2, ... whose bytes have the row's size and SHA-256.
             reports = chunks = 0; cur = conn.cursor(name="chunks")
             cur.execute("SELECT r.id, r.job_id, r.bytes, r.sha256, r.stored, c.seq, c.data FROM snowball.job_reports r"

@@ -102,15 +102,15 @@ pub struct StateRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every job_state_history row, by job, then id: each job's chain in order
-/// (the (job_id, id) index, no sort).
+/// Every job_state_history row, in id order (the primary key's index: the
+/// order the rows were written in).
 pub fn state_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<StateRow>> {
     sqlx::query_as!(
         StateRow,
         r#"SELECT id, job_id, from_state, to_state, observed_at AS "observed_at: PgTime", from_state_last_seen_at AS "from_state_last_seen_at: PgTime",
                 sync_run_id, prev_hash, row_hash
            FROM snowball.job_state_history
-          ORDER BY job_id, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }
@@ -135,7 +135,7 @@ pub struct DetailRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every job_detail_history row, by job, then id.
+/// Every job_detail_history row, in id order.
 pub fn detail_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<DetailRow>> {
     sqlx::query_as!(
         DetailRow,
@@ -144,7 +144,7 @@ pub fn detail_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Resu
                 bytes_transferred, objects_transferred, total_bytes, total_objects,
                 prev_hash, row_hash
            FROM snowball.job_detail_history
-          ORDER BY job_id, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }
@@ -165,14 +165,14 @@ pub struct ReportRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every job_reports row, by job, then id.
+/// Every job_reports row, in id order.
 pub fn report_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ReportRow>> {
     sqlx::query_as!(
         ReportRow,
         r#"SELECT id, job_id, kind, bytes, sha256, content_type, stored, fetched_at AS "fetched_at: PgTime", sync_run_id,
                 prev_hash, row_hash
            FROM snowball.job_reports
-          ORDER BY job_id, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }
@@ -221,14 +221,14 @@ pub struct UsageRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every device_usage_history row, by account, region, then id.
+/// Every device_usage_history row, in id order.
 pub fn usage_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<UsageRow>> {
     sqlx::query_as!(
         UsageRow,
         r#"SELECT id, account_id, region, observed_at AS "observed_at: PgTime", sync_run_id, snowball_limit, snowballs_in_use,
                 prev_hash, row_hash
            FROM snowball.device_usage_history
-          ORDER BY account_id, region, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }
@@ -247,14 +247,14 @@ pub struct ClusterRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every cluster_state_history row, by cluster, then id.
+/// Every cluster_state_history row, in id order.
 pub fn cluster_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<ClusterRow>> {
     sqlx::query_as!(
         ClusterRow,
         r#"SELECT id, cluster_id, from_state, to_state, observed_at AS "observed_at: PgTime", from_state_last_seen_at AS "from_state_last_seen_at: PgTime",
                 sync_run_id, prev_hash, row_hash
            FROM snowball.cluster_state_history
-          ORDER BY cluster_id, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }
@@ -276,14 +276,14 @@ pub struct TermRow {
     pub row_hash: Vec<u8>,
 }
 
-/// Every long_term_pricing_history row, by term, then id.
+/// Every long_term_pricing_history row, in id order.
 pub fn term_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<TermRow>> {
     sqlx::query_as!(
         TermRow,
         r#"SELECT id, long_term_pricing_id, observed_at AS "observed_at: PgTime", sync_run_id, status, auto_renew, end_date AS "end_date: PgTime",
                 current_active_job, replacement_job, job_ids AS "job_ids: TextList", prev_hash, row_hash
            FROM snowball.long_term_pricing_history
-          ORDER BY long_term_pricing_id, id"#
+          ORDER BY id"#
     )
     .fetch(db)
 }

@@ -1145,18 +1145,23 @@ async fn report_lists_clusters_with_their_members_states_and_terms_ending_lapsin
     assert!(timeline.contains(">today</text>"), "today is marked");
     let bars: Vec<&str> = timeline.split("<rect ").skip(1).take(3).collect();
     assert_eq!(bars.len(), 3, "every term not yet ended");
+    // Red only for what the table marks lapsing (within --renewal-within),
+    // first; then the rest by end date, the one lapsing after the window
+    // blue like the renewing one.
     assert!(
         bars[0].contains("#d62728") && bars[0].contains(&terms[1].id),
         "{}",
         bars[0]
     );
     assert!(
-        bars[1].contains("#d62728") && bars[1].contains(&terms[2].id),
+        bars[1].contains("#1f77b4") && bars[1].contains(&terms[0].id),
         "{}",
         bars[1]
     );
     assert!(
-        bars[2].contains("#1f77b4") && bars[2].contains(&terms[0].id),
+        bars[2].contains("#1f77b4")
+            && bars[2].contains(&terms[2].id)
+            && bars[2].contains("no auto-renew, ends after --renewal-within"),
         "{}",
         bars[2]
     );
