@@ -58,11 +58,15 @@ each one's median wall time, CPU seconds (the sync, PostgreSQL's backends,
 the simulator) and peak RSS: binaries compared on the steady database every
 scheduled run meets.
 
-       scripts/bench.py verify [--repeat 3]
-The verify case builds the 995 500-row history of scripts/bench-reports.sql
-and times `snowball-sync verify` (its peak RSS too) against psql streaming
-the same rows (`COPY (the two queries verify runs) TO STDOUT > /dev/null`),
-medians of REPEAT runs; the bound is 2 x psql.
+       scripts/bench.py verify [--history interleaved|synthetic] [--jobs 100000] [--runs 50] [--per-run 20000] [--repeat 3]
+The verify case builds a history (interleaved: scripts/bench-verify-history.sql,
+RUNS runs each changing PER_RUN of JOBS jobs picked at random, so each job's
+rows are spread over the table as a fleet's are; synthetic: the 995 500-row
+history of scripts/bench-reports.sql, laid out chain by chain) and times
+`snowball-sync verify` (its peak RSS too) against psql streaming the tables it
+reads as they lie (`COPY table TO STDOUT > /dev/null`), medians of REPEAT
+runs; the bound is 2 x COPY. It also times the state rows read chain by chain
+(ORDER BY job_id, id: the previous release's order) and in id order.
 Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 uses and drops a database named snowball_bench.
 """
@@ -446,36 +450,51 @@ def chain_case(argv):
 def verify_case(argv):
     parser = argparse.ArgumentParser(prog="bench.py verify")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--history", choices=["interleaved", "synthetic"], default="interleaved")
+    parser.add_argument("--jobs", type=int, default=100000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--per-run", type=int, default=20000)
     options = parser.parse_args(argv)
     admin_url, url = database_urls()
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
     psql(admin_url, "CREATE DATABASE snowball_bench")
     subprocess.run([BINARY, "-q", "migrate", "--database-url", url], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["psql", url, "-q", "-v", "rows=10", "-f", os.path.join(ROOT, "scripts", "bench-reports.sql")],
-                   check=True)
+    started = time.monotonic()
+    if options.history == "interleaved":
+        # Many runs, each changing jobs picked at random: every job's rows
+        # spread over the table, as a fleet's history grows.
+        subprocess.run(["psql", url, "-q", "-v", f"jobs={options.jobs}", "-v", f"runs={options.runs}",
+                        "-v", f"per_run={options.per_run}",
+                        "-f", os.path.join(ROOT, "scripts", "bench-verify-history.sql")], check=True)
+    else:
+        subprocess.run(["psql", url, "-q", "-v", "rows=10", "-f", os.path.join(ROOT, "scripts", "bench-reports.sql")],
+                       check=True)
     psql(url, "VACUUM ANALYZE")
-    # The queries of src/db/chain.rs: the rows in chain order, then the runs with their rows.
-    queries = [
-        "SELECT id, job_id, from_state, to_state, observed_at, from_state_last_seen_at, sync_run_id, prev_hash, row_hash"
-        " FROM snowball.job_state_history ORDER BY job_id, id",
-        "SELECT id, job_id, observed_at, sync_run_id, shipping_option, outbound_status, outbound_tracking_number,"
-        " inbound_status, inbound_tracking_number, bytes_transferred, objects_transferred, total_bytes, total_objects,"
-        " prev_hash, row_hash FROM snowball.job_detail_history ORDER BY job_id, id",
-        "SELECT sync_run_id, part, status, digest, digest_seq, previous_digest, previous_exists, row_hash"
-        " FROM (SELECT r.id AS sync_run_id, 0 AS part, 0::bigint AS id, r.status, r.digest, r.digest_seq,"
-        " p.digest AS previous_digest, p.id IS NOT NULL AS previous_exists, NULL::bytea AS row_hash"
-        " FROM snowball.sync_runs r LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1"
-        " UNION ALL SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, s.row_hash FROM snowball.job_state_history s"
-        " UNION ALL SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, d.row_hash FROM snowball.job_detail_history d) l"
-        " ORDER BY sync_run_id, part, id",
-    ]
+    built = time.monotonic() - started
+    shape = subprocess.run(["psql", url, "-Atc",
+                            "SELECT (SELECT count(*) FROM snowball.job_state_history), (SELECT count(*) FROM snowball.sync_runs),"
+                            " (SELECT correlation FROM pg_stats WHERE schemaname = 'snowball' AND tablename = 'job_state_history'"
+                            " AND attname = 'job_id')"], check=True, capture_output=True, text=True).stdout.strip()
+    print(f"history ({options.history}) built in {built:.0f} s: rows|runs|correlation of job_id with the heap = {shape}", flush=True)
+    # The floor: the tables verify reads, streamed as they lie (COPY).
+    floor_tables = ["snowball.job_state_history", "snowball.job_detail_history", "snowball.job_reports",
+                    "snowball.sync_runs", "snowball.sync_run_listings"]
+    # How the rows are read: chain by chain (the (job_id, id) index, the
+    # previous release) against in id order (this one), as COPY of the query.
+    orders = {"job_id, id": [], "id": []}
     copies, verifies, rss = [], [], []
-    for _ in range(options.repeat):
+
+    def copy(query):
         started = time.monotonic()
-        for query in queries:
-            with open(os.devnull, "w") as null:
-                subprocess.run(["psql", url, "-qc", f"COPY ({query}) TO STDOUT"], check=True, stdout=null)
-        copies.append(time.monotonic() - started)
+        with open(os.devnull, "w") as null:
+            subprocess.run(["psql", url, "-qc", f"COPY {query} TO STDOUT"], check=True, stdout=null)
+        return time.monotonic() - started
+
+    for _ in range(options.repeat):
+        copies.append(sum(copy(table) for table in floor_tables))
+        for order, times in orders.items():
+            times.append(copy(f"(SELECT id, job_id, from_state, to_state, observed_at, from_state_last_seen_at,"
+                              f" sync_run_id, prev_hash, row_hash FROM snowball.job_state_history ORDER BY {order})"))
         started = time.monotonic()
         proc = subprocess.Popen([BINARY, "verify", "--database-url", url], stdout=subprocess.PIPE, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -484,9 +503,12 @@ def verify_case(argv):
         out = proc.stdout.read()
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"verify failed:\n{out}")
-        print(f"psql COPY {copies[-1]:.2f} s, verify {verifies[-1]:.2f} s, peak RSS {rss[-1]:.1f} MB", flush=True)
-    print(f"\nmedian: psql COPY {median(copies):.2f} s, verify {median(verifies):.2f} s = "
-          f"{median(verifies) / median(copies):.2f} x psql (bound 2), peak RSS {max(rss):.1f} MB (bound 64)")
+        print(f"COPY of the tables {copies[-1]:.2f} s, verify {verifies[-1]:.2f} s, peak RSS {rss[-1]:.1f} MB; "
+              f"rows by (job_id, id) {orders['job_id, id'][-1]:.2f} s, by id {orders['id'][-1]:.2f} s", flush=True)
+    print(f"\nmedian: COPY of the tables {median(copies):.2f} s, verify {median(verifies):.2f} s = "
+          f"{median(verifies) / median(copies):.2f} x COPY (bound 2), peak RSS {max(rss):.1f} MB; "
+          f"the state rows read by (job_id, id) {median(orders['job_id, id']):.2f} s against by id "
+          f"{median(orders['id']):.2f} s")
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 

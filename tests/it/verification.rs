@@ -1037,3 +1037,96 @@ async fn a_runs_record_and_listings_are_covered_by_its_digest() {
         );
     }
 }
+
+/// The README's worked examples: the database's functions give exactly the
+/// hashes the README states, the README states them, and both verifiers,
+/// which recompute everything on their own, agree.
+#[tokio::test]
+async fn the_worked_examples_are_what_the_database_and_both_verifiers_compute() {
+    let db = TestDb::migrated().await;
+    sqlx::raw_sql(include_str!("fixtures/worked-examples.sql"))
+        .execute(&db.pool)
+        .await
+        .expect("the examples");
+    let computed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT 'job_state_history', encode(row_hash, 'hex') FROM snowball.job_state_history
+         UNION ALL SELECT 'job_detail_history', encode(row_hash, 'hex') FROM snowball.job_detail_history
+         UNION ALL SELECT 'job_reports', encode(row_hash, 'hex') FROM snowball.job_reports
+         UNION ALL SELECT 'device_usage_history', encode(row_hash, 'hex') FROM snowball.device_usage_history
+         UNION ALL SELECT 'cluster_state_history', encode(row_hash, 'hex') FROM snowball.cluster_state_history
+         UNION ALL SELECT 'long_term_pricing_history', encode(row_hash, 'hex') FROM snowball.long_term_pricing_history
+         UNION ALL SELECT 'rows hash', encode(snowball.run_rows_hash(7), 'hex')
+         UNION ALL SELECT 'listings hash', encode(snowball.run_listings_hash(7), 'hex')
+         UNION ALL SELECT 'digest', encode(digest, 'hex') FROM snowball.sync_runs WHERE id = 7",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("the hashes");
+    let stated = [
+        (
+            "job_state_history",
+            "515d042ab08269c9ae915481e76646982494176c0012161fdc7defe475639ca1",
+        ),
+        (
+            "job_detail_history",
+            "4b6a66ea50d582ed185922a017136c689817889071fe8af342cbe61161e0b04c",
+        ),
+        (
+            "job_reports",
+            "cb0d233f99a15442e55ed1744e2e7864b5db950103671d21329779154cbecb70",
+        ),
+        (
+            "device_usage_history",
+            "10d4c2d776ec16639c8e414ec1198795e2f2362da07a6f53c2e1e71915d6dcb8",
+        ),
+        (
+            "cluster_state_history",
+            "27aab4b77b358e5bb6c158dd1c0e37b5950446282c205d4648dc246a678d4041",
+        ),
+        (
+            "long_term_pricing_history",
+            "27f3388ea192f7b8dd4db4f3d4c0a170ae6ca7ba688204daa7b34739939dc0c2",
+        ),
+        (
+            "rows hash",
+            "6d3e3ad76f91b4dc89b904fdae2ad9b5d15927e927cbd6c2d8caa7b7fe133dec",
+        ),
+        (
+            "listings hash",
+            "d04a7d1c9b0e260c0c7a0d1846e0f1f4f9c3c71f347c2f8f4df3f8bc4ff3e8d2",
+        ),
+        (
+            "digest",
+            "93017777a6f3919d9ad624497bb4ce2e4176a2923d5e917d47cbf5323653f6f4",
+        ),
+    ];
+    let stated: Vec<(String, String)> = stated
+        .iter()
+        .map(|(what, hex)| (what.to_string(), hex.to_string()))
+        .collect();
+    assert_eq!(computed, stated);
+    let readme = include_str!("../../README.md");
+    for (what, hex) in &stated {
+        assert!(
+            readme.contains(hex.as_str()),
+            "the README states {what}'s {hex}"
+        );
+    }
+    // The encoding of the state row, byte by byte as the README shows it.
+    let mut encoder = snowball_sync::chain::Encoder::new("snowball.job_state_history");
+    encoder
+        .integer(Some(7))
+        .text(Some("2026-12-01T09:30:00.000000Z"))
+        .text(Some("JID123"))
+        .text(Some("New"))
+        .text(Some("PreparingAppliance"))
+        .text(Some("2026-12-01T08:30:00.000000Z"))
+        .bytes(None);
+    assert_eq!(snowball_sync::chain::hex(&encoder.finish()), stated[0].1);
+    let verdict = tool_verify(&db.url, &[format!("7:{}", stated[8].1)]).await;
+    assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    if psycopg_available("verification::worked_examples") {
+        let verdict = both_verify(&db.url, &[format!("7:{}", stated[8].1)]).await;
+        assert_eq!((verdict.code, verdict.problems), (0, Vec::<String>::new()));
+    }
+}
