@@ -797,18 +797,84 @@ async fn the_systemd_units_pass_systemd_analyze_verify() {
     );
 }
 
+#[tokio::test]
+async fn the_roles_script_takes_over_a_database_its_earlier_version_set_up() {
+    let db = TestDb::empty().await;
+    let as_role = |role: &str| {
+        PgConnectOptions::from_str(&db.url)
+            .expect("url")
+            .username(role)
+    };
+    let writer = as_role("snowball_writer").to_url_lossy().to_string();
+    // As an operator set it up before: the writer owns and migrates.
+    apply_script(
+        &db,
+        include_str!("fixtures/postgres-roles-before-owner.sql"),
+    )
+    .await;
+    run_bin(&["migrate", "--database-url", &writer], &[])
+        .await
+        .assert_code(0);
+    apply_roles_script(&db).await;
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'snowball' AND c.relkind IN ('r', 'v')",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("owners");
+    assert_eq!(owners, ["snowball_owner"]);
+    let sim = simulator_with_jobs(
+        7,
+        (1..=3)
+            .map(|i| entry(&format!("JIDreport-0000-4000-8000-{i:012}"), "Complete"))
+            .collect(),
+    )
+    .await;
+    let out = run_bin(
+        &sync_args(&writer, &sim.endpoint_url(), &["--include", "reports"]),
+        &aws_test_env(),
+    )
+    .await;
+    out.assert_code(0);
+    let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM snowball.job_reports")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert!(reports > 0, "the writer archives reports");
+    for table in HISTORY_TABLES {
+        let privileges: (bool, bool) = sqlx::query_as(
+            "SELECT has_table_privilege('snowball_writer', $1, 'UPDATE'),
+                    has_table_privilege('snowball_writer', $1, 'DELETE')",
+        )
+        .bind(table)
+        .fetch_one(&db.pool)
+        .await
+        .expect("privileges");
+        assert_eq!(privileges, (false, false), "{table}");
+    }
+}
+
+/// Applies `script` as the superuser, one at a time (roles belong to the
+/// whole server).
+async fn apply_script(db: &TestDb, script: &str) {
+    let _turn = ROLES_SCRIPT.lock().await;
+    sqlx::raw_sql(script)
+        .execute(&db.pool)
+        .await
+        .expect("the roles script applies");
+}
+
+static ROLES_SCRIPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Applies contrib/postgres-roles.sql as the superuser. Roles belong to the
 /// whole server: tests applying it at once could both try to create them.
 async fn apply_roles_script(db: &TestDb) {
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _turn = ONE_AT_A_TIME.lock().await;
     let script = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/contrib/postgres-roles.sql"
     ))
     .expect("the script");
-    sqlx::raw_sql(&script)
-        .execute(&db.pool)
-        .await
-        .expect("the roles script applies");
+    apply_script(db, &script).await;
 }
