@@ -55,6 +55,9 @@ def main(url, anchors):
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
+            # Each run's rows hash, fed as the tables are walked: the tables in
+            # the digest's order, each in id order, as the digest takes them.
+            run_rows = {}
             for table, noun, columns, subject_columns, odd_columns in TABLES:
                 rows = 0; heads = {}  # each chain's last row_hash: rows read once, in id order
                 usage = noun == "account and region"
@@ -73,6 +76,7 @@ def main(url, anchors):
                         problems.append(f"{table} row {r[0]} ({noun} {job}): prev_hash does not link to the {noun}'s previous row")
                     problems.extend(f"{table} row {r[0]} ({noun} {job}): {o}" for o in oddities if o is not None)
                     heads[job] = row_hash
+                    run_rows.setdefault(r[1], hashlib.sha256()).update(row_hash)
                 cur.close()
                 lines.append(f"{table}: {rows} rows in {len(heads)} chains checked")
             # Each report's kept content: chunks 0, 1, 2, ... whose bytes have the row's size and SHA-256.
@@ -113,16 +117,11 @@ def main(url, anchors):
                                   f" {T('started_at')}, {T('finished_at')} FROM snowball.sync_run_listings"
                                   " ORDER BY run_id, kind COLLATE \"C\", account_id COLLATE \"C\", region COLLATE \"C\""):
                 listings.setdefault(l[0], hashlib.sha256()).update(b"".join(field(v) for v in l[1:]))
-            orphans = set()
-            for table, *_ in TABLES:
-                for run_id, row_hash in conn.execute(f"SELECT sync_run_id, row_hash FROM {table} ORDER BY sync_run_id, id"):
-                    if run_id in runs: runs[run_id][5].update(bytes(row_hash))
-                    else: orphans.add(run_id)
             sealed = running = 0
-            for run_id in sorted(set(runs) | orphans):
+            for run_id in sorted(runs):
                 say = lambda what: problems.append(f"snowball.sync_runs run {run_id}: {what}")
-                if run_id not in runs: say("rows of this run but no sync_runs row"); continue
-                status, digest, seq, previous, previous_exists, rows, version = runs[run_id]
+                status, digest, seq, previous, previous_exists, _, version = runs[run_id]
+                rows = run_rows.get(run_id, hashlib.sha256())
                 digest = None if digest is None else bytes(digest)
                 if digest is None:
                     if status == "running": running += 1
@@ -139,6 +138,8 @@ def main(url, anchors):
                         say("digest does not match")
                 if run_id in anchors and (digest is None or digest.hex() != anchors[run_id]):
                     problems.append(f"anchor run {run_id}: digest differs from the anchor")
+            problems.extend(f"snowball.sync_runs run {r}: rows of this run but no sync_runs row"
+                            for r in sorted(set(run_rows) - set(runs)))
             problems.extend(f"anchor run {a}: no such run" for a in sorted(anchors) if a not in runs)
     for p in problems: print("PROBLEM " + p)
     for line in lines: print(line)

@@ -114,6 +114,7 @@ impl ChainWalk {
             row_hash,
             recomputed,
             odd,
+            sync_run_id: _,
         } = link;
         self.count.rows += 1;
         let problem = |what: &str| Problem {
@@ -143,6 +144,8 @@ impl ChainWalk {
 /// One stored row of a chained table, as a chain walk checks it.
 struct Link {
     id: i64,
+    /// The run that wrote it: its row_hash goes into that run's rows hash.
+    sync_run_id: i64,
     subject: String,
     prev_hash: Option<Vec<u8>>,
     row_hash: Vec<u8>,
@@ -157,7 +160,7 @@ struct Link {
 /// into a `Link` by `link`.
 async fn walk<R>(
     table: &'static str,
-    findings: &mut Findings,
+    (findings, runs): (&mut Findings, &mut RunRows),
     mut rows: futures_util::stream::BoxStream<'_, sqlx::Result<R>>,
     link: impl Fn(R) -> Link,
 ) -> anyhow::Result<TableCount> {
@@ -167,7 +170,9 @@ async fn walk<R>(
         .await
         .with_context(|| format!("reading {table}"))?
     {
-        chains.row(findings, link(row));
+        let link = link(row);
+        runs.add(link.sync_run_id, &link.row_hash);
+        chains.row(findings, link);
     }
     Ok(chains.count)
 }
@@ -268,10 +273,23 @@ fn anchor_problem(id: i64, what: &str) -> Problem {
     }
 }
 
-/// Walks the runs in id order, each run's own line followed by its rows'
-/// hashes: every sealed run's digest must be the hash of the previous sealed
-/// run's stored digest, its id, status and rows; every anchor must name a
-/// run with that digest. Anchors are few and held; runs are not.
+/// Each run's rows hash, fed while the tables are walked: the tables in the
+/// digest's order, each in id order, so every run's row hashes arrive in the
+/// order its digest takes them. One SHA-256 state per run: memory grows with
+/// the runs, never with the rows.
+#[derive(Default)]
+struct RunRows(HashMap<i64, RowsHash>);
+
+impl RunRows {
+    fn add(&mut self, run_id: i64, row_hash: &[u8]) {
+        self.0.entry(run_id).or_default().add(row_hash);
+    }
+}
+
+/// Walks the runs in id order: every sealed run's digest must be the hash of
+/// the previous sealed run's stored digest, its id, status and rows (and,
+/// for version 2, its record and listings); every anchor must name a run
+/// with that digest. Anchors are few and held; runs are not.
 struct RunWalk {
     /// Anchored digests by run, and whether the run was found.
     anchors: BTreeMap<i64, ([u8; 32], bool)>,
@@ -279,8 +297,7 @@ struct RunWalk {
     /// 2 (memory grows with the runs, never with the rows).
     records: HashMap<i64, db::chain::RunRecord>,
     listings: HashMap<i64, [u8; 32]>,
-    /// The run being read: its id, its own line once seen, its rows so far.
-    open: Option<(i64, Option<db::chain::RunLine>, RowsHash)>,
+    rows: RunRows,
     sealed: u64,
     running: u64,
 }
@@ -290,44 +307,22 @@ impl RunWalk {
         anchors: &[(i64, [u8; 32])],
         records: HashMap<i64, db::chain::RunRecord>,
         listings: HashMap<i64, [u8; 32]>,
+        rows: RunRows,
     ) -> RunWalk {
         RunWalk {
             anchors: anchors.iter().map(|(run, d)| (*run, (*d, false))).collect(),
             records,
             listings,
-            open: None,
+            rows,
             sealed: 0,
             running: 0,
         }
     }
 
-    fn line(&mut self, findings: &mut Findings, line: db::chain::RunLine) {
-        if self
-            .open
-            .as_ref()
-            .is_none_or(|(id, _, _)| *id != line.sync_run_id)
-        {
-            self.close(findings);
-            self.open = Some((line.sync_run_id, None, RowsHash::default()));
-        }
-        if let Some((_, own, rows)) = self.open.as_mut() {
-            match &line.row_hash {
-                Some(hash) if line.part > 0 => rows.add(hash),
-                _ => *own = Some(line),
-            }
-        }
-    }
-
-    /// Checks the open run, and its anchor; a run sync_runs does not hold
-    /// leaves its anchor to `finish`, with those of no run at all.
-    fn close(&mut self, findings: &mut Findings) {
-        let Some((id, own, rows)) = self.open.take() else {
-            return;
-        };
-        let Some(line) = own else {
-            findings.add(run_problem(id, "rows of this run but no sync_runs row"));
-            return;
-        };
+    /// Checks one run, and its anchor.
+    fn run(&mut self, findings: &mut Findings, line: db::chain::RunLine) {
+        let id = line.sync_run_id;
+        let rows = self.rows.0.remove(&id).unwrap_or_default();
         let status = line.status.unwrap_or_default();
         let stored = match (line.digest, line.digest_seq) {
             (Some(digest), Some(seq)) => {
@@ -374,8 +369,14 @@ impl RunWalk {
         }
     }
 
+    /// After every run: rows naming a run sync_runs does not hold, then the
+    /// anchors of no run at all, each in id order.
     fn finish(&mut self, findings: &mut Findings) {
-        self.close(findings);
+        let mut orphans: Vec<i64> = self.rows.0.keys().copied().collect();
+        orphans.sort_unstable();
+        for id in orphans {
+            findings.add(run_problem(id, "rows of this run but no sync_runs row"));
+        }
         for (id, (_, seen)) in &self.anchors {
             if !seen {
                 findings.add(anchor_problem(*id, "no such run"));
@@ -395,13 +396,15 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
         .await
         .context("starting the read-only snapshot")?;
     let mut findings = Findings::default();
+    let mut run_rows = RunRows::default();
 
     let states = walk(
         STATE_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::state_rows(&mut *tx),
         |r| Link {
             recomputed: chain::state_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![
                 odd_time("observed_at", Some(r.observed_at)),
                 odd_time("from_state_last_seen_at", r.from_state_last_seen_at),
@@ -415,10 +418,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     .await?;
     let details = walk(
         DETAIL_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::detail_rows(&mut *tx),
         |r| Link {
             recomputed: chain::detail_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![odd_time("observed_at", Some(r.observed_at))],
             id: r.id,
             subject: r.job_id,
@@ -429,10 +433,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     .await?;
     let reports = walk(
         REPORTS_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::report_rows(&mut *tx),
         |r| Link {
             recomputed: chain::report_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![odd_time("fetched_at", Some(r.fetched_at))],
             id: r.id,
             subject: r.job_id,
@@ -443,10 +448,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     .await?;
     let usage = walk(
         USAGE_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::usage_rows(&mut *tx),
         |r| Link {
             recomputed: chain::usage_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![odd_time("observed_at", Some(r.observed_at))],
             id: r.id,
             subject: format!("{}/{}", r.account_id, r.region),
@@ -457,10 +463,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     .await?;
     let clusters = walk(
         CLUSTER_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::cluster_rows(&mut *tx),
         |r| Link {
             recomputed: chain::cluster_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![
                 odd_time("observed_at", Some(r.observed_at)),
                 odd_time("from_state_last_seen_at", r.from_state_last_seen_at),
@@ -474,10 +481,11 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     .await?;
     let terms = walk(
         TERM_TABLE,
-        &mut findings,
+        (&mut findings, &mut run_rows),
         db::chain::term_rows(&mut *tx),
         |r| Link {
             recomputed: chain::term_row_hash(&r),
+            sync_run_id: r.sync_run_id,
             odd: vec![
                 odd_time("observed_at", Some(r.observed_at)),
                 odd_time("end_date", r.end_date),
@@ -538,10 +546,10 @@ pub async fn run(config: &VerifyConfig, out: &mut (dyn Write + Send)) -> Result<
     }
     drop(stream);
 
-    let mut runs = RunWalk::new(&config.anchors, records, listings);
+    let mut runs = RunWalk::new(&config.anchors, records, listings, run_rows);
     let mut lines = db::chain::run_lines(&mut *tx);
     while let Some(line) = lines.try_next().await.context("reading the runs")? {
-        runs.line(&mut findings, line);
+        runs.run(&mut findings, line);
     }
     drop(lines);
     runs.finish(&mut findings);

@@ -288,16 +288,11 @@ pub fn term_rows<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result
     .fetch(db)
 }
 
-/// One line of the runs stream: a run's own line (`part` 0), then the
-/// row_hash of each row it wrote (`part` 1: job_state_history, 2:
-/// job_detail_history, 3: job_reports, 4: device_usage_history, 5:
-/// cluster_state_history, 6: long_term_pricing_history), each in id order.
+/// A run as its digest's check needs it: sync_runs' row and the digest of
+/// the run sealed just before it.
 #[derive(Debug)]
 pub struct RunLine {
     pub sync_run_id: i64,
-    pub part: i32,
-    /// For part 0: the run, as sync_runs holds it (None when rows name a run
-    /// sync_runs does not hold: no part-0 line comes for it).
     pub status: Option<String>,
     pub digest: Option<Vec<u8>>,
     pub digest_seq: Option<i64>,
@@ -305,44 +300,21 @@ pub struct RunLine {
     /// whether such a run exists.
     pub previous_digest: Option<Vec<u8>>,
     pub previous_exists: bool,
-    /// For part 0: the digest's version (None: 1; 2 also covers the run's
-    /// record and listings).
+    /// The digest's version (None: 1; 2 also covers the run's record and
+    /// listings).
     pub digest_version: Option<i16>,
-    /// For parts 1 to 6.
-    pub row_hash: Option<Vec<u8>>,
 }
 
-/// Every run, followed by the row hashes of the rows it wrote, by run id.
-/// Seven ordered index scans merged (Merge Append), not a sort.
+/// Every run, by id. (Its rows hash is fed from the tables' walks.)
 pub fn run_lines<'e>(db: impl PgExecutor<'e> + 'e) -> BoxStream<'e, sqlx::Result<RunLine>> {
     sqlx::query_as!(
         RunLine,
-        r#"SELECT sync_run_id AS "sync_run_id!", part AS "part!", status, digest, digest_seq,
-                  previous_digest, previous_exists AS "previous_exists!", digest_version, row_hash
-             FROM (SELECT r.id AS sync_run_id, 0 AS part, 0::bigint AS id, r.status, r.digest,
-                          r.digest_seq, p.digest AS previous_digest, p.id IS NOT NULL AS previous_exists,
-                          r.digest_version, NULL::bytea AS row_hash
-                     FROM snowball.sync_runs r
-                     LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1
-                    UNION ALL
-                   SELECT s.sync_run_id, 1, s.id, NULL, NULL, NULL, NULL, false, NULL, s.row_hash
-                     FROM snowball.job_state_history s
-                    UNION ALL
-                   SELECT d.sync_run_id, 2, d.id, NULL, NULL, NULL, NULL, false, NULL, d.row_hash
-                     FROM snowball.job_detail_history d
-                    UNION ALL
-                   SELECT p.sync_run_id, 3, p.id, NULL, NULL, NULL, NULL, false, NULL, p.row_hash
-                     FROM snowball.job_reports p
-                    UNION ALL
-                   SELECT u.sync_run_id, 4, u.id, NULL, NULL, NULL, NULL, false, NULL, u.row_hash
-                     FROM snowball.device_usage_history u
-                    UNION ALL
-                   SELECT c.sync_run_id, 5, c.id, NULL, NULL, NULL, NULL, false, NULL, c.row_hash
-                     FROM snowball.cluster_state_history c
-                    UNION ALL
-                   SELECT t.sync_run_id, 6, t.id, NULL, NULL, NULL, NULL, false, NULL, t.row_hash
-                     FROM snowball.long_term_pricing_history t) l
-            ORDER BY sync_run_id, part, id"#
+        r#"SELECT r.id AS sync_run_id, r.status AS "status?", r.digest, r.digest_seq,
+                  p.digest AS previous_digest, p.id IS NOT NULL AS "previous_exists!",
+                  r.digest_version
+             FROM snowball.sync_runs r
+             LEFT JOIN snowball.sync_runs p ON p.digest_seq = r.digest_seq - 1
+            ORDER BY r.id"#
     )
     .fetch(db)
 }

@@ -410,8 +410,7 @@ pub async fn finish(
     error: Option<&str>,
 ) -> anyhow::Result<Ended> {
     let mut tx = conn.begin().await.context("recording the end of the run")?;
-    // The outer SELECT reads the row as it was before the UPDATE (one
-    // snapshot for the whole statement): its status says why nothing changed.
+    // The outer SELECT tells a run with no row from one the UPDATE skipped.
     let row = sqlx::query!(
         r#"WITH finished AS (
                UPDATE snowball.sync_runs
@@ -424,8 +423,7 @@ pub async fn finish(
                 WHERE id = $1 AND status = 'running'
             RETURNING started_at, finished_at
            )
-           SELECT r.status AS "status_before!", r.error AS error_before,
-                  f.started_at AS "started_at?",
+           SELECT r.id, f.started_at AS "started_at?",
                   f.finished_at AS "finished_at?"
              FROM snowball.sync_runs r
              LEFT JOIN finished f ON true
@@ -456,10 +454,20 @@ pub async fn finish(
         ));
     };
     let (Some(started_at), Some(finished_at)) = (row.started_at, row.finished_at) else {
+        // The UPDATE may have waited for the run that ended this one and then
+        // skipped the row, while the statement's snapshot still shows it
+        // 'running': read it again, as it is now.
+        let now = sqlx::query!(
+            "SELECT status, error FROM snowball.sync_runs WHERE id = $1",
+            run_id
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .context("reading how the run ended")?;
         return Err(AlreadyEnded {
             run_id,
-            status: row.status_before,
-            why: row.error_before,
+            status: now.status,
+            why: now.error,
             wanted: status.as_str(),
         }
         .into());
