@@ -635,10 +635,18 @@ async fn demo_never_writes_into_a_database_of_real_runs_named_by_database_url_or
     assert_eq!(holdings(&production).await, before);
 
     // In the environment, as after sourcing the service's environment file:
-    // the demo goes to its own database on that server instead.
+    // the demo goes to its own database on that server instead. That is the
+    // machine's own snowball_demo: one run of the default fleet continues
+    // its timeline as `demo` would, and a database this test made is dropped.
     let url: sqlx::postgres::PgConnectOptions = production.url.parse().expect("a URL");
+    let existed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM pg_database WHERE datname = 'snowball_demo')",
+    )
+    .fetch_one(&production.pool)
+    .await
+    .expect("look for snowball_demo");
     let out = run_bin(
-        &["demo", "--runs", "1", "--pause", "0s", "--jobs", "5"],
+        &["demo", "--runs", "1", "--pause", "0s"],
         &[
             ("DATABASE_URL", production.url.clone()),
             ("PGDATABASE", production.name.clone()),
@@ -649,6 +657,12 @@ async fn demo_never_writes_into_a_database_of_real_runs_named_by_database_url_or
     )
     .await;
     out.assert_code(0);
+    if !existed {
+        sqlx::query("DROP DATABASE IF EXISTS snowball_demo WITH (FORCE)")
+            .execute(&production.pool)
+            .await
+            .expect("drop the demo database this test made");
+    }
     assert!(
         out.stdout().contains("database snowball_demo"),
         "{}",
