@@ -31,22 +31,22 @@ ODD_LIST = ("CASE WHEN array_ndims({0}) > 1 THEN format('{0} has %s dimensions, 
             "(element %s)', array_position({0}, NULL)) END")
 def T(c): return TIME.format(c)
 # Each chained table: what its chains are of, and its hashed columns in encoding order (after its name).
-# (table, noun, hashed columns in encoding order (after its name), subject columns, odd-value checks)
+# (table, noun, hashed columns in encoding order (after its name), odd-value checks)
 TABLES = (
     ("snowball.job_state_history", "job", f"sync_run_id, {T('observed_at')}, job_id, from_state, to_state, "
-     + T("from_state_last_seen_at"), "job_id", ["observed_at", "from_state_last_seen_at"]),
+     + T("from_state_last_seen_at"), ["observed_at", "from_state_last_seen_at"]),
     ("snowball.job_detail_history", "job", f"sync_run_id, {T('observed_at')}, job_id, shipping_option, "
      "outbound_status, outbound_tracking_number, inbound_status, inbound_tracking_number, bytes_transferred, "
-     "objects_transferred, total_bytes, total_objects", "job_id", ["observed_at"]),
+     "objects_transferred, total_bytes, total_objects", ["observed_at"]),
     ("snowball.job_reports", "job", f"sync_run_id, {T('fetched_at')}, job_id, kind, bytes, sha256, content_type, "
-     + BOOL.format("stored"), "job_id", ["fetched_at"]),
+     + BOOL.format("stored"), ["fetched_at"]),
     ("snowball.device_usage_history", "account and region", f"sync_run_id, {T('observed_at')}, account_id, "
-     "region, snowball_limit, snowballs_in_use", "account_id, region", ["observed_at"]),
+     "region, snowball_limit, snowballs_in_use", ["observed_at"]),
     ("snowball.cluster_state_history", "cluster", f"sync_run_id, {T('observed_at')}, cluster_id, from_state, "
-     "to_state, " + T("from_state_last_seen_at"), "cluster_id", ["observed_at", "from_state_last_seen_at"]),
+     "to_state, " + T("from_state_last_seen_at"), ["observed_at", "from_state_last_seen_at"]),
     ("snowball.long_term_pricing_history", "term", f"sync_run_id, {T('observed_at')}, long_term_pricing_id, "
      f"status, {BOOL.format('auto_renew')}, {T('end_date')}, current_active_job, replacement_job, job_ids",
-     "long_term_pricing_id", ["observed_at", "end_date", "job_ids"]),
+     ["observed_at", "end_date", "job_ids"]),
 )
 problems, lines = [], []
 
@@ -58,7 +58,7 @@ def main(url, anchors):
             # Each run's rows hash, fed as the tables are walked: the tables in
             # the digest's order, each in id order, as the digest takes them.
             run_rows = {}
-            for table, noun, columns, subject_columns, odd_columns in TABLES:
+            for table, noun, columns, odd_columns in TABLES:
                 rows = 0; heads = {}  # each chain's last row_hash: rows read once, in id order
                 usage = noun == "account and region"
                 odd = ", ".join((ODD_LIST if c == "job_ids" else ODD_TIME).format(c) for c in odd_columns)

@@ -73,39 +73,6 @@ macro_rules! on_sink {
     };
 }
 
-/// Like `on_sink!`, for what a run writes: a live run writes in a
-/// transaction of its own that first confirms the run may still write
-/// (`db::lock::begin_writing`); a dry run in its one transaction.
-macro_rules! for_run {
-    ($sink:expr, $lock:expr, $run_id:expr, $what:expr, |$db:ident| $body:expr) => {
-        match $sink {
-            Sink::Live(pool) => {
-                let mut tx = db::lock::begin_writing(pool, $lock, $run_id)
-                    .await
-                    .context($what)?;
-                let done = {
-                    let $db = &mut *tx;
-                    $body?
-                };
-                tx.commit().await.context($what)?;
-                Ok(done)
-            }
-            // A savepoint: a statement PostgreSQL refuses leaves the dry
-            // run's transaction usable, as a live run's own transaction would.
-            Sink::DryRun(tx) => {
-                let mut outer = tx.lock().await;
-                let mut savepoint = sqlx::Acquire::begin(&mut **outer).await.context($what)?;
-                let done = {
-                    let $db = &mut *savepoint;
-                    $body?
-                };
-                savepoint.commit().await.context($what)?;
-                Ok(done)
-            }
-        }
-    };
-}
-
 impl Sink {
     /// The pool, or for a dry run one transaction on it.
     pub async fn open(pool: &PgPool, dry_run: bool) -> anyhow::Result<Sink> {
@@ -194,9 +161,10 @@ impl Sink {
         run_id: i64,
         listed: &[Listed<'_>],
     ) -> anyhow::Result<u64> {
-        for_run!(self, lock, run_id, "marking missing jobs", |db| {
+        self.in_transaction(lock, run_id, "marking missing jobs", async |db| {
             db::jobs::mark_missing(db, run_id, listed).await
         })
+        .await
     }
 
     pub async fn record_listings(
@@ -206,9 +174,10 @@ impl Sink {
         kind: &str,
         listings: &[ListingRecord],
     ) -> anyhow::Result<()> {
-        for_run!(self, lock, run_id, "recording the run's listings", |db| {
+        self.in_transaction(lock, run_id, "recording the run's listings", async |db| {
             db::runs::record_listings(db, run_id, kind, listings).await
         })
+        .await
     }
 
     pub async fn record_usage(
@@ -217,9 +186,10 @@ impl Sink {
         run_id: i64,
         observations: &[db::usage::Observation],
     ) -> anyhow::Result<u64> {
-        for_run!(self, lock, run_id, "recording device usage", |db| {
+        self.in_transaction(lock, run_id, "recording device usage", async |db| {
             db::usage::record(db, run_id, observations).await
         })
+        .await
     }
 
     /// The stored clusters of these accounts, to decide each one's calls.
@@ -273,8 +243,11 @@ impl Sink {
         .await
     }
 
-    /// Runs `body` in a transaction of its own (a live run, its locks still
-    /// held) or in the dry run's one transaction.
+    /// Runs what a run writes: a live run's `body` in a transaction of its
+    /// own that first confirms the run may still write
+    /// (`db::lock::begin_writing`); a dry run's in a savepoint of its one
+    /// transaction, so that a statement PostgreSQL refuses leaves it usable,
+    /// as a live run's own transaction would.
     async fn in_transaction<T>(
         &self,
         lock: &Mutex<RunLock>,
@@ -291,7 +264,13 @@ impl Sink {
                 tx.commit().await.context(what)?;
                 Ok(done)
             }
-            Sink::DryRun(tx) => body(&mut **tx.lock().await).await,
+            Sink::DryRun(tx) => {
+                let mut outer = tx.lock().await;
+                let mut savepoint = sqlx::Acquire::begin(&mut **outer).await.context(what)?;
+                let done = body(&mut savepoint).await?;
+                savepoint.commit().await.context(what)?;
+                Ok(done)
+            }
         }
     }
 
@@ -328,9 +307,10 @@ impl Sink {
         parts: &[&str],
         mains: &[&str],
     ) -> anyhow::Result<()> {
-        for_run!(self, lock, run_id, "recording main jobs", |db| {
+        self.in_transaction(lock, run_id, "recording main jobs", async |db| {
             db::details::set_main_jobs(db, parts, mains).await
         })
+        .await
     }
 
     pub async fn set_offered_kinds(
@@ -340,9 +320,10 @@ impl Sink {
         job_ids: &[&str],
         offered: &[String],
     ) -> anyhow::Result<()> {
-        for_run!(self, lock, run_id, "recording the reports offered", |db| {
+        self.in_transaction(lock, run_id, "recording the reports offered", async |db| {
             db::reports::set_offered_kinds(db, job_ids, offered).await
         })
+        .await
     }
 
     /// The pool of a live run; None for a dry run, which archives nothing.
@@ -359,9 +340,10 @@ impl Sink {
         run_id: i64,
         details: &[DetailRecord],
     ) -> anyhow::Result<(i64, i64)> {
-        for_run!(self, lock, run_id, "writing job details", |db| {
+        self.in_transaction(lock, run_id, "writing job details", async |db| {
             db::details::write_details(db, run_id, details).await
         })
+        .await
     }
 
     pub async fn finish(
