@@ -302,7 +302,7 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// What `simulate` serves: the simulator's own settings type.
-pub use crate::simulator::ServeConfig as SimulatorConfig;
+pub use snowball_simulator::ServeConfig as SimulatorConfig;
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -382,7 +382,7 @@ impl Config {
         Ok(match cli.command {
             cli::Command::Sync(args) => Config::Sync(Box::new(SyncConfig::from_args(args)?)),
             cli::Command::Migrate(args) => Config::Migrate(DatabaseConfig::from_args(args)?),
-            cli::Command::Simulate(args) => Config::Simulate(SimulatorConfig::from_args(args)?),
+            cli::Command::Simulate(args) => Config::Simulate(simulator_settings(args)?),
             cli::Command::Demo(args) => Config::Demo(DemoConfig::from_args(args)?),
             cli::Command::History(args) => Config::History(HistoryConfig {
                 database: DatabaseConfig::from_args(args.database)?,
@@ -638,83 +638,80 @@ impl SyncConfig {
     }
 }
 
-impl SimulatorConfig {
-    fn from_args(args: cli::SimulateArgs) -> Result<SimulatorConfig, Error> {
-        let listen = args.listen.parse().map_err(|_| {
-            Error::Usage(format!(
-                "--listen {:?} is not an address like 127.0.0.1:4566",
-                args.listen
-            ))
-        })?;
-        let tick = match args.tick {
-            None => None,
-            Some(seconds) => {
-                let (min, max) = limits::TICK_SECONDS;
-                match seconds.is_finite() && (min..=max).contains(&seconds) {
-                    true => Some(Duration::from_secs_f64(seconds)),
-                    false => {
-                        return Err(Error::Usage(format!(
-                            "--tick must be between {min} and {max} seconds, got {seconds}"
-                        )));
-                    }
+fn simulator_settings(args: cli::SimulateArgs) -> Result<SimulatorConfig, Error> {
+    let listen = args.listen.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--listen {:?} is not an address like 127.0.0.1:4566",
+            args.listen
+        ))
+    })?;
+    let tick = match args.tick {
+        None => None,
+        Some(seconds) => {
+            let (min, max) = limits::TICK_SECONDS;
+            match seconds.is_finite() && (min..=max).contains(&seconds) {
+                true => Some(Duration::from_secs_f64(seconds)),
+                false => {
+                    return Err(Error::Usage(format!(
+                        "--tick must be between {min} and {max} seconds, got {seconds}"
+                    )));
                 }
             }
-        };
-        let every = |flag: &str, value: Option<u64>| {
-            value.map(|k| number(flag, k, (1, u64::MAX))).transpose()
-        };
-        let regions = each("--regions", &args.regions, Region::parse)?;
-        let accounts = number("--accounts", args.accounts, limits::SIMULATED_ACCOUNTS)?;
-        let jobs = number("--jobs", args.jobs, limits::SIMULATED_JOBS)?;
-        let clusters = number("--clusters", args.clusters, limits::SIMULATED_CLUSTERS)?;
-        let terms = number("--terms", args.terms, limits::SIMULATED_TERMS)?;
-        // What the simulator holds in memory: every job, cluster member and term.
-        let fleet = accounts * regions.len() * (jobs + 5 * clusters + terms);
-        if fleet > limits::SIMULATED_FLEET {
-            return Err(Error::Usage(format!(
-                "the fleet (--accounts x --regions x (--jobs + 5 x --clusters + --terms)) must hold at most {} jobs, got {fleet}",
-                limits::SIMULATED_FLEET,
-            )));
         }
-        if let Some(bad) = args.suspended.iter().find(|i| **i >= accounts) {
-            return Err(Error::Usage(format!(
-                "--suspend-account must be between 0 and {}, got {bad}",
-                accounts - 1
-            )));
-        }
-        let latency =
-            |flag: &str, ms: u64| number(flag, ms, limits::LATENCY_MS).map(Duration::from_millis);
-        Ok(SimulatorConfig {
-            listen,
-            fleet: crate::simulator::FleetConfig {
-                accounts,
-                suspended: args.suspended,
-                clusters,
-                terms,
-                ..crate::simulator::FleetConfig::new(
-                    jobs,
-                    args.seed,
-                    regions.iter().map(ToString::to_string).collect(),
-                )
-            },
-            tick,
-            long_success_log: match &args.success_log_bytes {
-                None => None,
-                Some(size) => Some(
-                    crate::values::parse_size(size)
-                        .map_err(|why| Error::Usage(format!("--success-log-bytes: {why}")))?,
-                ),
-            },
-            faults: crate::simulator::Faults {
-                throttle_every: every("--throttle-every", args.throttle_every)?,
-                error_every: every("--error-every", args.error_every)?,
-                drop_every: every("--drop-every", args.drop_every)?,
-                page_latency: latency("--page-latency-ms", args.page_latency_ms)?,
-                identity_latency: latency("--identity-latency-ms", args.identity_latency_ms)?,
-                ..Default::default()
-            },
-        })
+    };
+    let every =
+        |flag: &str, value: Option<u64>| value.map(|k| number(flag, k, (1, u64::MAX))).transpose();
+    let regions = each("--regions", &args.regions, Region::parse)?;
+    let accounts = number("--accounts", args.accounts, limits::SIMULATED_ACCOUNTS)?;
+    let jobs = number("--jobs", args.jobs, limits::SIMULATED_JOBS)?;
+    let clusters = number("--clusters", args.clusters, limits::SIMULATED_CLUSTERS)?;
+    let terms = number("--terms", args.terms, limits::SIMULATED_TERMS)?;
+    // What the simulator holds in memory: every job, cluster member and term.
+    let fleet = accounts * regions.len() * (jobs + 5 * clusters + terms);
+    if fleet > limits::SIMULATED_FLEET {
+        return Err(Error::Usage(format!(
+            "the fleet (--accounts x --regions x (--jobs + 5 x --clusters + --terms)) must hold at most {} jobs, got {fleet}",
+            limits::SIMULATED_FLEET,
+        )));
     }
+    if let Some(bad) = args.suspended.iter().find(|i| **i >= accounts) {
+        return Err(Error::Usage(format!(
+            "--suspend-account must be between 0 and {}, got {bad}",
+            accounts - 1
+        )));
+    }
+    let latency =
+        |flag: &str, ms: u64| number(flag, ms, limits::LATENCY_MS).map(Duration::from_millis);
+    Ok(SimulatorConfig {
+        listen,
+        fleet: snowball_simulator::FleetConfig {
+            accounts,
+            suspended: args.suspended,
+            clusters,
+            terms,
+            ..snowball_simulator::FleetConfig::new(
+                jobs,
+                args.seed,
+                regions.iter().map(ToString::to_string).collect(),
+            )
+        },
+        tick,
+        long_success_log: match &args.success_log_bytes {
+            None => None,
+            Some(size) => Some(
+                crate::values::parse_size(size)
+                    .map_err(|why| Error::Usage(format!("--success-log-bytes: {why}")))?,
+            ),
+        },
+        faults: snowball_simulator::Faults {
+            throttle_every: every("--throttle-every", args.throttle_every)?,
+            error_every: every("--error-every", args.error_every)?,
+            drop_every: every("--drop-every", args.drop_every)?,
+            page_latency: latency("--page-latency-ms", args.page_latency_ms)?,
+            identity_latency: latency("--identity-latency-ms", args.identity_latency_ms)?,
+            ..Default::default()
+        },
+    })
 }
 
 impl DemoConfig {

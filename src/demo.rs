@@ -11,8 +11,8 @@ use crate::config::{AwsConfig, DatabaseConfig, DemoConfig, SyncConfig, describe_
 use crate::db;
 use crate::error::Error;
 use crate::report::text_table;
-use crate::simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 use crate::values::Region;
+use snowball_simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 
 const DEMO_DATABASE: &str = "snowball_demo";
 const CREATE_DEMO_DATABASE: &str = "CREATE DATABASE snowball_demo";

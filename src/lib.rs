@@ -2,7 +2,6 @@
 //! append-only history of every JobState transition.
 
 pub mod archive;
-pub mod cbor;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -16,7 +15,6 @@ pub mod exit_code;
 pub mod job;
 pub mod metrics;
 pub mod report;
-pub mod simulator;
 pub mod snowball;
 pub mod sync;
 pub mod telemetry;
@@ -83,7 +81,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
             db::migrate(&mut conn).await?;
             writeln!(out, "database schema is up to date ({})", database.target()).ok();
         }
-        Config::Simulate(simulator) => simulator::run(&simulator, out, shutdown_signal()).await?,
+        Config::Simulate(simulator) => {
+            snowball_simulator::run(&simulator, out, shutdown_signal()).await?;
+        }
         Config::Demo(demo) => demo::run(&demo, out).await?,
         Config::History(history) => report::history_command(&history, out).await?,
         Config::Evidence(evidence) => evidence::run(&evidence, out).await?,

@@ -429,7 +429,7 @@ impl Intercept for RawAnswer {
                 Some(b'{') => serde_json::from_slice(body).ok(),
                 _ => ciborium::from_reader::<ciborium::Value, _>(body)
                     .ok()
-                    .map(crate::cbor::to_json),
+                    .map(cbor_json::to_json),
             });
         if let Ok(mut raw) = self.0.lock() {
             *raw = value;

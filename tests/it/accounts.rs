@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use snowball_sync::simulator::{Faults, account_id};
+use snowball_simulator::{Faults, account_id};
 
 use crate::support::*;
 

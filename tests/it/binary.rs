@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use snowball_sync::simulator::Faults;
+use snowball_simulator::Faults;
 
 use crate::support::*;
 

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use snowball_simulator::{Faults, JOB_LOG_MARKER, PICKUP_MARKER, TAX_MARKER, account_id};
 use snowball_sync::config::SyncConfig;
-use snowball_sync::simulator::{Faults, JOB_LOG_MARKER, PICKUP_MARKER, TAX_MARKER, account_id};
 
 use crate::support::*;
 

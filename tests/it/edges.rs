@@ -155,7 +155,7 @@ async fn an_explicit_profile_wins_over_environment_keys_as_for_the_aws_cli_and_b
         return;
     }
     let sim = organization(4, 113, &["us-east-1"], 2, &[], Default::default()).await;
-    let member = snowball_sync::simulator::account_id(1);
+    let member = snowball_simulator::account_id(1);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let credentials = dir.path().join("credentials");
     // The member profile's keys are account 1's; the environment's are account 0's.
@@ -163,7 +163,7 @@ async fn an_explicit_profile_wins_over_environment_keys_as_for_the_aws_cli_and_b
         &credentials,
         format!(
             "[member]\naws_access_key_id = {}\naws_secret_access_key = member-secret\n",
-            snowball_sync::simulator::organization::assumed_access_key(&member)
+            snowball_simulator::organization::assumed_access_key(&member)
         ),
     )
     .expect("the credentials file");
@@ -498,7 +498,7 @@ async fn evidence_of_an_unknown_job_leaves_no_folder_behind() {
 async fn a_run_waiting_for_the_lock_logs_no_slow_statement_warning() {
     let db = TestDb::migrated().await;
     let sim = simulator(5, 112, &["us-east-1"]).await;
-    let key = snowball_sync::db::lock::key(&snowball_sync::simulator::account_id(0));
+    let key = snowball_sync::db::lock::key(&snowball_simulator::account_id(0));
     let mut holder = db.pool.acquire().await.expect("a session");
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(key)

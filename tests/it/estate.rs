@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use snowball_simulator::{Faults, TAX_MARKER, account_id};
 use snowball_sync::config::{EstateKinds, SyncConfig};
-use snowball_sync::simulator::{Faults, TAX_MARKER, account_id};
 
 use crate::support::*;
 
@@ -597,11 +597,11 @@ async fn missing_clusters_and_terms_are_marked_only_after_a_complete_listing_of_
     let estates = sim.sim.estates();
     let of = |account: usize, region: &str| {
         let key = match account {
-            0 => snowball_sync::simulator::fleet_key(region),
+            0 => snowball_simulator::fleet_key(region),
             _ => format!(
                 "{}/{}",
                 account_id(account),
-                snowball_sync::simulator::fleet_key(region)
+                snowball_simulator::fleet_key(region)
             ),
         };
         estates[&key].clone()
@@ -1423,7 +1423,7 @@ async fn report_as_of_shows_clusters_usage_and_terms_as_they_were_and_marks_what
     let db = TestDb::migrated().await;
     let sim = estate_simulator(12, 47, &["us-east-1"], 1, (1, 1)).await;
     let (_, (clusters, terms)) = sim.sim.estates().into_iter().next().expect("an estate");
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     let (cluster, term) = (clusters[0].cluster_id.clone(), terms[0].id.clone());
     assert!(sim.sim.edit_term(&term, |t, now| {
         t.end = now + 10 * 86_400;

@@ -368,7 +368,7 @@ async fn repeated_regions_roles_and_skipped_accounts_are_taken_once_in_first_ord
     )
     .await;
     let (role1, role2) = (role_arn(1), role_arn(2));
-    let skipped = snowball_sync::simulator::account_id(2);
+    let skipped = snowball_simulator::account_id(2);
     let out = run_bin(
         &[
             "sync",
@@ -408,7 +408,7 @@ async fn repeated_regions_roles_and_skipped_accounts_are_taken_once_in_first_ord
     );
     assert_eq!(
         summary["accounts"],
-        serde_json::json!([snowball_sync::simulator::account_id(1)])
+        serde_json::json!([snowball_simulator::account_id(1)])
     );
     assert_eq!(summary["listings"].as_array().map(Vec::len), Some(2));
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use snowball_sync::simulator::Faults;
+use snowball_simulator::Faults;
 use sqlx::Connection;
 use sqlx::postgres::PgListener;
 
@@ -48,7 +48,7 @@ async fn a_run_whose_assume_role_failed_is_never_abandoned_by_a_run_reaching_tha
     // Run A's view of AWS: account 1 slow, account 2's role refuses it.
     let for_a = Faults {
         page_latency: Duration::from_millis(100),
-        deny_assume_role: vec![snowball_sync::simulator::account_id(2)],
+        deny_assume_role: vec![snowball_simulator::account_id(2)],
         ..Faults::default()
     };
     let sim_a = organization(150, 91, &["us-east-1"], 3, &[], for_a).await;
@@ -131,7 +131,7 @@ async fn history_by_job(db: &TestDb) -> Vec<(String, Option<String>, String)> {
 async fn eight_overlapping_runs_started_together_each_end_once_and_equal_the_same_runs_in_turn() {
     let faults = || Faults {
         page_latency: Duration::from_millis(5),
-        deny_assume_role: vec![snowball_sync::simulator::account_id(4)],
+        deny_assume_role: vec![snowball_simulator::account_id(4)],
         ..Faults::default()
     };
     let together = TestDb::migrated().await;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use snowball_sync::simulator::Faults;
+use snowball_simulator::Faults;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
@@ -113,12 +113,12 @@ async fn json_output_is_one_object_with_every_documented_field() {
     );
     assert_eq!(
         summary["accounts"],
-        serde_json::json!([snowball_sync::simulator::account_id(0)])
+        serde_json::json!([snowball_simulator::account_id(0)])
     );
     assert_eq!(
         summary["listings"],
         serde_json::json!([{
-            "kind": "jobs", "account_id": snowball_sync::simulator::account_id(0), "region": "us-east-1",
+            "kind": "jobs", "account_id": snowball_simulator::account_id(0), "region": "us-east-1",
             "status": "succeeded", "pages": 3, "jobs_seen": 250, "error": null,
         }])
     );
@@ -136,7 +136,7 @@ async fn json_logs_are_one_object_per_line_with_the_run_id_inside_a_run() {
     let db = TestDb::empty().await;
     let sim = simulator(150, 61, &["us-east-1"]).await;
     // Its conversion logs a warning from inside the region's fetcher task.
-    let nul = snowball_sync::simulator::JobEntry {
+    let nul = snowball_simulator::JobEntry {
         description: Some("a\0b".into()),
         ..entry("JIDnul", "New")
     };
@@ -215,7 +215,7 @@ async fn the_metrics_file_records_success_then_failure_and_keeps_the_last_succes
         .map(|(_, v)| v)
         .sum();
     assert_eq!(by_state, 250.0);
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     assert!(
         first
             .keys()
@@ -281,7 +281,7 @@ async fn the_metrics_file_has_a_last_success_of_0_until_a_run_succeeds_and_marks
 
     // The estate read, then GetSnowballUsage and ListClusters refused.
     let sim = estate_simulator(20, 65, &["us-east-1"], 1, (2, 1)).await;
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     let args = sync_args(
         &db.url,
         &sim.endpoint_url(),
@@ -303,10 +303,10 @@ async fn the_metrics_file_has_a_last_success_of_0_until_a_run_succeeds_and_marks
     };
     let first_read = read[&observed("usage")];
     assert!(first_read > 0.0, "{read:?}");
-    sim.sim.set_faults(snowball_sync::simulator::Faults {
+    sim.sim.set_faults(snowball_simulator::Faults {
         deny_usage: vec![account.clone()],
         deny_list_clusters: vec![account.clone()],
-        ..snowball_sync::simulator::Faults::default()
+        ..snowball_simulator::Faults::default()
     });
     let out = run_bin(&args, &aws_test_env()).await;
     out.assert_code(1);

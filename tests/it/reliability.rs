@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use snowball_sync::simulator::{Faults, JobEntry};
+use snowball_simulator::{Faults, JobEntry};
 
 use crate::support::*;
 

@@ -201,7 +201,7 @@ async fn history_is_exact_in_text_json_and_csv() {
     let db = TestDb::migrated().await;
     let [t1, t2, t3] = known_history(&db).await;
     let as_of = t3 + TimeDelta::hours(1);
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     let history = History {
         details: Vec::new(),
         job_id: "JIDmany".into(),
@@ -347,7 +347,7 @@ async fn the_history_command_knows_the_job_or_says_no_such_job() {
         lines[1].starts_with("JIDonce,WithCustomer,")
             && lines[1].contains(&format!(
                 ",true,1,{},state,,,,,,,,,,",
-                snowball_sync::simulator::account_id(0)
+                snowball_simulator::account_id(0)
             )),
         "{}",
         lines[1]
@@ -389,7 +389,7 @@ async fn the_report_is_exact_in_json_csv_and_text() {
     // As JSON writes a number (86400.0, not 86400).
     let csv_age = |t: DateTime<Utc>| json!(age(t)).to_string();
     let day = t1.date_naive().to_string();
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
 
     let json: serde_json::Value =
         serde_json::from_str(&report.render(ReportFormat::Json)).expect("JSON");
@@ -635,7 +635,7 @@ async fn the_report_command_writes_html_to_a_file() {
 #[tokio::test]
 async fn a_report_taken_while_a_sync_commits_counts_every_job_once_and_health_shows_partial() {
     let db = TestDb::migrated().await;
-    let faults = snowball_sync::simulator::Faults {
+    let faults = snowball_simulator::Faults {
         page_latency: Duration::from_millis(30),
         ..Default::default()
     };

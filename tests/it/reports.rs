@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use snowball_simulator::{Faults, reports};
 use snowball_sync::config::{ArchiveConfig, SyncConfig};
 use snowball_sync::db::runs::RunStatus;
-use snowball_sync::simulator::{Faults, reports};
 
 use crate::support::*;
 
@@ -46,7 +46,7 @@ fn expected(jobs: &[String]) -> Vec<(String, &'static str)> {
     all
 }
 
-async fn report_requests(sim: &snowball_sync::simulator::RunningSimulator) -> u64 {
+async fn report_requests(sim: &snowball_simulator::RunningSimulator) -> u64 {
     sim.sim.report_stats().0
 }
 
@@ -720,7 +720,7 @@ async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_adde
  {
     // Written by the release before the archive: chained rows and sealed runs.
     let db = TestDb::at_release("20261202100000").await;
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     let job = completed_jobs().remove(0);
     sqlx::raw_sql(
         &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)

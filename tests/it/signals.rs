@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use snowball_sync::simulator::Faults;
+use snowball_simulator::Faults;
 use sqlx::postgres::PgListener;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStderr, ChildStdout};
@@ -173,7 +173,7 @@ async fn each_run_sends_one_notification_and_a_dry_run_sends_none() {
         serde_json::json!({
             "run_id": first.run_id, "status": "succeeded", "transitions": 120,
             "jobs_new": 120, "jobs_changed": 0, "jobs_missing": 0, "error": null,
-            "accounts": [snowball_sync::simulator::account_id(0)],
+            "accounts": [snowball_simulator::account_id(0)],
             "digest": first.digest_hex(),
             "reports_archived": null, "report_bytes": null,
             "cluster_transitions": null, "pricing_changes": null,
@@ -318,7 +318,7 @@ async fn watch_prints_each_run_and_its_transitions_and_survives_a_dropped_connec
     assert_eq!(lines[0]["status"], "succeeded");
     assert_eq!(
         lines[0]["accounts"],
-        serde_json::json!([snowball_sync::simulator::account_id(0)])
+        serde_json::json!([snowball_simulator::account_id(0)])
     );
     let history = history(&db.pool).await;
     let printed: Vec<(String, Option<String>, String, i64)> = lines

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use aws_sdk_snowball::operation::list_jobs::ListJobsError;
+use snowball_simulator::{Faults, FleetConfig, Simulator, fleet};
 use snowball_sync::job::JobRecord;
-use snowball_sync::simulator::{Faults, FleetConfig, Simulator, fleet};
 use snowball_sync::snowball;
 
 use crate::support::*;
 
 async fn rust_sdk_listing(
-    sim: &snowball_sync::simulator::RunningSimulator,
+    sim: &snowball_simulator::RunningSimulator,
     region: &str,
     page_size: i32,
 ) -> Vec<JobRecord> {
@@ -29,7 +29,7 @@ async fn rust_sdk_listing(
 }
 
 fn sync_config_without_db(
-    sim: &snowball_sync::simulator::RunningSimulator,
+    sim: &snowball_simulator::RunningSimulator,
     region: &str,
 ) -> snowball_sync::config::AwsConfig {
     snowball_sync::config::AwsConfig {
@@ -44,7 +44,7 @@ fn sync_config_without_db(
     }
 }
 
-async fn sdk_client(sim: &snowball_sync::simulator::RunningSimulator) -> aws_sdk_snowball::Client {
+async fn sdk_client(sim: &snowball_simulator::RunningSimulator) -> aws_sdk_snowball::Client {
     let sdk = snowball::load_sdk_config(&sync_config_without_db(sim, "us-east-1")).await;
     snowball::client(&sdk, "us-east-1", &snowball::ApiCounter::default())
 }

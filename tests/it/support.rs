@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use snowball_simulator::{Faults, FleetConfig, JobEntry, RunningSimulator, Simulator};
 use snowball_sync::config::{AwsConfig, DatabaseConfig, SyncConfig};
-use snowball_sync::simulator::{Faults, FleetConfig, JobEntry, RunningSimulator, Simulator};
 use snowball_sync::sync::RunSummary;
 use snowball_sync::values::{Region, RoleArn};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -466,7 +466,7 @@ pub async fn estate_simulator(
 pub fn role_arn(account_index: usize) -> String {
     format!(
         "arn:aws:iam::{}:role/SnowballSyncReader",
-        snowball_sync::simulator::account_id(account_index)
+        snowball_simulator::account_id(account_index)
     )
 }
 

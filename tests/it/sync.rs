@@ -1,7 +1,7 @@
 //! The sync against the simulator, in-process: what lands in the tables.
 
 use chrono::{DateTime, Utc};
-use snowball_sync::simulator::JobEntry;
+use snowball_simulator::JobEntry;
 
 use crate::support::*;
 
@@ -691,7 +691,7 @@ async fn dry_run_against_an_unmigrated_database_fails_without_creating_the_schem
 #[tokio::test]
 async fn an_api_failure_fails_the_run_and_records_it() {
     let db = TestDb::migrated().await;
-    let faults = snowball_sync::simulator::Faults {
+    let faults = snowball_simulator::Faults {
         error_every: Some(1),
         ..Default::default()
     };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use snowball_sync::simulator::Faults;
+use snowball_simulator::Faults;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
@@ -113,7 +113,7 @@ async fn tamper(db: &TestDb, sql: &str) {
 /// run's published summary digest as an anchor `RUN_ID:DIGEST`.
 async fn clean_history() -> (TestDb, Vec<String>) {
     let faults = Faults {
-        deny_assume_role: vec![snowball_sync::simulator::account_id(3)],
+        deny_assume_role: vec![snowball_simulator::account_id(3)],
         ..Faults::default()
     };
     let db = TestDb::migrated().await;
@@ -513,7 +513,7 @@ async fn a_database_of_the_previous_release_is_chained_by_the_migration_without_
     // Written by the release before the chain: runs (one still running, as
     // if killed), transitions and details.
     let db = TestDb::at_release("20261201130000").await;
-    let account = snowball_sync::simulator::account_id(0);
+    let account = snowball_simulator::account_id(0);
     sqlx::raw_sql(
         &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
          VALUES ('{us-east-1}', '{012345678900}', 'succeeded', now(), '0.4.0'),

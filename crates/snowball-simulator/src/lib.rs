@@ -2,6 +2,10 @@
 //! `demo`, the tests and the benchmark. It serves ListJobs on the wire in
 //! both protocols, keeps a fleet per region, and injects the faults the real
 //! service and network produce.
+//!
+//! A crate of its own so the tool ships none of it beyond what `demo` and
+//! `simulate` run: the hooks the tests drive (`set_state`, `pass_days`,
+//! `edit_term`, `forget_estate_item`, ...) are this crate's API, not the tool's.
 
 mod details;
 pub mod estate;
@@ -1058,11 +1062,11 @@ fn random_key() -> u64 {
 }
 
 /// The `simulate` command: serve until SIGINT or SIGTERM.
-pub async fn run(
+pub async fn run<S: std::fmt::Debug>(
     config: &ServeConfig,
     out: &mut (dyn std::io::Write + Send),
-    shutdown: impl std::future::Future<Output = crate::exit_code::Signal>,
-) -> anyhow::Result<()> {
+    shutdown: impl std::future::Future<Output = S>,
+) -> anyhow::Result<S> {
     use anyhow::Context;
     let sim = Simulator::new(&config.fleet, config.faults.clone());
     sim.set_long_success_log(config.long_success_log);
@@ -1089,5 +1093,5 @@ pub async fn run(
     }
     let signal = serve_until(listener, sim, shutdown).await;
     tracing::info!(?signal, "simulator stopped");
-    Ok(())
+    Ok(signal)
 }

@@ -129,7 +129,7 @@ fn decode_id(
     let value = match protocol {
         Protocol::AwsJson11 => serde_json::from_slice::<Json>(body)
             .map_err(|e| malformed(format!("malformed JSON body: {e}")))?,
-        Protocol::RpcV2Cbor => crate::cbor::to_json(
+        Protocol::RpcV2Cbor => cbor_json::to_json(
             ciborium::from_reader::<Cbor, _>(body)
                 .map_err(|e| malformed(format!("malformed CBOR body: {e}")))?,
         ),
@@ -154,10 +154,10 @@ pub fn encode_describe_output(protocol: Protocol, metadata: &Json, parts: &[Json
     }
     match protocol {
         // Through CBOR and back: absent fields are left out, as the service does.
-        Protocol::AwsJson11 => crate::cbor::to_json(crate::cbor::from_json(&body))
+        Protocol::AwsJson11 => cbor_json::to_json(cbor_json::from_json(&body))
             .to_string()
             .into_bytes(),
-        Protocol::RpcV2Cbor => cbor_bytes(&crate::cbor::from_json(&body)),
+        Protocol::RpcV2Cbor => cbor_bytes(&cbor_json::from_json(&body)),
     }
 }
 
@@ -165,7 +165,7 @@ pub fn encode_describe_output(protocol: Protocol, metadata: &Json, parts: &[Json
 pub fn encode_json_output(protocol: Protocol, body: &Json) -> Vec<u8> {
     match protocol {
         Protocol::AwsJson11 => body.to_string().into_bytes(),
-        Protocol::RpcV2Cbor => cbor_bytes(&crate::cbor::from_json(body)),
+        Protocol::RpcV2Cbor => cbor_bytes(&cbor_json::from_json(body)),
     }
 }
 

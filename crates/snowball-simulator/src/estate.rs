@@ -297,7 +297,7 @@ pub fn term_entry(t: &Term) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::fleet::is_allowed_step;
+    use crate::fleet::is_allowed_step;
 
     #[test]
     fn members_move_one_lifecycle_step_at_a_time_and_their_cluster_follows() {
