@@ -5,6 +5,7 @@
 mod accounts;
 mod binary;
 mod details;
+mod docs;
 mod edges;
 mod estate;
 mod inputs;
