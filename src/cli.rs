@@ -4,6 +4,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod reference;
+
 /// The API's MaxResults limit, and the default page size.
 pub const MAX_PAGE_SIZE: i64 = 100;
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
@@ -105,7 +107,7 @@ pub enum IncludeKind {
 pub enum OutputFormat {
     /// One human line.
     Text,
-    /// One JSON object (see the README for its fields).
+    /// One JSON object (its fields: docs/operations.md).
     Json,
 }
 
@@ -272,7 +274,7 @@ pub struct SyncArgs {
 
     /// What a run reads besides ListJobs, repeatable or comma-separated:
     /// `details` (as --details), `reports` (implies details: archives each
-    /// completed job's completion report and logs; see README "Job reports"),
+    /// completed job's completion report and logs; see docs/estate.md),
     /// `usage` (GetSnowballUsage: device limit and devices in use),
     /// `clusters` (ListClusters, DescribeCluster, ListClusterJobs),
     /// `long-term-pricing` (ListLongTermPricing), and `all` (every one of
@@ -321,7 +323,7 @@ pub struct SyncArgs {
 pub enum LineFormat {
     /// Human lines.
     Text,
-    /// One JSON object per line (see the README for the fields).
+    /// One JSON object per line (the fields: docs/operations.md).
     Json,
 }
 

@@ -42,3 +42,18 @@ async fn docs_schema_sql_is_what_migrate_makes_of_a_fresh_database() {
         );
     }
 }
+
+#[test]
+fn the_configuration_reference_is_what_the_cli_definition_generates() {
+    let path = format!("{ROOT}/docs/configuration.md");
+    let generated = snowball_sync::cli::reference::markdown();
+    if std::env::var("UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).expect("write docs/configuration.md");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/configuration.md differs from what the CLI definition generates: \
+         run scripts/config-reference"
+    );
+}
