@@ -57,3 +57,195 @@ fn the_configuration_reference_is_what_the_cli_definition_generates() {
          run scripts/config-reference"
     );
 }
+
+/// README.md and every page under docs/, with their text.
+fn manual() -> Vec<(std::path::PathBuf, String)> {
+    let root = std::path::Path::new(ROOT);
+    let mut pages = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("a docs entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("a page of the manual");
+            (path, text)
+        })
+        .collect()
+}
+
+/// The page's text outside fenced code blocks and inline code spans.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut in_code = false;
+        for c in line.chars() {
+            match (c, in_code) {
+                ('`', _) => in_code = !in_code,
+                (_, false) => out.push(c),
+                (_, true) => {}
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The anchors GitHub gives a page's headings: lower case, punctuation but
+/// `-` and `_` dropped, spaces as `-`, a repeated one numbered.
+fn anchors(text: &str) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut anchors = std::collections::HashSet::new();
+    for line in prose(text).lines() {
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        let heading = heading.trim_start_matches('#').trim();
+        // A link in a heading anchors on its text.
+        let heading = heading.replace("](", "\u{0}");
+        let heading: String = heading
+            .split('\u{0}')
+            .enumerate()
+            .map(|(i, part)| match i {
+                0 => part.to_owned(),
+                _ => part.split_once(')').map_or("", |(_, rest)| rest).to_owned(),
+            })
+            .collect();
+        let slug: String = heading
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n = seen.entry(slug.clone()).or_insert(0);
+        anchors.insert(match *n {
+            0 => slug.clone(),
+            k => format!("{slug}-{k}"),
+        });
+        *n += 1;
+    }
+    anchors
+}
+
+/// Every inline link target `[text](target)` of a page's prose.
+fn links(text: &str) -> Vec<String> {
+    let prose = prose(text);
+    let mut links = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        if let Some(end) = rest.find(')') {
+            links.push(rest[..end].trim().to_owned());
+            rest = &rest[end..];
+        }
+    }
+    links
+}
+
+#[test]
+fn every_relative_link_and_anchor_in_the_readme_and_docs_leads_somewhere() {
+    let pages = manual();
+    let mut broken = Vec::new();
+    for (page, text) in &pages {
+        let dir = page.parent().expect("a page's folder");
+        for target in links(text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let path = match file {
+                "" => page.clone(),
+                file => dir.join(file),
+            };
+            if !path.exists() {
+                broken.push(format!("{}: {target}: no such file", page.display()));
+                continue;
+            }
+            if anchor.is_empty() || path.extension().is_none_or(|e| e != "md") {
+                continue;
+            }
+            let linked = std::fs::read_to_string(&path).expect("a linked page");
+            if !anchors(&linked).contains(anchor) {
+                broken.push(format!("{}: {target}: no such heading", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// Every fenced `sql` block of the manual, with the page it is on. A block
+/// whose info string says `sql no-run` shows a statement for another setting
+/// (roles, a listener) and is left out.
+fn sql_blocks() -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    for (page, text) in manual() {
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let fence = line.trim_start();
+            match &mut current {
+                Some(block) if fence.starts_with("```") => {
+                    blocks.push((page.display().to_string(), std::mem::take(block)));
+                    current = None;
+                }
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None if fence.trim_end() == "```sql" => current = Some(String::new()),
+                None => {}
+            }
+        }
+    }
+    blocks
+}
+
+#[tokio::test]
+async fn every_sql_query_in_the_manual_runs_against_a_database_a_sync_has_filled() {
+    let db = TestDb::migrated().await;
+    let sim = estate_simulator(40, 71, &["us-east-1"], 1, (2, 3)).await;
+    let endpoint = sim.endpoint_url();
+    for _ in 0..2 {
+        run_bin(
+            &sync_args(
+                &db.url,
+                &endpoint,
+                &["--include", "all", "--include", "reports"],
+            ),
+            &aws_test_env(),
+        )
+        .await
+        .assert_code(0);
+        sim.sim.advance(3);
+    }
+    let blocks = sql_blocks();
+    assert!(
+        blocks.len() >= 10,
+        "the manual's SQL: {} blocks",
+        blocks.len()
+    );
+    let mut failed = Vec::new();
+    for (page, sql) in &blocks {
+        let mut tx = db.pool.begin().await.expect("a transaction");
+        if let Err(err) = sqlx::raw_sql(sql).execute(&mut *tx).await {
+            failed.push(format!("{page}:\n{sql}=> {err}\n"));
+        }
+        tx.rollback().await.ok();
+    }
+    assert!(
+        failed.is_empty(),
+        "queries that fail:\n{}",
+        failed.join("\n")
+    );
+}
