@@ -344,7 +344,7 @@ async fn a_clean_history_verifies_and_every_way_of_tampering_with_it_is_named_by
     );
 }
 
-/// What someone with the superuser and this README does to rewrite the
+/// What someone with the superuser and the specification does to rewrite the
 /// history undetectably within the database: every chain rehashed in id
 /// order, every run sealed again in its order.
 const REHASH: &str = "
@@ -907,7 +907,7 @@ async fn verify_checks_every_kept_reports_bytes_against_its_sha256() {
     assert_eq!(found, expected);
 }
 
-/// The README's recipe for collecting anchors, run by bash and jq on a log
+/// The recipe in docs/verifying.md for collecting anchors, run by bash and jq on a log
 /// as cron captures it: each run's summary line on stdout between the JSON
 /// log lines of stderr, and a line from the shell. Every run's anchor is
 /// kept, and `verify` says how many it checked.
@@ -940,7 +940,7 @@ async fn the_anchor_recipe_keeps_every_digest_from_a_log_with_other_lines_betwee
     let captured = dir.path().join("cron.log");
     std::fs::write(&captured, &log).expect("write the log");
     let anchors = dir.path().join("anchors.txt");
-    // The recipe as the README gives it, reading the captured log.
+    // The recipe as the manual gives it, reading the captured log.
     let recipe = format!(
         r#"jq -R -r 'fromjson? | select(.message == "sync finished" and .digest != null) | "\(.run_id) \(.digest)"' < {} > {}"#,
         captured.display(),
@@ -1038,8 +1038,8 @@ async fn a_runs_record_and_listings_are_covered_by_its_digest() {
     }
 }
 
-/// The README's worked examples: the database's functions give exactly the
-/// hashes the README states, the README states them, and both verifiers,
+/// The specification (docs/verifying.md)'s worked examples: the database's functions give exactly the
+/// hashes the specification (docs/verifying.md) states, the specification (docs/verifying.md) states them, and both verifiers,
 /// which recompute everything on their own, agree.
 #[tokio::test]
 async fn the_worked_examples_are_what_the_database_and_both_verifiers_compute() {
@@ -1105,14 +1105,14 @@ async fn the_worked_examples_are_what_the_database_and_both_verifiers_compute() 
         .map(|(what, hex)| (what.to_string(), hex.to_string()))
         .collect();
     assert_eq!(computed, stated);
-    let readme = include_str!("../../README.md");
+    let spec = include_str!("../../docs/verifying.md");
     for (what, hex) in &stated {
         assert!(
-            readme.contains(hex.as_str()),
-            "the README states {what}'s {hex}"
+            spec.contains(hex.as_str()),
+            "docs/verifying.md states {what}'s {hex}"
         );
     }
-    // The encoding of the state row, byte by byte as the README shows it.
+    // The encoding of the state row, byte by byte as docs/verifying.md shows it.
     let mut encoder = snowball_sync::chain::Encoder::new("snowball.job_state_history");
     encoder
         .integer(Some(7))
