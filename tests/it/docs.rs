@@ -249,3 +249,47 @@ async fn every_sql_query_in_the_manual_runs_against_a_database_a_sync_has_filled
         failed.join("\n")
     );
 }
+
+#[tokio::test]
+async fn the_schema_reference_gives_every_column_of_every_table_and_view_a_row() {
+    let db = TestDb::migrated().await;
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+          WHERE table_schema = 'snowball' ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("the schema's columns");
+    let page = std::fs::read_to_string(format!("{ROOT}/docs/schema.md")).expect("docs/schema.md");
+    let mut documented = std::collections::HashSet::new();
+    let mut current = String::new();
+    for line in page.lines() {
+        if let Some(name) = line
+            .strip_prefix("### `snowball.")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            current = name.to_owned();
+        } else if let Some(column) = line
+            .strip_prefix("| `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(column, _)| column)
+        {
+            documented.insert((current.clone(), column.to_owned()));
+        }
+    }
+    let missing: Vec<String> = columns
+        .iter()
+        .filter(|c| !documented.contains(*c))
+        .map(|(table, column)| format!("snowball.{table}.{column}"))
+        .collect();
+    assert!(missing.is_empty(), "docs/schema.md lacks {missing:?}");
+    let unknown: Vec<String> = documented
+        .iter()
+        .filter(|c| !columns.contains(c))
+        .map(|(table, column)| format!("snowball.{table}.{column}"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/schema.md names columns that do not exist: {unknown:?}"
+    );
+}
