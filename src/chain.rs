@@ -1,5 +1,5 @@
-//! The hash chain's canonical encoding, as the README's "Verifying the
-//! history" defines it. The database computes it when it writes (migration
+//! The hash chain's canonical encoding, as the specification
+//! (docs/verifying.md) defines it. The database computes it when it writes (migration
 //! 20261201130000_history_chain.sql); this is the independent recomputation
 //! `verify` checks it with.
 

@@ -1,4 +1,4 @@
-//! The process exit codes, documented in the README. They are part of the
+//! The process exit codes, documented in docs/running.md. They are part of the
 //! interface: cron wrappers and systemd units branch on them.
 
 /// How a command ended, as the process reports it.

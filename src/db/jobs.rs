@@ -130,7 +130,8 @@ impl<'a> Columns<'a> {
 /// anything: in a steady fleet's re-sync none, so nothing comes back but the
 /// end of the statement. Comparing the attributes instead of writing them
 /// again took 0.62–0.63 CPU seconds of PostgreSQL for 100 000 jobs against
-/// 0.67–0.71 (README, "The run's end in one pass"). Each job appears once: a statement
+/// 0.67–0.71 (benchmarks/results/2026-12-02-run-end-one-pass.md). Each job
+/// appears once: a statement
 /// ends before a job it already holds (sync::writing).
 ///
 /// A connection's cached (generic) plan of this join assumes ten jobs a
@@ -387,8 +388,7 @@ pub async fn mark_missing(
 /// Jobs a run has seen, each counted once however many pages or regions
 /// listed it, and how many `mark_missing` would mark for these listings:
 /// one pass over the table, so that `mark_missing`'s own scan runs only when
-/// a job is to be marked, which a steady fleet's runs never find (README,
-/// "The run's end in one pass").
+/// a job is to be marked, which a steady fleet's runs never find.
 pub async fn count_seen_and_missing(
     db: impl PgExecutor<'_>,
     run_id: i64,

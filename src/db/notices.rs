@@ -10,7 +10,7 @@ use sqlx::PgExecutor;
 /// The channel every run's end is announced on.
 pub const CHANNEL: &str = "snowball_sync";
 
-/// A notification's payload, as documented in the README.
+/// A notification's payload, as documented in docs/operations.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunNotice {
     pub run_id: i64,

@@ -1,6 +1,6 @@
 //! What people read: `history` and `report` in text, JSON, CSV and HTML,
 //! plus the plain text tables the demo prints. Formats are stable and
-//! documented in the README: JSON has RFC 3339 timestamps and snake_case
+//! documented in docs/reporting.md: JSON has RFC 3339 timestamps and snake_case
 //! keys; CSV has a header row.
 
 pub mod estate;

@@ -20,8 +20,8 @@ use crate::snowball::{self, Page};
 /// (a page is at most 100 jobs) whatever the fleet size. With 8, a 0 ms
 /// unchanged re-sync of 100 000 jobs kept its listing waiting on the
 /// writers and took 1.22 and 1.42 s against 1.15 and 1.19 s with 64, in less
-/// CPU (scripts/bench.py resync, 2026-12-02; README, "A deeper page buffer
-/// and larger batches"); a waiting page costs about 60 kB.
+/// CPU (benchmarks/results/2026-12-02-page-buffer.md); a waiting page costs
+/// about 60 kB.
 pub const PAGE_BUFFER: usize = 64;
 
 /// The fetchers and the channel their pages arrive on.

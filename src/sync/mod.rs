@@ -157,7 +157,7 @@ impl RunSummary {
         self.digest.as_ref().map(|d| crate::chain::hex(d))
     }
 
-    /// The `--output json` object; its fields are documented in the README.
+    /// The `--output json` object; its fields are documented in docs/operations.md.
     pub fn to_json(&self) -> serde_json::Value {
         let t = &self.totals;
         serde_json::json!({

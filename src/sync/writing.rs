@@ -31,8 +31,7 @@ use crate::snowball::Page;
 /// descriptions are long), so memory stays bounded whatever the pages hold.
 /// Fewer transactions when the writers fall behind: nine pages at most took
 /// a 0 ms unchanged re-sync of 100 000 jobs 1.20 s against 0.97 s for 64
-/// (scripts/bench.py resync, 2026-12-02; README, "A deeper page buffer and
-/// larger batches").
+/// (scripts/bench.py resync; benchmarks/results/2026-12-02-page-buffer.md).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// A statement's parameters stay under about this size (two or three pages).
 /// Measured with scripts/bench.py: larger statements were slower per job
