@@ -103,14 +103,15 @@ pub async fn ensure_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
 /// The embedded migrations the database has not applied.
 async fn pending_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
     use sqlx::migrate::Migrate;
-    // sqlx 0.8 keeps the applied migrations in _sqlx_migrations.
+    // sqlx keeps the applied migrations in _sqlx_migrations (the migrator's
+    // default table, which this project never changes).
     let has_table =
         sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "exists!""#)
             .fetch_one(&mut *conn)
             .await
             .context("looking for the migrations table")?;
     let applied = if has_table {
-        conn.list_applied_migrations()
+        conn.list_applied_migrations(&MIGRATOR.table_name)
             .await
             .context("reading the applied migrations")?
     } else {

@@ -510,9 +510,9 @@ async fn job_logs_pickup_details_and_tax_documents_are_never_stored_logged_or_pr
     let mut stored = String::new();
     for table in tables {
         // The names come from the catalogue: nothing to inject.
-        let rows: Option<String> = sqlx::query_scalar(&format!(
+        let rows: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
             "SELECT string_agg(t::text, '') FROM snowball.{table} t"
-        ))
+        )))
         .fetch_one(&db.pool)
         .await
         .expect("read a table");
@@ -937,7 +937,7 @@ async fn a_description_postgresql_refuses_fails_that_job_alone_and_names_it() {
         .await
         .expect("a job");
     // A value PostgreSQL refuses (SQLSTATE class 22), for this job only.
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&*format!(
         "CREATE FUNCTION public.refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              IF NEW.job_id = '{refused}' THEN
@@ -947,7 +947,7 @@ async fn a_description_postgresql_refuses_fails_that_job_alone_and_names_it() {
          END $$;
          CREATE TRIGGER refuse_one BEFORE INSERT OR UPDATE ON snowball.job_details
             FOR EACH ROW EXECUTE FUNCTION public.refuse_one();"
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("install the refusal");

@@ -238,7 +238,10 @@ async fn every_sql_query_in_the_manual_runs_against_a_database_a_sync_has_filled
     let mut failed = Vec::new();
     for (page, sql) in &blocks {
         let mut tx = db.pool.begin().await.expect("a transaction");
-        if let Err(err) = sqlx::raw_sql(sql).execute(&mut *tx).await {
+        if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&mut *tx)
+            .await
+        {
             failed.push(format!("{page}:\n{sql}=> {err}\n"));
         }
         tx.rollback().await.ok();

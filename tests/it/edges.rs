@@ -425,10 +425,10 @@ async fn no_migrate_on_an_empty_database_and_a_read_only_database_say_what_is_wr
     run_bin(&["migrate", "--database-url", &db.url], &[])
         .await
         .assert_code(0);
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&*format!(
         "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
         db.name
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("make the database read-only");
@@ -443,10 +443,10 @@ async fn no_migrate_on_an_empty_database_and_a_read_only_database_say_what_is_wr
         "{}",
         out.stderr()
     );
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&*format!(
         "ALTER DATABASE \"{}\" RESET default_transaction_read_only",
         db.name
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("writable again");

@@ -210,7 +210,7 @@ async fn cluster_history(pool: &sqlx::PgPool, cluster_id: &str) -> Vec<(Option<S
 }
 
 async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
         .await
         .unwrap_or_else(|err| panic!("{sql}: {err}"))
@@ -634,7 +634,7 @@ async fn missing_clusters_and_terms_are_marked_only_after_a_complete_listing_of_
         );
         let pool = db.pool.clone();
         async move {
-            sqlx::query_scalar::<_, String>(&sql)
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(&*sql))
                 .fetch_one(&pool)
                 .await
                 .expect("missing")
@@ -1179,7 +1179,7 @@ async fn a_database_of_the_release_before_clusters_and_terms_is_upgraded_with_no
     let db = TestDb::at_release("20261203100000").await;
     let account = account_id(0);
     sqlx::raw_sql(
-        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+        sqlx::AssertSqlSafe(&*"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
          VALUES ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.6.0'),
                 ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.6.0');
          INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
@@ -1199,7 +1199,7 @@ async fn a_database_of_the_release_before_clusters_and_terms_is_upgraded_with_no
            FROM snowball.job_state_history h WHERE h.job_id = 'JIDold';
          SELECT snowball.seal_run(1);
          SELECT snowball.seal_run(2);"
-            .replace("ACCOUNT", &account),
+            .replace("ACCOUNT", &account)),
     )
     .execute(&db.pool)
     .await
@@ -1209,9 +1209,9 @@ async fn a_database_of_the_release_before_clusters_and_terms_is_upgraded_with_no
     let rows = |table: &'static str| {
         let pool = db.pool.clone();
         async move {
-            sqlx::query_scalar::<_, Vec<u8>>(&format!(
+            sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(&*format!(
                 "SELECT row_hash FROM snowball.{table} ORDER BY id"
-            ))
+            )))
             .fetch_all(&pool)
             .await
             .expect("rows")

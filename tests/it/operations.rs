@@ -482,7 +482,9 @@ async fn with_the_roles_script_the_owner_migrates_the_writer_syncs_everything_an
             );
             // A GRANT without the grant option is a warning, not an error:
             // what counts is that nothing was granted.
-            let result = sqlx::raw_sql(&sql).execute(&mut conn).await;
+            let result = sqlx::raw_sql(sqlx::AssertSqlSafe(&*sql))
+                .execute(&mut conn)
+                .await;
             if sql.starts_with("GRANT") {
                 continue;
             }
@@ -860,7 +862,7 @@ async fn the_roles_script_takes_over_a_database_its_earlier_version_set_up() {
 /// whole server).
 async fn apply_script(db: &TestDb, script: &str) {
     let _turn = ROLES_SCRIPT.lock().await;
-    sqlx::raw_sql(script)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script))
         .execute(&db.pool)
         .await
         .expect("the roles script applies");

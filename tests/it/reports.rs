@@ -723,7 +723,7 @@ async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_adde
     let account = snowball_simulator::account_id(0);
     let job = completed_jobs().remove(0);
     sqlx::raw_sql(
-        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+        sqlx::AssertSqlSafe(&*"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
          VALUES ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.5.0'),
                 ('{us-east-1}', '{ACCOUNT}', 'succeeded', now(), '0.5.0');
          INSERT INTO snowball.jobs (job_id, job_state, region, first_seen_at, last_seen_at, state_since, last_sync_run_id, account_id)
@@ -740,7 +740,7 @@ async fn a_database_of_the_previous_release_is_upgraded_with_no_history_row_adde
          SELECT snowball.seal_run(1);
          SELECT snowball.seal_run(2);"
             .replace("ACCOUNT", &account)
-            .replace("JOB", &job),
+            .replace("JOB", &job)),
     )
     .execute(&db.pool)
     .await

@@ -108,7 +108,10 @@ impl TestDb {
         // a server process still exiting after its client left (55006,
         // "being accessed by other users"), are ended first.
         let mut attempts = 0;
-        while let Err(err) = sqlx::query(&create).execute(&admin).await {
+        while let Err(err) = sqlx::query(sqlx::AssertSqlSafe(&*create))
+            .execute(&admin)
+            .await
+        {
             let busy = err
                 .as_database_error()
                 .is_some_and(|e| e.code().as_deref() == Some("55006"));
@@ -157,10 +160,12 @@ impl Drop for TestDb {
                 .ok()?;
             runtime.block_on(async {
                 let admin = PgPool::connect(&admin_url()).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&admin)
-                    .await
-                    .ok()
+                sqlx::query(sqlx::AssertSqlSafe(&*format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await
+                .ok()
             })
         });
         dropped.join().ok();
@@ -572,7 +577,10 @@ pub async fn assert_append_only(pool: &PgPool, table: &str, assignment: &str) {
         ("TRUNCATE", format!("TRUNCATE {table} CASCADE")),
     ];
     for (what, sql) in attempts {
-        let err = sqlx::query(&sql).execute(pool).await.expect_err(what);
+        let err = sqlx::query(sqlx::AssertSqlSafe(&*sql))
+            .execute(pool)
+            .await
+            .expect_err(what);
         assert!(
             err.to_string().contains(&format!("{table} is append-only")),
             "{what}: {err}"

@@ -102,10 +102,12 @@ pub(crate) async fn assert_both_verify(url: &str, test: &str) {
 
 /// Runs as superuser with every trigger (append-only, foreign keys) off.
 async fn tamper(db: &TestDb, sql: &str) {
-    sqlx::raw_sql(&format!("SET session_replication_role = replica; {sql}"))
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|err| panic!("tampering failed: {err}\n{sql}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&*format!(
+        "SET session_replication_role = replica; {sql}"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap_or_else(|err| panic!("tampering failed: {err}\n{sql}"));
 }
 
 /// A database of several runs over three accounts and two regions, with
@@ -147,7 +149,7 @@ async fn clean_history() -> (TestDb, Vec<String>) {
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
         .await
         .unwrap_or_else(|err| panic!("{err}: {sql}"))
@@ -515,7 +517,7 @@ async fn a_database_of_the_previous_release_is_chained_by_the_migration_without_
     let db = TestDb::at_release("20261201130000").await;
     let account = snowball_simulator::account_id(0);
     sqlx::raw_sql(
-        &"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
+        sqlx::AssertSqlSafe(&*"INSERT INTO snowball.sync_runs (regions, accounts, status, finished_at, tool_version)
          VALUES ('{us-east-1}', '{012345678900}', 'succeeded', now(), '0.4.0'),
                 ('{us-east-1}', '{012345678900}', 'partial', now(), '0.4.0'),
                 ('{us-east-1}', '{012345678900}', 'running', NULL, '0.4.0');
@@ -530,7 +532,7 @@ async fn a_database_of_the_previous_release_is_chained_by_the_migration_without_
          INSERT INTO snowball.job_detail_history (job_id, observed_at, sync_run_id, inbound_status, bytes_transferred)
          VALUES ('JIDOLD-1', now() - interval '1 day', 2, 'DELIVERED', NULL),
                 ('JIDOLD-1', now(), 2, 'DELIVERED', 42);"
-            .replace("012345678900", &account),
+            .replace("012345678900", &account)),
     )
     .execute(&db.pool)
     .await
@@ -751,7 +753,7 @@ async fn values_no_release_writes_are_named_on_their_rows_and_verify_goes_on() {
             .contains("long_term_pricing_history_values_the_encoding_tells_apart"),
         "{refused}"
     );
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&*format!(
         r#"
         ALTER TABLE snowball.long_term_pricing_history
               DROP CONSTRAINT long_term_pricing_history_values_the_encoding_tells_apart;
@@ -785,7 +787,7 @@ async fn values_no_release_writes_are_named_on_their_rows_and_verify_goes_on() {
         END
         $$;
         "#
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("the writer's inserts");
@@ -865,9 +867,10 @@ async fn verify_checks_every_kept_reports_bytes_against_its_sha256() {
     let clean = both_verify(&db.url, &[]).await;
     assert_eq!((clean.code, clean.problems), (0, Vec::<String>::new()));
 
-    let report = |sql: &'static str| async {
+    let pool = &db.pool;
+    let report = |sql: &'static str| async move {
         sqlx::query_as::<_, (i64, String, String)>(sql)
-            .fetch_one(&db.pool)
+            .fetch_one(pool)
             .await
             .expect(sql)
     };
