@@ -10,10 +10,13 @@ peak RSS (from wait4, so the simulator's memory is not counted).
 
 usage: scripts/bench.py [--sizes 10000,100000] [--latencies 0,20] [--regions 1,2]
        scripts/bench.py accounts [--accounts 100] [--jobs 500] [--latency 20] [--concurrency 16,1]
+                                 [--baseline BIN] [--repeat 1]
 The accounts case syncs an organization (--organization-role) of ACCOUNTS
 accounts x 2 regions x JOBS jobs, every request (STS, Organizations, ListJobs)
 answered after LATENCY ms, and compares the wall time with the bound
-1.5 x (all requests x latency / concurrency) + 0.5 s. It also says where the
+1.5 x (all requests x latency / concurrency) + 0.5 s; with --baseline it
+alternates another binary with this release's, REPEAT rounds, each into a
+fresh database, and prints the median ratios. It also says where the
 machine's cores went: CPU seconds of the sync, of the PostgreSQL backends
 serving it (PostgreSQL must run on this machine) and of the simulator.
        scripts/bench.py estate [--accounts 100] [--jobs 500] [--latency 20] [--concurrency 16]
@@ -202,32 +205,48 @@ def accounts_case(argv):
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--latency", type=int, default=20)
     parser.add_argument("--concurrency", default="16,1")
+    parser.add_argument("--baseline", help="another binary, alternated with this release's")
+    parser.add_argument("--repeat", type=int, default=1)
     options = parser.parse_args(argv)
+    global BINARY
+    binaries = [("current", BINARY)] + ([("baseline", options.baseline)] if options.baseline else [])
     admin_url, database_url = database_urls()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     regions = REGION_SETS[2]
-    print("| accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s "
+    print("| binary | accounts | regions | jobs/account/region | latency | concurrency | sync | requests | wall s | bound s "
           "| CPU s: sync | CPU s: PostgreSQL | CPU s: simulator | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    walls = {}
     for concurrency in [int(n) for n in options.concurrency.split(",")]:
-        psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
-        psql(admin_url, "CREATE DATABASE snowball_bench")
         sim, endpoint = start_simulator(options.jobs, options.latency, regions, options.accounts)
         try:
-            for label in ["first", "unchanged"]:
-                before = stats(endpoint)
-                wall, rss, _, cpu = timed_sync(
-                    database_url, endpoint, regions,
-                    ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)],
-                    simulator_pid=sim.pid)
-                requests = stats(endpoint) - before
-                bound = 1.5 * (requests * options.latency / 1000.0 / concurrency) + 0.5
-                print(f"| {options.accounts} | 2 | {options.jobs} | {options.latency} ms | {concurrency} | {label} "
-                      f"| {requests} | {wall:.2f} | {bound:.2f} | {cpu['sync']:.2f} | {cpu['postgres']:.2f} "
-                      f"| {cpu['simulator']:.2f} | {rss:.1f} |", flush=True)
+            for i in range(options.repeat):
+                for label, binary in (binaries if i % 2 == 0 else binaries[::-1]):
+                    BINARY = binary
+                    psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
+                    psql(admin_url, "CREATE DATABASE snowball_bench")
+                    for sync in ["first", "unchanged"]:
+                        before = stats(endpoint)
+                        wall, rss, _, cpu = timed_sync(
+                            database_url, endpoint, regions,
+                            ["--organization-role", "SnowballSyncReader", "--concurrency", str(concurrency)],
+                            simulator_pid=sim.pid)
+                        requests = stats(endpoint) - before
+                        bound = 1.5 * (requests * options.latency / 1000.0 / concurrency) + 0.5
+                        walls.setdefault((concurrency, sync, label), []).append(wall)
+                        print(f"| {label} | {options.accounts} | 2 | {options.jobs} | {options.latency} ms | {concurrency} "
+                              f"| {sync} | {requests} | {wall:.2f} | {bound:.2f} | {cpu['sync']:.2f} "
+                              f"| {cpu['postgres']:.2f} | {cpu['simulator']:.2f} | {rss:.1f} |", flush=True)
         finally:
             sim.terminate()
             sim.wait()
+    BINARY = binaries[0][1]
+    if options.baseline:
+        for (concurrency, sync, label), runs in sorted(walls.items()):
+            if label == "current":
+                base = median(walls[(concurrency, sync, "baseline")])
+                print(f"concurrency {concurrency}, {sync}: median {median(runs):.2f} s against {base:.2f} s "
+                      f"({median(runs) / base:.3f} x)", flush=True)
     psql(admin_url, "DROP DATABASE IF EXISTS snowball_bench")
 
 

@@ -4,15 +4,11 @@
 
 use clap::{Args, Parser, Subcommand};
 
-pub mod reference;
+use crate::limits::{
+    DEFAULT_CONCURRENCY, DEFAULT_DETAILS_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_PAGE_SIZE,
+};
 
-/// The API's MaxResults limit, and the default page size.
-pub const MAX_PAGE_SIZE: i64 = 100;
-pub const DEFAULT_MAX_PAGES: u32 = 10_000;
-pub const DEFAULT_CONCURRENCY: usize = 8;
-pub const MAX_CONCURRENCY: usize = 64;
-pub const DEFAULT_DETAILS_CONCURRENCY: usize = 4;
-pub const MAX_DETAILS_CONCURRENCY: usize = 32;
+pub mod reference;
 
 /// The end of `--help` and of the manual page.
 const EXIT_CODES_AND_ENVIRONMENT: &str = "\
@@ -28,41 +24,6 @@ AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, web identity, container and
 instance credentials); AWS_REGION; AWS_ENDPOINT_URL and
 AWS_ENDPOINT_URL_SNOWBALL, _STS, _ORGANIZATIONS; RUST_LOG; NO_COLOR. An empty
 variable counts as unset.";
-
-/// The accepted range of every other number and duration flag: what the
-/// arithmetic behind it can hold, and no zero where zero means nothing.
-pub mod limits {
-    use crate::values::Span;
-
-    /// --report-max-bytes at least: one chunk of a kept report.
-    pub const REPORT_MAX_BYTES_MIN: u64 = 1 << 20;
-    /// --connect-timeout, --timeout.
-    pub const TIMEOUT: (Span, Span) = (Span::from_millis(1), Span::from_secs(3600));
-    pub const OPERATION_TIMEOUT: (Span, Span) = (Span::from_millis(1), Span::from_secs(86_400));
-    pub const MAX_ATTEMPTS: (u32, u32) = (1, 100);
-    pub const MAX_PAGES: (u32, u32) = (1, 1_000_000);
-    /// report --since: an empty period reports nothing.
-    pub const PERIOD: (Span, Span) = (Span::from_secs(1), Span::MAX);
-    /// report --stuck-after, --deadline-within.
-    pub const AGE: (Span, Span) = (Span::ZERO, Span::MAX);
-    /// demo --pause.
-    pub const PAUSE: (Span, Span) = (Span::ZERO, Span::from_secs(3600));
-    pub const DEMO_RUNS: (u32, u32) = (1, 1000);
-    pub const DEMO_JOBS: (usize, usize) = (0, 100_000);
-    pub const DEMO_ACCOUNTS: (usize, usize) = (1, 100);
-    /// simulate --tick, in seconds.
-    pub const TICK_SECONDS: (f64, f64) = (0.001, 86_400.0);
-    pub const SIMULATED_JOBS: (usize, usize) = (0, 1_000_000);
-    pub const SIMULATED_ACCOUNTS: (usize, usize) = (1, 1000);
-    /// Jobs across every account and region of a simulated fleet, clusters'
-    /// member jobs and terms counted as jobs (`simulate` and `demo`).
-    pub const SIMULATED_FLEET: usize = 2_000_000;
-    /// simulate --clusters, --terms: per region's estate.
-    pub const SIMULATED_CLUSTERS: (usize, usize) = (0, 100_000);
-    pub const SIMULATED_TERMS: (usize, usize) = (0, 100_000);
-    /// simulate --page-latency-ms, --identity-latency-ms.
-    pub const LATENCY_MS: (u64, u64) = (0, 60_000);
-}
 
 #[derive(Debug, Parser)]
 #[command(name = "snowball-sync", version, about, long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
@@ -82,6 +43,17 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What `completions` takes: clap_complete's shells, by the names it gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Elvish,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Zsh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -147,7 +119,7 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: Shell,
     },
     /// Print the manual page (roff), e.g. `snowball-sync man > snowball-sync.1`,
     /// or with --dir write one page per subcommand there.
@@ -629,6 +601,62 @@ pub struct DemoArgs {
         allow_negative_numbers = true
     )]
     pub pause: String,
+}
+
+/// The completion script for `shell`. clap_complete 4.6 names bash's
+/// subcommand functions after the binary with its hyphen turned into
+/// `__` in one place and into `__subcmd__` in another, so for
+/// `snowball-sync` no subcommand matched; the script is written with one
+/// spelling throughout.
+pub fn completions(
+    shell: crate::format::Shell,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), crate::Error> {
+    use crate::format::Shell;
+    use clap::CommandFactory;
+    let generator = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Elvish => clap_complete::Shell::Elvish,
+        Shell::Fish => clap_complete::Shell::Fish,
+        Shell::PowerShell => clap_complete::Shell::PowerShell,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut Cli::command(), "snowball-sync", &mut script);
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == Shell::Bash {
+        script = script.replace(
+            "snowball__subcmd__sync__subcmd__",
+            "snowball__sync__subcmd__",
+        );
+    }
+    out.write_all(script.as_bytes()).map_err(|err| {
+        crate::Error::Failed(anyhow::Error::new(err).context("writing the completions"))
+    })
+}
+
+/// The manual: one page on `out`, or with `dir` one page per subcommand
+/// written there.
+pub fn manual(
+    dir: Option<&std::path::Path>,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), crate::Error> {
+    use clap::CommandFactory;
+    match dir {
+        None => clap_mangen::Man::new(Cli::command())
+            .render(out)
+            .map_err(|err| {
+                crate::Error::Failed(anyhow::Error::new(err).context("writing the manual page"))
+            }),
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|err| {
+                crate::Error::Failed(
+                    anyhow::Error::new(err)
+                        .context(format!("writing the manual pages into {}", dir.display())),
+                )
+            }),
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::cli::{self, Cli};
 use crate::error::Error;
+use crate::format;
+use crate::limits;
 use crate::values::{AccountId, Region, RoleArn, Span, first_occurrences};
 
 /// What to do, with everything it needs already checked.
@@ -22,7 +24,7 @@ pub enum Config {
     Report(ReportConfig),
     Watch(WatchConfig),
     Verify(VerifyConfig),
-    Completions(clap_complete::Shell),
+    Completions(format::Shell),
     /// None: the top page on stdout; Some: every page into that directory.
     Man(Option<std::path::PathBuf>),
 }
@@ -31,7 +33,7 @@ pub enum Config {
 pub struct HistoryConfig {
     pub database: DatabaseConfig,
     pub job_id: String,
-    pub format: cli::TableFormat,
+    pub format: format::TableFormat,
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ pub struct VerifyConfig {
     pub database: DatabaseConfig,
     /// Digests kept outside the database, by run id; one per run.
     pub anchors: Vec<(i64, [u8; 32])>,
-    pub output: cli::OutputFormat,
+    pub output: format::OutputFormat,
 }
 
 impl VerifyConfig {
@@ -116,7 +118,7 @@ impl VerifyConfig {
         Ok(VerifyConfig {
             database: DatabaseConfig::from_args(args.database)?,
             anchors,
-            output: args.output,
+            output: args.output.into(),
         })
     }
 }
@@ -129,7 +131,7 @@ fn parse_anchor(run: &str, digest: &str) -> Option<(i64, [u8; 32])> {
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
     pub database: DatabaseConfig,
-    pub format: cli::LineFormat,
+    pub format: format::LineFormat,
 }
 
 #[derive(Debug, Clone)]
@@ -139,7 +141,7 @@ pub struct ReportConfig {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     pub since: Span,
     pub stuck_after: Span,
-    pub format: cli::ReportFormat,
+    pub format: format::ReportFormat,
     pub output: Option<std::path::PathBuf>,
     /// Report on these accounts only; empty for all.
     pub accounts: Vec<String>,
@@ -238,7 +240,7 @@ pub struct SyncConfig {
     pub migrate: bool,
     pub wait_lock: bool,
     pub dry_run: bool,
-    pub output: cli::OutputFormat,
+    pub output: format::OutputFormat,
     /// Prometheus textfile written after every run.
     pub metrics_file: Option<std::path::PathBuf>,
     /// Which command the runs are recorded as made by.
@@ -315,10 +317,8 @@ pub struct DemoConfig {
     pub pause: Duration,
 }
 
-use cli::limits;
-pub use cli::{
-    DEFAULT_CONCURRENCY, DEFAULT_DETAILS_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_CONCURRENCY,
-    MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE,
+use limits::{
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGES, MAX_CONCURRENCY, MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE,
 };
 
 /// The endpoint variables the AWS SDK reads, checked like --endpoint-url.
@@ -387,7 +387,7 @@ impl Config {
             cli::Command::History(args) => Config::History(HistoryConfig {
                 database: DatabaseConfig::from_args(args.database)?,
                 job_id: args.job_id,
-                format: args.format,
+                format: args.format.into(),
             }),
             cli::Command::Evidence(args) => Config::Evidence(EvidenceConfig {
                 database: DatabaseConfig::from_args(args.database)?,
@@ -418,7 +418,7 @@ impl Config {
                 stuck_after: span("--stuck-after", &args.stuck_after, limits::AGE)?,
                 deadline_within: span("--deadline-within", &args.deadline_within, limits::AGE)?,
                 renewal_within: span("--renewal-within", &args.renewal_within, limits::AGE)?,
-                format: args.format,
+                format: args.format.into(),
                 output: args.output,
                 accounts: each("--account", &args.accounts, AccountId::parse)?
                     .iter()
@@ -427,10 +427,10 @@ impl Config {
             }),
             cli::Command::Watch(args) => Config::Watch(WatchConfig {
                 database: DatabaseConfig::from_args(args.database)?,
-                format: args.format,
+                format: args.format.into(),
             }),
             cli::Command::Verify(args) => Config::Verify(VerifyConfig::from_args(args)?),
-            cli::Command::Completions { shell } => Config::Completions(shell),
+            cli::Command::Completions { shell } => Config::Completions(shell.into()),
             cli::Command::Man { dir } => Config::Man(dir),
         })
     }
@@ -579,7 +579,7 @@ impl SyncConfig {
             migrate: true,
             wait_lock: false,
             dry_run: false,
-            output: cli::OutputFormat::Text,
+            output: format::OutputFormat::Text,
             metrics_file: None,
             made_by: crate::db::runs::MadeBy::Sync,
         }
@@ -595,7 +595,7 @@ impl SyncConfig {
         )?;
         let aws = AwsConfig::from_args(args.aws)?;
         let max_bytes = crate::values::parse_size(&args.report_max_bytes)
-            .and_then(|bytes| match bytes >= cli::limits::REPORT_MAX_BYTES_MIN {
+            .and_then(|bytes| match bytes >= limits::REPORT_MAX_BYTES_MIN {
                 true => Ok(bytes),
                 false => Err(format!(
                     "'{}' is below 1MiB, the least this takes (a report is kept in chunks of 1MiB)",
@@ -631,7 +631,7 @@ impl SyncConfig {
             migrate: !args.no_migrate,
             wait_lock: args.wait_lock,
             dry_run: args.dry_run,
-            output: args.output,
+            output: args.output.into(),
             metrics_file: args.metrics_file,
             made_by: crate::db::runs::MadeBy::Sync,
         })
@@ -741,6 +741,68 @@ impl DemoConfig {
             seed: args.seed,
             pause: span("--pause", &args.pause, limits::PAUSE)?.as_std(),
         })
+    }
+}
+
+// The command line's choices, as the project's own types.
+impl From<cli::TableFormat> for format::TableFormat {
+    fn from(format: cli::TableFormat) -> Self {
+        match format {
+            cli::TableFormat::Text => Self::Text,
+            cli::TableFormat::Json => Self::Json,
+            cli::TableFormat::Csv => Self::Csv,
+        }
+    }
+}
+
+impl From<cli::ReportFormat> for format::ReportFormat {
+    fn from(format: cli::ReportFormat) -> Self {
+        match format {
+            cli::ReportFormat::Text => Self::Text,
+            cli::ReportFormat::Json => Self::Json,
+            cli::ReportFormat::Csv => Self::Csv,
+            cli::ReportFormat::Html => Self::Html,
+        }
+    }
+}
+
+impl From<cli::OutputFormat> for format::OutputFormat {
+    fn from(format: cli::OutputFormat) -> Self {
+        match format {
+            cli::OutputFormat::Text => Self::Text,
+            cli::OutputFormat::Json => Self::Json,
+        }
+    }
+}
+
+impl From<cli::LineFormat> for format::LineFormat {
+    fn from(format: cli::LineFormat) -> Self {
+        match format {
+            cli::LineFormat::Text => Self::Text,
+            cli::LineFormat::Json => Self::Json,
+        }
+    }
+}
+
+impl From<cli::LogFormat> for format::LogFormat {
+    fn from(format: cli::LogFormat) -> Self {
+        match format {
+            cli::LogFormat::Auto => Self::Auto,
+            cli::LogFormat::Text => Self::Text,
+            cli::LogFormat::Json => Self::Json,
+        }
+    }
+}
+
+impl From<cli::Shell> for format::Shell {
+    fn from(shell: cli::Shell) -> Self {
+        match shell {
+            cli::Shell::Bash => Self::Bash,
+            cli::Shell::Elvish => Self::Elvish,
+            cli::Shell::Fish => Self::Fish,
+            cli::Shell::PowerShell => Self::PowerShell,
+            cli::Shell::Zsh => Self::Zsh,
+        }
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
         migrate: false,
         // The demo reads everything (`--include all`): what DescribeJob adds
         // (shipments and data transfer), clusters, terms and device usage.
-        details: Some(crate::config::DEFAULT_DETAILS_CONCURRENCY),
+        details: Some(crate::limits::DEFAULT_DETAILS_CONCURRENCY),
         estate: crate::config::EstateKinds::all(),
         made_by: crate::db::runs::MadeBy::Demo,
         ..SyncConfig::new(database.clone(), aws)
@@ -189,7 +189,7 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
         writeln!(
             out,
             "Timeline of {}",
-            history.render(crate::cli::TableFormat::Text)
+            history.render(crate::format::TableFormat::Text)
         )
         .ok();
     }
@@ -218,7 +218,7 @@ async fn show_estate(
         writeln!(
             out,
             "\nCluster {}",
-            history.render(crate::cli::TableFormat::Text)
+            history.render(crate::format::TableFormat::Text)
         )
         .ok();
     }

@@ -14,10 +14,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::chain::hex;
-use crate::cli::TableFormat;
 use crate::config::{EvidenceConfig, EvidenceJobs};
 use crate::db;
 use crate::error::Error;
+use crate::format::TableFormat;
 use crate::report::{History, csv_line, rfc3339};
 
 /// Each kind's file name in `reports/`.

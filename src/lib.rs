@@ -12,7 +12,9 @@ pub mod error;
 pub mod estate;
 pub mod evidence;
 pub mod exit_code;
+pub mod format;
 pub mod job;
+pub mod limits;
 pub mod metrics;
 pub mod report;
 pub mod snowball;
@@ -23,8 +25,6 @@ pub mod verify;
 pub mod watch;
 
 use std::io::Write;
-
-use clap::CommandFactory;
 
 pub use config::Config;
 pub use error::Error;
@@ -39,7 +39,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
             // run's would-be changes go to stderr.
             let mut changes_to_stderr = std::io::stderr();
             let changes: &mut (dyn Write + Send) = match (sync.dry_run, sync.output) {
-                (true, cli::OutputFormat::Json) => &mut changes_to_stderr,
+                (true, format::OutputFormat::Json) => &mut changes_to_stderr,
                 _ => &mut *out,
             };
             let (summary, error) = match sync::run(&sync, changes, shutdown_signal()).await {
@@ -57,12 +57,12 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
                 }
             };
             match (&summary, sync.output) {
-                (Some(summary), cli::OutputFormat::Json) => {
+                (Some(summary), format::OutputFormat::Json) => {
                     let mut json = summary.to_json();
                     json["metrics_file_error"] = serde_json::json!(metrics_error);
                     writeln!(out, "{json}").ok();
                 }
-                (Some(summary), cli::OutputFormat::Text) if error.is_none() => {
+                (Some(summary), format::OutputFormat::Text) if error.is_none() => {
                     match &metrics_error {
                         None => writeln!(out, "{summary}").ok(),
                         Some(why) => {
@@ -90,22 +90,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<ExitCod
         Config::Report(config) => report::report_command(&config, out).await?,
         Config::Watch(watch) => watch::run(&watch, out, shutdown_signal()).await?,
         Config::Verify(verify) => verify::run(&verify, out).await?,
-        Config::Completions(shell) => completions(shell, out)?,
-        Config::Man(None) => clap_mangen::Man::new(cli::Cli::command())
-            .render(out)
-            .map_err(|err| {
-                Error::Failed(anyhow::Error::new(err).context("writing the manual page"))
-            })?,
-        Config::Man(Some(dir)) => {
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| clap_mangen::generate_to(cli::Cli::command(), &dir))
-                .map_err(|err| {
-                    Error::Failed(
-                        anyhow::Error::new(err)
-                            .context(format!("writing the manual pages into {}", dir.display())),
-                    )
-                })?;
-        }
+        Config::Completions(shell) => cli::completions(shell, out)?,
+        Config::Man(dir) => cli::manual(dir.as_deref(), out)?,
     }
     Ok(ExitCode::Success)
 }
@@ -165,30 +151,6 @@ async fn write_metrics(
             Some(why)
         }
     }
-}
-
-/// The completion script for `shell`. clap_complete 4.6 names bash's
-/// subcommand functions after the binary with its hyphen turned into
-/// `__` in one place and into `__subcmd__` in another, so for
-/// `snowball-sync` no subcommand matched; the script is written with one
-/// spelling throughout.
-fn completions(shell: clap_complete::Shell, out: &mut (dyn Write + Send)) -> Result<(), Error> {
-    let mut script = Vec::new();
-    clap_complete::generate(
-        shell,
-        &mut cli::Cli::command(),
-        "snowball-sync",
-        &mut script,
-    );
-    let mut script = String::from_utf8_lossy(&script).into_owned();
-    if shell == clap_complete::Shell::Bash {
-        script = script.replace(
-            "snowball__subcmd__sync__subcmd__",
-            "snowball__sync__subcmd__",
-        );
-    }
-    out.write_all(script.as_bytes())
-        .map_err(|err| Error::Failed(anyhow::Error::new(err).context("writing the completions")))
 }
 
 /// Resolves on SIGINT or SIGTERM, saying which.

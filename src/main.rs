@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let demo = matches!(cli.command, snowball_sync::cli::Command::Demo(_));
     snowball_sync::telemetry::init(
         cli.verbose.min(8) as i8 - cli.quiet.min(8) as i8 - i8::from(demo),
-        cli.log_format,
+        cli.log_format.into(),
     );
     let config = match Config::from_cli(cli) {
         Ok(config) => config,

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+use crate::format::LogFormat;
 
 /// `verbosity` is the count of -v minus the count of -q.
 pub fn init(verbosity: i8, format: LogFormat) {

@@ -15,10 +15,10 @@ use crate::chain::{
     self, CLUSTER_TABLE, DETAIL_TABLE, REPORTS_TABLE, RUNS_TABLE, RowsHash, STATE_TABLE,
     TERM_TABLE, USAGE_TABLE, odd_list, odd_time,
 };
-use crate::cli::OutputFormat;
 use crate::config::VerifyConfig;
 use crate::db;
 use crate::error::Error;
+use crate::format::OutputFormat;
 
 /// Problems kept for the output; the rest are counted. A history rewritten
 /// wholesale without its hashes would otherwise fill memory with them.

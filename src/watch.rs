@@ -13,11 +13,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-use crate::cli::LineFormat;
 use crate::config::WatchConfig;
 use crate::db::{self, notices::RunNotice, notices::RunTransition};
 use crate::error::Error;
 use crate::exit_code::Signal;
+use crate::format::LineFormat;
 
 /// Transitions read per query: memory stays bounded however large a run is.
 const TRANSITION_SLICE: i64 = 1000;

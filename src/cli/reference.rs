@@ -7,8 +7,10 @@ use std::fmt::Write;
 
 use clap::{Arg, Command, CommandFactory};
 
-use super::limits::{self, REPORT_MAX_BYTES_MIN};
-use super::{Cli, MAX_CONCURRENCY, MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE};
+use super::Cli;
+use crate::limits::{
+    self, MAX_CONCURRENCY, MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE, REPORT_MAX_BYTES_MIN,
+};
 
 /// The whole page, in Markdown.
 pub fn markdown() -> String {

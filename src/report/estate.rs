@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::{csv_line, rfc3339, stint_json, stints_table, text_table, text_time};
 use crate::chain::hex;
-use crate::cli::TableFormat;
 use crate::db;
 use crate::db::report::Interval;
+use crate::format::TableFormat;
 
 pub struct ClusterHistory {
     pub cluster_id: String,

@@ -13,7 +13,6 @@ use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::cli::{ReportFormat, TableFormat};
 use crate::config::{HistoryConfig, ReportConfig};
 use crate::db;
 use crate::db::report::{
@@ -22,6 +21,7 @@ use crate::db::report::{
 };
 use crate::detail::Progress;
 use crate::error::Error;
+use crate::format::{ReportFormat, TableFormat};
 use crate::values::Span;
 
 /// Jobs shown in the HTML timeline.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use snowball_sync::cli::{MAX_CONCURRENCY, MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE, limits};
+use snowball_sync::limits::{self, MAX_CONCURRENCY, MAX_DETAILS_CONCURRENCY, MAX_PAGE_SIZE};
 use snowball_sync::values::Span;
 use tokio::io::AsyncReadExt;
 
@@ -84,7 +84,7 @@ impl Range {
                 .is_ok_and(|s| s.is_finite() && (lo..=hi).contains(&s)),
             Range::Size => snowball_sync::values::parse_size(value).is_ok(),
             Range::ReportSize => snowball_sync::values::parse_size(value)
-                .is_ok_and(|n| n >= snowball_sync::cli::limits::REPORT_MAX_BYTES_MIN),
+                .is_ok_and(|n| n >= snowball_sync::limits::REPORT_MAX_BYTES_MIN),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use snowball_sync::cli::{ReportFormat, TableFormat};
 use snowball_sync::db::report as queries;
+use snowball_sync::format::{ReportFormat, TableFormat};
 use snowball_sync::report::{
     History, Report, Scope, human_duration, rfc3339, text_table, text_time,
 };
