@@ -141,6 +141,15 @@ $$;
 
 
 --
+-- Name: is_final_state(text); Type: FUNCTION; Schema: snowball; Owner: -
+--
+
+CREATE FUNCTION snowball.is_final_state(state text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT state IN ('Complete', 'Cancelled') $$;
+
+
+--
 -- Name: job_detail_row_hash(bytea, text, text, text, text, text, text, bigint, bigint, bigint, bigint, bytea); Type: FUNCTION; Schema: snowball; Owner: -
 --
 
@@ -956,7 +965,7 @@ CREATE VIEW snowball.stuck_jobs AS
     jobs.missing_since,
     jobs.account_id
    FROM snowball.jobs
-  WHERE (jobs.job_state <> ALL (ARRAY['Complete'::text, 'Cancelled'::text]))
+  WHERE (NOT snowball.is_final_state(jobs.job_state))
   ORDER BY jobs.state_since, jobs.job_id;
 
 

@@ -49,7 +49,10 @@ pub fn links(metadata: &JobMetadata) -> Vec<ReportLink> {
     let (Some(job_id), Some(info)) = (metadata.job_id(), metadata.job_log_info()) else {
         return Vec::new();
     };
-    if metadata.job_state().map(|s| s.as_str()) != Some("Complete") {
+    if !metadata
+        .job_state()
+        .is_some_and(|s| crate::state::State::new(s.as_str()).is_complete())
+    {
         return Vec::new();
     }
     [

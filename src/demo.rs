@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use crate::config::{AwsConfig, DatabaseConfig, DemoConfig, SyncConfig, describe_target};
 use crate::db;
 use crate::error::Error;
-use crate::report::text_table;
+use crate::render::text_table;
 use crate::values::Region;
 use snowball_simulator::{Faults, FleetConfig, RunningSimulator, Simulator};
 
@@ -184,7 +184,7 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
         None => db::report::busiest_job(&mut *conn).await?,
     };
     if let Some(job_id) = job
-        && let Some(history) = crate::report::History::load(&mut *conn, &job_id).await?
+        && let Some(history) = crate::history::History::load(&mut *conn, &job_id).await?
     {
         writeln!(
             out,
@@ -203,10 +203,10 @@ async fn show_estate(
     out: &mut (dyn Write + Send),
 ) -> Result<(), Error> {
     let clusters = db::clusters::overview(&mut *conn, &[]).await?;
-    let mut busiest: Option<(usize, crate::report::estate::ClusterHistory)> = None;
+    let mut busiest: Option<(usize, crate::history::estate::ClusterHistory)> = None;
     for cluster in &clusters {
         if let Some(history) =
-            crate::report::estate::ClusterHistory::load(&mut *conn, &cluster.cluster_id).await?
+            crate::history::estate::ClusterHistory::load(&mut *conn, &cluster.cluster_id).await?
             && busiest
                 .as_ref()
                 .is_none_or(|(n, _)| history.stints.len() > *n)
@@ -238,7 +238,7 @@ async fn show_estate(
             vec![
                 t.long_term_pricing_id.clone(),
                 t.pricing_type.clone().unwrap_or_default(),
-                crate::report::text_time(t.end_date),
+                crate::render::text_time(t.end_date),
                 t.days_left.to_string(),
                 t.auto_renew.map(|a| a.to_string()).unwrap_or_default(),
             ]

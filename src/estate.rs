@@ -12,9 +12,6 @@ use serde_json::{Map, Value as Json};
 
 use crate::job::{chained_timestamp, text, timestamp};
 
-/// The states after which a cluster no longer changes.
-pub const FINAL_CLUSTER_STATES: &[&str] = &["Complete", "Cancelled"];
-
 /// One ListClusters entry, with its description when this run made one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterRecord {
@@ -79,7 +76,7 @@ impl ClusterRecord {
     }
 
     pub fn is_final(&self) -> bool {
-        FINAL_CLUSTER_STATES.contains(&self.cluster_state.as_str())
+        crate::state::State::new(&self.cluster_state).is_final()
     }
 }
 

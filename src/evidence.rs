@@ -18,7 +18,8 @@ use crate::config::{EvidenceConfig, EvidenceJobs};
 use crate::db;
 use crate::error::Error;
 use crate::format::TableFormat;
-use crate::report::{History, csv_line, rfc3339};
+use crate::history::History;
+use crate::render::{csv_line, rfc3339};
 
 /// Each kind's file name in `reports/`.
 fn file_name(kind: &str) -> String {
@@ -99,7 +100,7 @@ pub async fn run(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Resul
 async fn write_packets(config: &EvidenceConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
     let mut conn = db::connect_one(&config.database).await?;
     db::ensure_migrated(&mut conn).await?;
-    let mut tx = crate::report::snapshot(&mut conn).await?;
+    let mut tx = crate::db::snapshot(&mut conn).await?;
     let (jobs, one) = match &config.jobs {
         EvidenceJobs::One(job_id) => (vec![job_id.clone()], true),
         EvidenceJobs::CompletedSince(period) => {
@@ -227,10 +228,15 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
                 .map(|j| j.job_state),
         };
         match db::reports::offered_kinds(&mut *tx, subject).await? {
-            None if state.as_deref() == Some("Complete") => missing.push(json!({
+            None if state
+                .as_deref()
+                .is_some_and(|s| crate::state::State::new(s).is_complete()) =>
+            {
+                missing.push(json!({
                 "job_id": subject,
                 "note": "no run with --include reports has described this job: its reports were never asked for",
-            })),
+                }))
+            }
             None => {}
             Some(kinds) => missing.extend(
                 kinds

@@ -221,7 +221,7 @@ pub fn run_line(format: LineFormat, notice: &RunNotice) -> String {
                 line.push_str(": ");
                 line.push_str(error);
             }
-            crate::report::visible(&line).into_owned()
+            crate::render::visible(&line).into_owned()
         }
     }
 }
@@ -242,7 +242,7 @@ pub fn cluster_line(
             "observed_at": t.observed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         })
         .to_string(),
-        LineFormat::Text => crate::report::visible(&format!(
+        LineFormat::Text => crate::render::visible(&format!(
             "{} run {} cluster {}: {} -> {}",
             timestamp(t.observed_at),
             notice.run_id,
@@ -266,7 +266,7 @@ pub fn transition_line(format: LineFormat, notice: &RunNotice, t: &RunTransition
             "observed_at": t.observed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         })
         .to_string(),
-        LineFormat::Text => crate::report::visible(&format!(
+        LineFormat::Text => crate::render::visible(&format!(
             "{} run {} {}: {} -> {}",
             timestamp(t.observed_at),
             notice.run_id,

@@ -41,7 +41,7 @@ pub async fn to_describe(
               AND j.account_id IS NOT NULL
               AND (j.is_master IS TRUE) = $2
               AND d.sync_run_id IS DISTINCT FROM $1
-              AND (j.job_state NOT IN ('Complete', 'Cancelled')
+              AND (NOT snowball.is_final_state(j.job_state)
                    OR d.job_id IS NULL
                    -- A state change newer than the latest description; this
                    -- run's own changes are among them. Both times are

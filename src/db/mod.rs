@@ -123,3 +123,14 @@ async fn pending_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
         .filter(|m| !applied.iter().any(|a| a.version == m.version))
         .count())
 }
+
+/// One snapshot for everything a command prints: a report made while a sync
+/// commits never counts one job in two states.
+pub async fn snapshot(
+    conn: &mut sqlx::PgConnection,
+) -> anyhow::Result<sqlx::Transaction<'_, sqlx::Postgres>> {
+    use sqlx::Connection;
+    conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .context("starting the read-only snapshot")
+}

@@ -189,7 +189,7 @@ pub async fn account_counts(
     sqlx::query_as!(
         AccountCount,
         r#"SELECT account_id, count(*) AS "jobs!",
-                  count(*) FILTER (WHERE job_state NOT IN ('Complete', 'Cancelled')) AS "active!",
+                  count(*) FILTER (WHERE NOT snowball.is_final_state(job_state)) AS "active!",
                   count(missing_since) AS "missing!"
              FROM snowball.jobs
             WHERE cardinality($1::text[]) = 0 OR account_id = ANY($1)
@@ -641,7 +641,7 @@ pub async fn account_counts_at(
     sqlx::query_as!(
         AccountCount,
         r#"SELECT a.account_id, count(*) AS "jobs!",
-                  count(*) FILTER (WHERE a.job_state NOT IN ('Complete', 'Cancelled')) AS "active!",
+                  count(*) FILTER (WHERE NOT snowball.is_final_state(a.job_state)) AS "active!",
                   count(*) FILTER (WHERE j.missing_since <= $1) AS "missing!"
              FROM snowball.jobs_as_of($1) a
              JOIN snowball.jobs j USING (job_id)
@@ -689,7 +689,7 @@ pub async fn stuck_jobs_at(
         r#"SELECT job_id AS "job_id!", job_state AS "job_state!", job_type, snowball_type,
                   region AS "region!", state_since AS "state_since!", account_id
              FROM snowball.jobs_as_of($1)
-            WHERE job_state NOT IN ('Complete', 'Cancelled')
+            WHERE NOT snowball.is_final_state(job_state)
               AND state_since <= $2
               AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
             ORDER BY state_since, job_id"#,

@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{csv_line, rfc3339, stint_json, stints_table, text_table, text_time};
+use super::{stint_json, stints_table};
 use crate::chain::hex;
 use crate::db;
 use crate::db::report::Interval;
 use crate::format::TableFormat;
+use crate::render::{csv_line, rfc3339, text_table, text_time};
 
 pub struct ClusterHistory {
     pub cluster_id: String,

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::Report;
 use super::model::{Section, Value};
-use super::{Report, human_duration, rfc3339, text_time};
+use crate::render::{human_duration, rfc3339, text_time};
 
 /// The lifecycle order, for stacking and for the legend; other states follow.
 const STATE_ORDER: &[(&str, &str)] = &[

@@ -6,7 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{Report, human_bytes, human_duration, rfc3339, text_time};
+use super::Report;
+use crate::render::{
+    csv_line, human_bytes, human_duration, rfc3339, seconds, text_table, text_time,
+};
 
 /// One cell. The type decides how each format writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +209,7 @@ fn all_sections(r: &Report) -> Vec<Section> {
                         Value::Text(j.region.clone()),
                         Value::text(&j.account_id),
                         Value::Time(j.state_since),
-                        Value::Seconds(super::seconds(r.as_of - j.state_since)),
+                        Value::Seconds(seconds(r.as_of - j.state_since)),
                     ]
                 })
                 .collect(),
@@ -457,7 +460,7 @@ pub fn text(sections: &[Section]) -> String {
         out += &format!(
             "\n{}\n{}",
             section.title,
-            super::text_table(section.columns, &rows)
+            text_table(section.columns, &rows)
         );
     }
     out
@@ -502,7 +505,7 @@ pub fn csv(sections: &[Section]) -> String {
     if sections.iter().any(|s| s.as_today) {
         columns.push("as_today");
     }
-    let mut out = super::csv_line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    let mut out = csv_line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
     for section in sections {
         for row in &section.rows {
             let line: Vec<String> = columns
@@ -519,7 +522,7 @@ pub fn csv(sections: &[Section]) -> String {
                         .unwrap_or_default(),
                 })
                 .collect();
-            out += &super::csv_line(&line);
+            out += &csv_line(&line);
         }
     }
     out

@@ -3,6 +3,7 @@
 //! committed batches (writing), and the run's record, told here from start to
 //! end: identities, locks, run row, pipeline, missing jobs, the run's end.
 
+pub mod command;
 mod details;
 mod estate;
 mod listing;

@@ -706,7 +706,7 @@ fn count(totals: &mut RunTotals, transitions: &[Transition]) {
 
 fn report_changes(out: &mut (dyn Write + Send), transitions: &[Transition]) {
     for t in transitions {
-        use crate::report::visible;
+        use crate::render::visible;
         let (job, to) = (visible(&t.job_id), visible(&t.to_state));
         let line = match &t.from_state {
             None => writeln!(out, "would add {job} ({to})"),

@@ -7,9 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use snowball_sync::db::report as queries;
 use snowball_sync::format::{ReportFormat, TableFormat};
-use snowball_sync::report::{
-    History, Report, Scope, human_duration, rfc3339, text_table, text_time,
-};
+use snowball_sync::history::History;
+use snowball_sync::render::{human_duration, rfc3339, text_table, text_time};
+use snowball_sync::report::{Report, Scope};
 
 use snowball_sync::values::Span;
 
@@ -827,4 +827,40 @@ async fn a_report_as_of_a_moment_equals_in_every_state_section_the_report_taken_
         "{}",
         text.stdout()
     );
+}
+
+#[tokio::test]
+async fn the_final_states_are_the_same_in_rust_and_in_sql() {
+    let db = TestDb::migrated().await;
+    let states = [
+        "New",
+        "PreparingAppliance",
+        "PreparingShipment",
+        "InTransitToCustomer",
+        "WithCustomer",
+        "InTransitToAWS",
+        "WithAWSSortingFacility",
+        "WithAWS",
+        "InProgress",
+        "Complete",
+        "Cancelled",
+        "Listing",
+        "AwaitingQuorum",
+        "Pending",
+        "InUse",
+        "complete",
+        "",
+    ];
+    for state in states {
+        let in_sql: bool = sqlx::query_scalar("SELECT snowball.is_final_state($1)")
+            .bind(state)
+            .fetch_one(&db.pool)
+            .await
+            .expect("snowball.is_final_state");
+        assert_eq!(
+            in_sql,
+            snowball_sync::state::State::new(state).is_final(),
+            "{state:?}"
+        );
+    }
 }
