@@ -48,20 +48,6 @@ pub async fn stored(
         .collect())
 }
 
-/// A listed cluster with the account and region that listed it.
-#[derive(Debug, serde::Serialize)]
-struct Row<'a> {
-    /// Its place in the listings, which come sorted by account and region.
-    ord: usize,
-    account_id: &'a str,
-    region: &'a str,
-    #[serde(flatten)]
-    cluster: &'a ClusterRecord,
-    job_type: Option<&'a str>,
-    snowball_type: Option<&'a str>,
-    metadata: Option<&'a serde_json::Value>,
-}
-
 /// Upserts the listed clusters and writes a history row for each that is
 /// new or whose state changed, chained to its last row, in one statement.
 /// A cluster's type and metadata change only when it was described. Returns
@@ -71,37 +57,54 @@ pub async fn write(
     run_id: i64,
     clusters: &[(&str, &str, &ClusterRecord)],
 ) -> anyhow::Result<u64> {
-    let rows: Vec<Row<'_>> = clusters
+    // One array per column, as the jobs are written; the creation date and
+    // the metadata go as text for PostgreSQL to read, as it always has.
+    let accounts: Vec<&str> = clusters.iter().map(|c| c.0).collect();
+    let regions: Vec<&str> = clusters.iter().map(|c| c.1).collect();
+    let ids: Vec<&str> = clusters.iter().map(|c| c.2.cluster_id.as_str()).collect();
+    let states: Vec<&str> = clusters
         .iter()
-        .enumerate()
-        .map(|(ord, (account_id, region, cluster))| Row {
-            ord,
-            account_id,
-            region,
-            cluster,
-            job_type: cluster
-                .described
+        .map(|c| c.2.cluster_state.as_str())
+        .collect();
+    let created: Vec<Option<String>> = clusters
+        .iter()
+        .map(|c| c.2.creation_date.map(super::timestamp_text))
+        .collect();
+    let descriptions: Vec<Option<&str>> = clusters
+        .iter()
+        .map(|c| c.2.description.as_deref())
+        .collect();
+    let job_types: Vec<Option<&str>> = clusters
+        .iter()
+        .map(|c| c.2.described.as_ref().and_then(|d| d.job_type.as_deref()))
+        .collect();
+    let snowball_types: Vec<Option<&str>> = clusters
+        .iter()
+        .map(|c| {
+            c.2.described
                 .as_ref()
-                .and_then(|d| d.job_type.as_deref()),
-            snowball_type: cluster
-                .described
-                .as_ref()
-                .and_then(|d| d.snowball_type.as_deref()),
-            metadata: cluster.described.as_ref().map(|d| &d.metadata),
+                .and_then(|d| d.snowball_type.as_deref())
         })
         .collect();
-    let rows = serde_json::to_string(&rows).context("encoding the clusters")?;
+    let metadata: Vec<Option<String>> = clusters
+        .iter()
+        .map(|c| c.2.described.as_ref().map(|d| d.metadata.to_string()))
+        .collect();
     let written = sqlx::query_scalar!(
         r#"
         WITH listed AS (
             -- The caller names each cluster once (sync::estate merges what
             -- several US regions list); should one repeat, keep its first entry:
             -- a statement cannot upsert one row twice.
-            SELECT DISTINCT ON (cluster_id) *
-              FROM jsonb_to_recordset($2::text::jsonb)
-                   AS l (account_id text, region text, cluster_id text, cluster_state text,
-                         creation_date timestamptz, description text, job_type text,
-                         snowball_type text, metadata jsonb, ord bigint)
+            SELECT DISTINCT ON (cluster_id)
+                   account_id, region, cluster_id, cluster_state,
+                   creation_date::timestamptz AS creation_date, description, job_type,
+                   snowball_type, metadata::jsonb AS metadata
+              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::text[], $9::text[], $10::text[])
+                   WITH ORDINALITY
+                   AS l (account_id, region, cluster_id, cluster_state, creation_date,
+                         description, job_type, snowball_type, metadata, ord)
              ORDER BY cluster_id, ord
         ),
         before AS MATERIALIZED (
@@ -166,7 +169,15 @@ pub async fn write(
         SELECT count(*) AS "written!" FROM transitions
         "#,
         run_id,
-        rows,
+        &accounts as &[&str],
+        &regions as &[&str],
+        &ids as &[&str],
+        &states as &[&str],
+        &created as &[Option<String>],
+        &descriptions as &[Option<&str>],
+        &job_types as &[Option<&str>],
+        &snowball_types as &[Option<&str>],
+        &metadata as &[Option<String>],
     )
     .fetch_one(db)
     .await

@@ -134,3 +134,10 @@ pub async fn snapshot(
         .await
         .context("starting the read-only snapshot")
 }
+
+/// A moment as text for PostgreSQL's `timestamptz` input, to the nanosecond:
+/// the server rounds it to the microsecond it stores, as it did when these
+/// values reached it inside JSON.
+pub(crate) fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

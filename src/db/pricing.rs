@@ -10,16 +10,6 @@ use sqlx::PgExecutor;
 
 use crate::estate::TermRecord;
 
-#[derive(Debug, serde::Serialize)]
-struct Row<'a> {
-    /// Its place in the listings, which come sorted by account and region.
-    ord: usize,
-    account_id: &'a str,
-    region: &'a str,
-    #[serde(flatten)]
-    term: &'a TermRecord,
-}
-
 /// Upserts the listed terms and writes their history rows, in one
 /// statement. Returns the history rows written.
 pub async fn write(
@@ -27,28 +17,58 @@ pub async fn write(
     run_id: i64,
     terms: &[(&str, &str, &TermRecord)],
 ) -> anyhow::Result<u64> {
-    let rows: Vec<Row<'_>> = terms
+    // One array per column, as the jobs are written; dates and each term's
+    // job ids go as text for PostgreSQL to read, as they always have.
+    let accounts: Vec<&str> = terms.iter().map(|t| t.0).collect();
+    let regions: Vec<&str> = terms.iter().map(|t| t.1).collect();
+    let ids: Vec<&str> = terms
         .iter()
-        .enumerate()
-        .map(|(ord, (account_id, region, term))| Row {
-            ord,
-            account_id,
-            region,
-            term,
-        })
+        .map(|t| t.2.long_term_pricing_id.as_str())
         .collect();
-    let rows = serde_json::to_string(&rows).context("encoding the terms")?;
+    let pricing_types: Vec<Option<&str>> =
+        terms.iter().map(|t| t.2.pricing_type.as_deref()).collect();
+    let starts: Vec<Option<String>> = terms
+        .iter()
+        .map(|t| t.2.start_date.map(super::timestamp_text))
+        .collect();
+    let ends: Vec<Option<String>> = terms
+        .iter()
+        .map(|t| t.2.end_date.map(super::timestamp_text))
+        .collect();
+    let auto_renews: Vec<Option<bool>> = terms.iter().map(|t| t.2.auto_renew).collect();
+    let statuses: Vec<Option<&str>> = terms.iter().map(|t| t.2.status.as_deref()).collect();
+    let snowball_types: Vec<Option<&str>> =
+        terms.iter().map(|t| t.2.snowball_type.as_deref()).collect();
+    let active_jobs: Vec<Option<&str>> = terms
+        .iter()
+        .map(|t| t.2.current_active_job.as_deref())
+        .collect();
+    let replacements: Vec<Option<&str>> = terms
+        .iter()
+        .map(|t| t.2.replacement_job.as_deref())
+        .collect();
+    let job_ids: Vec<String> = terms
+        .iter()
+        .map(|t| serde_json::json!(t.2.job_ids).to_string())
+        .collect();
     let written = sqlx::query_scalar!(
         r#"
         WITH listed AS (
             -- Several US regions list one term: keep its first entry.
-            SELECT DISTINCT ON (long_term_pricing_id) *
-              FROM jsonb_to_recordset($2::text::jsonb)
-                   AS l (account_id text, region text, long_term_pricing_id text,
-                         pricing_type text, start_date timestamptz, end_date timestamptz,
-                         auto_renew boolean, status text, snowball_type text,
-                         current_active_job text, replacement_job text, job_ids text[],
-                         ord bigint)
+            SELECT DISTINCT ON (long_term_pricing_id)
+                   account_id, region, long_term_pricing_id, pricing_type,
+                   start_date::timestamptz AS start_date, end_date::timestamptz AS end_date,
+                   auto_renew, status, snowball_type, current_active_job, replacement_job,
+                   ARRAY(SELECT e.id
+                           FROM jsonb_array_elements_text(job_ids::jsonb) WITH ORDINALITY AS e (id, n)
+                          ORDER BY e.n) AS job_ids
+              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::bool[], $9::text[], $10::text[], $11::text[], $12::text[],
+                          $13::text[])
+                   WITH ORDINALITY
+                   AS l (account_id, region, long_term_pricing_id, pricing_type, start_date,
+                         end_date, auto_renew, status, snowball_type, current_active_job,
+                         replacement_job, job_ids, ord)
              ORDER BY long_term_pricing_id, ord
         ),
         before AS MATERIALIZED (
@@ -118,7 +138,18 @@ pub async fn write(
         SELECT count(*) AS "written!" FROM changes
         "#,
         run_id,
-        rows,
+        &accounts as &[&str],
+        &regions as &[&str],
+        &ids as &[&str],
+        &pricing_types as &[Option<&str>],
+        &starts as &[Option<String>],
+        &ends as &[Option<String>],
+        &auto_renews as &[Option<bool>],
+        &statuses as &[Option<&str>],
+        &snowball_types as &[Option<&str>],
+        &active_jobs as &[Option<&str>],
+        &replacements as &[Option<&str>],
+        &job_ids as &[String],
     )
     .fetch_one(db)
     .await
