@@ -300,47 +300,138 @@ impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
     }
 }
 
-/// Why a DescribeJob failed (the service's code and message): a refusal the
-/// caller reports once per account, or anything else, per job.
-#[derive(Debug)]
-pub enum DescribeError {
-    AccessDenied(String),
-    Failed(String),
+/// The API operations a run calls beyond ListJobs, by their names in the
+/// service's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    DescribeJob,
+    GetSnowballUsage,
+    ListClusters,
+    DescribeCluster,
+    ListClusterJobs,
+    ListLongTermPricing,
 }
 
-/// A failed call, refused (AccessDeniedException: not in the model's error
-/// shapes, so known by its code) or otherwise, on one line.
-fn call_error<E, R>(err: &SdkError<E, R>) -> DescribeError
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::DescribeJob => "DescribeJob",
+            Operation::GetSnowballUsage => "GetSnowballUsage",
+            Operation::ListClusters => "ListClusters",
+            Operation::DescribeCluster => "DescribeCluster",
+            Operation::ListClusterJobs => "ListClusterJobs",
+            Operation::ListLongTermPricing => "ListLongTermPricing",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+// Operations sort by name, so that lines listing them read alphabetically.
+impl Ord for Operation {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for Operation {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What went wrong with a call, as the pipeline branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// AccessDeniedException: a permission is missing; asking again in the
+    /// same account will not help.
+    Denied,
+    /// The service's throttling, after the SDK's retries.
+    Throttled,
+    /// The service rejected a NextToken.
+    InvalidToken,
+    /// InvalidResourceException: no such job or cluster.
+    NotFound,
+    /// A timeout, a lost connection or a server error, after the retries.
+    Transient,
+    /// Anything else, a malformed answer or a listing that would not end
+    /// included.
+    Other,
+}
+
+/// A failed call: which operation, what kind of failure, and the service's
+/// code and message (or the transport's error) on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub operation: Operation,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    fn other(operation: Operation, message: String) -> ApiError {
+        ApiError {
+            operation,
+            kind: ErrorKind::Other,
+            message,
+        }
+    }
+}
+
+/// A failed call as an `ApiError`: AccessDeniedException and the throttling
+/// codes are not in the model's error shapes, so they are known by code.
+fn call_error<E, R>(operation: Operation, err: &SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus + 'static,
 {
-    let line = describe_error(err);
-    let denied = err
-        .as_service_error()
-        .is_some_and(|e| e.code() == Some("AccessDeniedException"));
-    match denied {
-        true => DescribeError::AccessDenied(line),
-        false => DescribeError::Failed(line),
+    let kind = match err {
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("AccessDeniedException") => ErrorKind::Denied,
+            Some(
+                "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded",
+            ) => ErrorKind::Throttled,
+            Some("InvalidNextTokenException") => ErrorKind::InvalidToken,
+            Some("InvalidResourceException") => ErrorKind::NotFound,
+            _ if service.raw().http_status() >= 500 => ErrorKind::Transient,
+            _ => ErrorKind::Other,
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorKind::Transient
+        }
+        _ => ErrorKind::Other,
+    };
+    ApiError {
+        operation,
+        kind,
+        message: describe_error(err),
     }
 }
 
 /// GetSnowballUsage in the client's account and region: (SnowballLimit,
 /// SnowballsInUse), as sent (absent stays None).
-pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), DescribeError> {
+pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), ApiError> {
     match client.get_snowball_usage().send().await {
         Ok(output) => Ok((
             output.snowball_limit().map(i64::from),
             output.snowballs_in_use().map(i64::from),
         )),
-        Err(err) => Err(call_error(&err)),
+        Err(err) => Err(call_error(Operation::GetSnowballUsage, &err)),
     }
 }
 
 /// DescribeJob of one job: its details and, for an export's main job, its
 /// parts'. The SDK's typed answer gives the typed fields; the raw answer, read
 /// by a per-request interceptor, gives the rest of JobMetadata as sent.
-pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, DescribeError> {
+pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, ApiError> {
     let capture = RawAnswer::default();
     let answer = client
         .describe_job()
@@ -351,7 +442,7 @@ pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, 
         .await;
     let output = match answer {
         Ok(output) => output,
-        Err(err) => return Err(call_error(&err)),
+        Err(err) => return Err(call_error(Operation::DescribeJob, &err)),
     };
     let raw = capture.json();
     let raw_part = |key: &str, index: Option<usize>| {
@@ -365,7 +456,8 @@ pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, 
         .job_metadata()
         .and_then(|m| crate::detail::DetailRecord::from_metadata(m, raw_part("JobMetadata", None)));
     let Some(main) = main else {
-        return Err(DescribeError::Failed(
+        return Err(ApiError::other(
+            Operation::DescribeJob,
             "the DescribeJob answer has no JobMetadata".to_owned(),
         ));
     };
@@ -444,10 +536,10 @@ impl Intercept for RawAnswer {
 /// restarts it from the first page once, more than `max_pages` pages fail it.
 /// Returns the entries of every page and the number of pages.
 async fn all_pages<T, E, Fut>(
-    operation: &str,
+    operation: Operation,
     max_pages: u32,
     mut fetch: impl FnMut(Option<String>) -> Fut,
-) -> Result<(Vec<T>, u32), DescribeError>
+) -> Result<(Vec<T>, u32), ApiError>
 where
     Fut: std::future::Future<
             Output = Result<
@@ -464,9 +556,10 @@ where
     let mut restarted = false;
     loop {
         if pages >= max_pages {
-            return Err(DescribeError::Failed(format!(
-                "{operation} did not end within --max-pages {max_pages} pages"
-            )));
+            return Err(ApiError::other(
+                operation,
+                format!("{operation} did not end within --max-pages {max_pages} pages"),
+            ));
         }
         let (page, next) = match fetch(token.clone()).await {
             Ok(answer) => answer,
@@ -476,7 +569,7 @@ where
                     && err.code() == Some("InvalidNextTokenException") =>
             {
                 tracing::warn!(
-                    operation,
+                    operation = operation.name(),
                     "the service rejected our NextToken; restarting this listing once"
                 );
                 restarted = true;
@@ -485,16 +578,19 @@ where
                 entries.clear();
                 continue;
             }
-            Err(err) => return Err(call_error(&err)),
+            Err(err) => return Err(call_error(operation, &err)),
         };
         pages += 1;
         entries.extend(page);
         match next.filter(|t| !t.is_empty()) {
             None => return Ok((entries, pages)),
             Some(next) if !seen_tokens.insert(next.clone()) => {
-                return Err(DescribeError::Failed(format!(
-                    "the service repeated a NextToken after {pages} {operation} pages; the listing would be truncated"
-                )));
+                return Err(ApiError::other(
+                    operation,
+                    format!(
+                        "the service repeated a NextToken after {pages} {operation} pages; the listing would be truncated"
+                    ),
+                ));
             }
             Some(next) => token = Some(next),
         }
@@ -506,8 +602,8 @@ pub async fn list_clusters(
     client: &Client,
     region: &str,
     max_pages: u32,
-) -> Result<(Vec<crate::estate::ClusterRecord>, u32), DescribeError> {
-    all_pages("ListClusters", max_pages, |token| async move {
+) -> Result<(Vec<crate::estate::ClusterRecord>, u32), ApiError> {
+    all_pages(Operation::ListClusters, max_pages, |token| async move {
         let output = client
             .list_clusters()
             .max_results(100)
@@ -529,8 +625,8 @@ pub async fn list_cluster_jobs(
     client: &Client,
     cluster_id: &str,
     max_pages: u32,
-) -> Result<Vec<String>, DescribeError> {
-    let (ids, _) = all_pages("ListClusterJobs", max_pages, |token| async move {
+) -> Result<Vec<String>, ApiError> {
+    let (ids, _) = all_pages(Operation::ListClusterJobs, max_pages, |token| async move {
         let output = client
             .list_cluster_jobs()
             .cluster_id(cluster_id)
@@ -554,21 +650,25 @@ pub async fn list_long_term_pricing(
     client: &Client,
     region: &str,
     max_pages: u32,
-) -> Result<(Vec<crate::estate::TermRecord>, u32), DescribeError> {
-    all_pages("ListLongTermPricing", max_pages, |token| async move {
-        let output = client
-            .list_long_term_pricing()
-            .max_results(100)
-            .set_next_token(token)
-            .send()
-            .await?;
-        let terms = output
-            .long_term_pricing_entries()
-            .iter()
-            .filter_map(|e| crate::estate::TermRecord::from_entry(e, region))
-            .collect();
-        Ok((terms, output.next_token))
-    })
+) -> Result<(Vec<crate::estate::TermRecord>, u32), ApiError> {
+    all_pages(
+        Operation::ListLongTermPricing,
+        max_pages,
+        |token| async move {
+            let output = client
+                .list_long_term_pricing()
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await?;
+            let terms = output
+                .long_term_pricing_entries()
+                .iter()
+                .filter_map(|e| crate::estate::TermRecord::from_entry(e, region))
+                .collect();
+            Ok((terms, output.next_token))
+        },
+    )
     .await
 }
 
@@ -577,7 +677,7 @@ pub async fn list_long_term_pricing(
 pub async fn describe_cluster(
     client: &Client,
     cluster_id: &str,
-) -> Result<crate::estate::ClusterDescription, DescribeError> {
+) -> Result<crate::estate::ClusterDescription, ApiError> {
     let capture = RawAnswer::default();
     let output = client
         .describe_cluster()
@@ -586,15 +686,76 @@ pub async fn describe_cluster(
         .config_override(aws_sdk_snowball::config::Builder::default().interceptor(capture.clone()))
         .send()
         .await
-        .map_err(|err| call_error(&err))?;
+        .map_err(|err| call_error(Operation::DescribeCluster, &err))?;
     let raw = capture.json();
     let raw = raw.as_ref().and_then(|r| r.get("ClusterMetadata"));
     match output.cluster_metadata() {
         Some(metadata) => Ok(crate::estate::ClusterDescription::from_metadata(
             metadata, raw,
         )),
-        None => Err(DescribeError::Failed(
+        None => Err(ApiError::other(
+            Operation::DescribeCluster,
             "the DescribeCluster answer has no ClusterMetadata".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_snowball::operation::describe_job::DescribeJobError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn refused(code: &str, status: u16) -> ErrorKind {
+        let response = aws_sdk_snowball::config::http::HttpResponse::new(
+            status.try_into().expect("an HTTP status"),
+            SdkBody::empty(),
+        );
+        let error = DescribeJobError::generic(ErrorMetadata::builder().code(code).build());
+        call_error(
+            Operation::DescribeJob,
+            &SdkError::service_error(error, response),
+        )
+        .kind
+    }
+
+    #[test]
+    fn a_failed_call_is_told_by_its_code_then_by_its_status() {
+        assert_eq!(refused("AccessDeniedException", 400), ErrorKind::Denied);
+        assert_eq!(refused("ThrottlingException", 400), ErrorKind::Throttled);
+        assert_eq!(
+            refused("InvalidNextTokenException", 400),
+            ErrorKind::InvalidToken
+        );
+        assert_eq!(
+            refused("InvalidResourceException", 400),
+            ErrorKind::NotFound
+        );
+        assert_eq!(refused("InternalFailure", 500), ErrorKind::Transient);
+        assert_eq!(refused("KMSRequestFailedException", 400), ErrorKind::Other);
+    }
+
+    #[test]
+    fn operations_sort_by_name() {
+        let mut operations = [
+            Operation::ListLongTermPricing,
+            Operation::DescribeCluster,
+            Operation::ListClusters,
+            Operation::ListClusterJobs,
+            Operation::GetSnowballUsage,
+        ];
+        operations.sort();
+        let names: Vec<&str> = operations.iter().map(|o| o.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "DescribeCluster",
+                "GetSnowballUsage",
+                "ListClusterJobs",
+                "ListClusters",
+                "ListLongTermPricing"
+            ]
+        );
     }
 }

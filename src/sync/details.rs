@@ -17,7 +17,7 @@ use crate::db;
 use crate::db::details::ToDescribe;
 use crate::db::lock::RunLock;
 use crate::detail::DetailRecord;
-use crate::snowball::{self, DescribeError, Description};
+use crate::snowball::{self, ApiError, Description, ErrorKind};
 
 /// Jobs read from the database at a time.
 const SLICE: i64 = 1000;
@@ -217,7 +217,7 @@ pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {
     Ok(described)
 }
 
-type Done = Result<(ToDescribe, Result<Description, DescribeError>), tokio::task::JoinError>;
+type Done = Result<(ToDescribe, Result<Description, ApiError>), tokio::task::JoinError>;
 
 /// Descriptions waiting to be stored, and the reports of their jobs, which
 /// are fetched once the descriptions are (a report's row needs its job's).
@@ -249,11 +249,11 @@ async fn collect(
                 batch.links.extend(description.links);
             }
         }
-        Ok((job, Err(DescribeError::AccessDenied(why)))) => {
+        Ok((job, Err(error))) if error.kind == ErrorKind::Denied => {
             tracing::error!(
                 account_id = job.account_id,
                 job_id = job.job_id,
-                error = why,
+                error = error.message,
                 "DescribeJob refused; the account's jobs are not described"
             );
             described
@@ -262,9 +262,13 @@ async fn collect(
                 .or_insert_with(|| "AccessDeniedException".to_owned());
             described.failed.push((job.job_id, String::new()));
         }
-        Ok((job, Err(DescribeError::Failed(why)))) => {
-            tracing::warn!(job_id = job.job_id, error = why, "could not describe a job");
-            described.failed.push((job.job_id, why));
+        Ok((job, Err(error))) => {
+            tracing::warn!(
+                job_id = job.job_id,
+                error = error.message,
+                "could not describe a job"
+            );
+            described.failed.push((job.job_id, error.message));
         }
         Err(err) => anyhow::bail!("a DescribeJob task failed: {err}"),
     }

@@ -25,7 +25,7 @@ use crate::db::clusters::Stored;
 use crate::db::runs::ListingRecord;
 use crate::db::usage::Observation;
 use crate::estate::{ClusterRecord, TermRecord};
-use crate::snowball::{self, DescribeError};
+use crate::snowball::{self, ApiError, ErrorKind, Operation};
 use aws_sdk_snowball::Client;
 
 /// One call's answer and when it was made.
@@ -35,11 +35,8 @@ struct Read<T> {
     answer: Result<T, Failure>,
 }
 
-/// Why a kind was not read whole: the operation, and how it failed.
-struct Failure {
-    operation: &'static str,
-    error: DescribeError,
-}
+/// Why a kind was not read whole: the call that failed, and how.
+type Failure = ApiError;
 
 /// ListClusters' clusters (described where needed) and pages, the member
 /// jobs read, and the first follow-up call that failed, if any.
@@ -241,7 +238,7 @@ async fn read_pair(
     claimed: &Mutex<HashSet<String>>,
 ) -> PairRead {
     let usage = match kinds.usage {
-        true => Some(read("GetSnowballUsage", snowball::get_usage(&client)).await),
+        true => Some(read(snowball::get_usage(&client)).await),
         false => None,
     };
     let clusters = match kinds.clusters {
@@ -250,10 +247,9 @@ async fn read_pair(
     };
     let terms = match kinds.pricing {
         true => Some(
-            read(
-                "ListLongTermPricing",
-                snowball::list_long_term_pricing(&client, &region, max_pages),
-            )
+            read(snowball::list_long_term_pricing(
+                &client, &region, max_pages,
+            ))
             .await,
         ),
         false => None,
@@ -267,12 +263,9 @@ async fn read_pair(
     }
 }
 
-async fn read<T>(
-    operation: &'static str,
-    call: impl std::future::Future<Output = Result<T, DescribeError>>,
-) -> Read<T> {
+async fn read<T>(call: impl std::future::Future<Output = Result<T, ApiError>>) -> Read<T> {
     let started_at = Utc::now();
-    let answer = call.await.map_err(|error| Failure { operation, error });
+    let answer = call.await;
     Read {
         started_at,
         finished_at: Utc::now(),
@@ -292,14 +285,11 @@ async fn read_clusters(
 ) -> Read<Clusters> {
     let started_at = Utc::now();
     let answer = match snowball::list_clusters(client, region, max_pages).await {
-        Err(error) => Err(Failure {
-            operation: "ListClusters",
-            error,
-        }),
+        Err(error) => Err(error),
         Ok((mut listed, pages)) => {
             let mut members = Vec::new();
             let mut incomplete: Option<Failure> = None;
-            let mut refused: BTreeSet<&'static str> = BTreeSet::new();
+            let mut refused: BTreeSet<Operation> = BTreeSet::new();
             for cluster in &mut listed {
                 let first_claim = claimed
                     .lock()
@@ -311,21 +301,21 @@ async fn read_clusters(
                 let before = stored.get(&cluster.cluster_id);
                 let changed = before.is_none_or(|s| s.cluster_state != cluster.cluster_state);
                 if (changed || before.is_some_and(|s| !s.described))
-                    && !refused.contains("DescribeCluster")
+                    && !refused.contains(&Operation::DescribeCluster)
                 {
                     match snowball::describe_cluster(client, &cluster.cluster_id).await {
                         Ok(described) => cluster.described = Some(described),
-                        Err(error) => note(&mut refused, &mut incomplete, "DescribeCluster", error),
+                        Err(error) => note(&mut refused, &mut incomplete, error),
                     }
                 }
                 let wants_members =
                     !cluster.is_final() || changed || before.is_some_and(|s| !s.has_members);
-                if wants_members && !refused.contains("ListClusterJobs") {
+                if wants_members && !refused.contains(&Operation::ListClusterJobs) {
                     match snowball::list_cluster_jobs(client, &cluster.cluster_id, max_pages).await
                     {
                         Ok(jobs) => members
                             .extend(jobs.into_iter().map(|j| (cluster.cluster_id.clone(), j))),
-                        Err(error) => note(&mut refused, &mut incomplete, "ListClusterJobs", error),
+                        Err(error) => note(&mut refused, &mut incomplete, error),
                     }
                 }
             }
@@ -369,16 +359,11 @@ fn once_each<'a>(
 }
 
 /// Keeps a follow-up call's failure (the first one) and whether it was refused.
-fn note(
-    refused: &mut BTreeSet<&'static str>,
-    incomplete: &mut Option<Failure>,
-    operation: &'static str,
-    error: DescribeError,
-) {
-    if matches!(error, DescribeError::AccessDenied(_)) {
-        refused.insert(operation);
+fn note(refused: &mut BTreeSet<Operation>, incomplete: &mut Option<Failure>, error: ApiError) {
+    if error.kind == ErrorKind::Denied {
+        refused.insert(error.operation);
     }
-    incomplete.get_or_insert(Failure { operation, error });
+    incomplete.get_or_insert(error);
 }
 
 /// One kind's listing record for an account and region, its failure (if
@@ -394,8 +379,7 @@ fn listing<T>(
 ) -> ListingRecord {
     let error = failure.map(|f| {
         problems.add(&pair.account_id, &pair.region, what, f);
-        let (DescribeError::AccessDenied(why) | DescribeError::Failed(why)) = &f.error;
-        format!("{}: {why}", f.operation)
+        format!("{}: {}", f.operation, f.message)
     });
     ListingRecord {
         account_id: pair.account_id.clone(),
@@ -414,38 +398,27 @@ fn listing<T>(
 /// failures.
 #[derive(Default)]
 struct Problems {
-    refused: BTreeMap<&'static str, BTreeSet<String>>,
+    refused: BTreeMap<Operation, BTreeSet<String>>,
     failed: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Problems {
     fn add(&mut self, account_id: &str, region: &str, what: &'static str, failure: &Failure) {
-        match &failure.error {
-            DescribeError::AccessDenied(why) => {
-                tracing::error!(
-                    account_id,
-                    region,
-                    error = why,
-                    "{} refused",
-                    failure.operation
-                );
+        let (operation, why) = (failure.operation, &failure.message);
+        match failure.kind {
+            ErrorKind::Denied => {
+                tracing::error!(account_id, region, error = why, "{operation} refused");
                 self.refused
-                    .entry(failure.operation)
+                    .entry(operation)
                     .or_default()
                     .insert(account_id.to_owned());
             }
-            DescribeError::Failed(why) => {
-                tracing::warn!(
-                    account_id,
-                    region,
-                    error = why,
-                    "{} failed",
-                    failure.operation
-                );
-                self.failed.entry(what).or_default().push(format!(
-                    "{account_id} {region} ({}: {why})",
-                    failure.operation
-                ));
+            _ => {
+                tracing::warn!(account_id, region, error = why, "{operation} failed");
+                self.failed
+                    .entry(what)
+                    .or_default()
+                    .push(format!("{account_id} {region} ({operation}: {why})"));
             }
         }
     }
