@@ -1,7 +1,7 @@
 //! Listing alone, the floor of an unchanged re-sync (scripts/bench.py
 //! chain): pages through ListJobs with the tool's own client and
 //! pagination, decoding every job, writing nothing.
-//! usage: list-only ENDPOINT_URL REGION   (credentials from the environment)
+//! usage: list-only ENDPOINT_URL REGION   (the simulator's credentials)
 
 use anyhow::Context;
 
@@ -11,16 +11,16 @@ async fn main() -> anyhow::Result<()> {
     let (Some(endpoint), Some(region)) = (args.next(), args.next()) else {
         anyhow::bail!("usage: list-only ENDPOINT_URL REGION");
     };
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(region.clone()))
-        .load()
-        .await;
-    let counter = snowball_sync::snowball::ApiCounter::default();
-    let client = snowball_sync::snowball::client(&sdk, &region, &counter);
+    let regions = vec![snowball_sync::values::Region::parse(&region).map_err(anyhow::Error::msg)?];
+    let access = snowball_sync::aws::load(&snowball_sync::config::AwsConfig::simulated(
+        endpoint, regions,
+    ))
+    .await;
+    let counter = snowball_sync::aws::ApiCounter::default();
+    let client = snowball_sync::aws::client(&access, &region, &counter);
     let started = std::time::Instant::now();
     let mut jobs = 0usize;
-    let pages = snowball_sync::snowball::list_region(&client, "", &region, 100, u32::MAX, |page| {
+    let pages = snowball_sync::aws::list_region(&client, "", &region, 100, u32::MAX, |page| {
         jobs += page.jobs.len();
         async { Ok(()) }
     })

@@ -8,14 +8,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_snowball::types::JobMetadata;
-use aws_smithy_runtime_api::client::http::HttpConnector;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::byte_stream::ByteStream;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
+use crate::aws::{DownloadError, Downloader};
 use crate::config::ArchiveConfig;
 use crate::db::lock::RunLock;
 use crate::db::reports::{self, Fetched};
@@ -33,6 +30,12 @@ pub struct ReportLink {
     url: String,
 }
 
+impl ReportLink {
+    pub(crate) fn new(job_id: String, kind: &'static str, url: String) -> ReportLink {
+        ReportLink { job_id, kind, url }
+    }
+}
+
 impl std::fmt::Debug for ReportLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReportLink")
@@ -41,35 +44,6 @@ impl std::fmt::Debug for ReportLink {
             .field("url", &"<pre-signed, not shown>")
             .finish()
     }
-}
-
-/// The reports DescribeJob's JobLogInfo names for a job in state Complete;
-/// none for any other state (AWS writes them when a job completes).
-pub fn links(metadata: &JobMetadata) -> Vec<ReportLink> {
-    let (Some(job_id), Some(info)) = (metadata.job_id(), metadata.job_log_info()) else {
-        return Vec::new();
-    };
-    if !metadata
-        .job_state()
-        .is_some_and(|s| crate::state::State::new(s.as_str()).is_complete())
-    {
-        return Vec::new();
-    }
-    [
-        ("completion_report", info.job_completion_report_uri()),
-        ("success_log", info.job_success_log_uri()),
-        ("failure_log", info.job_failure_log_uri()),
-    ]
-    .into_iter()
-    .filter_map(|(kind, url)| {
-        let url = url.filter(|u| !u.is_empty())?;
-        Some(ReportLink {
-            job_id: job_id.replace('\0', ""),
-            kind,
-            url: url.to_owned(),
-        })
-    })
-    .collect()
 }
 
 /// What archiving one file did.
@@ -102,14 +76,14 @@ pub enum NotArchived {
 
 /// Fetches reports through the project's HTTP stack.
 pub struct Archiver {
-    connector: aws_smithy_http_client::Connector,
+    downloader: Downloader,
     config: ArchiveConfig,
 }
 
 impl Archiver {
     pub fn new(config: ArchiveConfig) -> Archiver {
         Archiver {
-            connector: crate::snowball::connector(None, None),
+            downloader: Downloader::default(),
             config,
         }
     }
@@ -172,24 +146,18 @@ impl Archiver {
         run_id: i64,
         link: &ReportLink,
     ) -> Result<Archived, Failure> {
-        let request = HttpRequest::get(link.url.as_str())
-            .map_err(|_| Failure::Final("refused: the URL could not be read".to_owned()))?;
-        let call = self.connector.call(request);
-        let response = match tokio::time::timeout(self.config.operation_timeout, call).await {
+        let call = self.downloader.get(&link.url);
+        let mut response = match tokio::time::timeout(self.config.operation_timeout, call).await {
             Err(_) => {
                 return Err(Failure::Transient(
                     "no answer within --operation-timeout".into(),
                 ));
             }
-            Ok(Err(err)) => {
-                return Err(Failure::Transient(format!(
-                    "connection failed: {}",
-                    one_line(&err)
-                )));
-            }
+            Ok(Err(err @ DownloadError::BadUrl)) => return Err(Failure::Final(err.to_string())),
+            Ok(Err(err)) => return Err(Failure::Transient(err.to_string())),
             Ok(Ok(response)) => response,
         };
-        let status = response.status().as_u16();
+        let status = response.status;
         if status != 200 {
             let line = format!(
                 "HTTP {status}{}",
@@ -203,14 +171,8 @@ impl Archiver {
                 _ => Failure::Final(line),
             });
         }
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|t| t.replace('\0', ""));
-        let declared: Option<u64> = response
-            .headers()
-            .get("content-length")
-            .and_then(|n| n.parse().ok());
+        let content_type = response.content_type.take();
+        let declared = response.content_length;
         let database = |err: anyhow::Error| Failure::Final(format!("{err:#}"));
         let mut tx = crate::db::lock::begin_writing(pool, lock, run_id)
             .await
@@ -224,13 +186,12 @@ impl Archiver {
                 .await
                 .map_err(|err| Failure::Final(format!("starting a report: {err}")))?;
         }
-        let mut body = ByteStream::new(response.into_body());
         let mut hasher = Sha256::new();
         let mut buffer: Vec<u8> = Vec::with_capacity(if storing { CHUNK_BYTES } else { 0 });
         let mut total: u64 = 0;
         let mut seq: i32 = 0;
         loop {
-            let next = tokio::time::timeout(self.config.attempt_timeout, body.next()).await;
+            let next = tokio::time::timeout(self.config.attempt_timeout, response.next()).await;
             let chunk = match next {
                 Err(_) => {
                     return Err(Failure::Transient(
@@ -238,12 +199,7 @@ impl Archiver {
                     ));
                 }
                 Ok(None) => break,
-                Ok(Some(Err(err))) => {
-                    return Err(Failure::Transient(format!(
-                        "the download was cut: {}",
-                        one_line(&err)
-                    )));
-                }
+                Ok(Some(Err(err))) => return Err(Failure::Transient(err.to_string())),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             hasher.update(&chunk);
@@ -310,19 +266,6 @@ impl Archiver {
             stored: storing,
         })
     }
-}
-
-/// An error and its causes on one line. The connector's errors name the
-/// host, never the query string.
-fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line.replace('\n', " ")
 }
 
 #[cfg(test)]

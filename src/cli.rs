@@ -1,6 +1,9 @@
 //! Command-line arguments as clap sees them. Doc comments are the `--help`
 //! text. `config` turns these into a validated `Config`; nothing after that
 //! touches clap.
+//!
+//! Large because it holds every flag's definition and help text, and nothing
+//! else.
 
 use clap::{Args, Parser, Subcommand};
 

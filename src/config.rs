@@ -1,5 +1,8 @@
 //! The validated configuration. Built once from the command line and the
 //! environment; the rest of the program never sees clap.
+//!
+//! Large because it validates every command's settings, each flag against its
+//! range, in one place.
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! append-only history of every JobState transition.
 
 pub mod archive;
+pub mod aws;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -20,7 +21,6 @@ pub mod metrics;
 pub mod migrate;
 pub mod render;
 pub mod report;
-pub mod snowball;
 pub mod state;
 pub mod sync;
 pub mod telemetry;

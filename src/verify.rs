@@ -2,6 +2,9 @@
 //! job's chain, then every run's digest, from the values stored, and checks
 //! the digests against anchors kept outside the database. One read-only
 //! snapshot, rows streamed: constant memory whatever the history's size.
+//!
+//! Large because the whole check (every history table, the chain heads, every
+//! run's digest, the kept reports' bytes) is one pass over the database.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;

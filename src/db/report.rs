@@ -1,4 +1,8 @@
 //! Read-only queries for people: what the demo and `history` show.
+//!
+//! Large because it holds every reporting query, now and as of a moment;
+//! splitting it into read models (fleet, timeline, health, evidence) is the
+//! next step.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};

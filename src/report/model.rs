@@ -2,6 +2,10 @@
 //! of typed values. One renderer per format (text, JSON, CSV, HTML tables)
 //! turns every section into output, so no format can forget a column, and a
 //! new section is one function.
+//!
+//! Large because every section's columns and the text, CSV and JSON renderers
+//! that share them live together: a section cannot drift from how it is
+//! written.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;

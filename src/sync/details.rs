@@ -6,18 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_snowball::Client;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::sources::Source;
 use super::writing::Sink;
 use crate::archive::{Archiver, NotArchived, ReportLink};
+use crate::aws::{self, ApiError, Description, ErrorKind};
 use crate::db;
 use crate::db::details::ToDescribe;
 use crate::db::lock::RunLock;
 use crate::detail::DetailRecord;
-use crate::snowball::{self, ApiError, Description, ErrorKind};
 
 /// Jobs read from the database at a time.
 const SLICE: i64 = 1000;
@@ -119,7 +118,7 @@ pub struct Step<'a> {
     pub run_id: i64,
     pub sources: &'a [Source],
     pub concurrency: usize,
-    pub counter: &'a snowball::ApiCounter,
+    pub counter: &'a aws::ApiCounter,
     /// `--include reports`: archives completed jobs' reports.
     pub archiver: Option<&'a Archiver>,
 }
@@ -204,7 +203,7 @@ pub async fn describe(step: Step<'_>) -> anyhow::Result<Described> {
                     continue;
                 };
                 calls.spawn(async move {
-                    let answer = snowball::describe_job(&client, &job.job_id).await;
+                    let answer = aws::describe_job(&client, &job.job_id).await;
                     (job, answer)
                 });
             }
@@ -447,12 +446,12 @@ async fn archive(
 /// One Snowball client per (account, region), built when first needed.
 struct Clients<'a> {
     sources: &'a [Source],
-    counter: &'a snowball::ApiCounter,
-    built: HashMap<(String, String), Client>,
+    counter: &'a aws::ApiCounter,
+    built: HashMap<(String, String), aws::Snowball>,
 }
 
 impl Clients<'_> {
-    fn get(&mut self, job: &ToDescribe) -> Option<Client> {
+    fn get(&mut self, job: &ToDescribe) -> Option<aws::Snowball> {
         let key = (job.account_id.clone(), job.region.clone());
         if let Some(client) = self.built.get(&key) {
             return Some(client.clone());
@@ -461,7 +460,7 @@ impl Clients<'_> {
             .sources
             .iter()
             .find(|s| s.account_id == job.account_id)?;
-        let client = snowball::client(&source.sdk, &job.region, self.counter);
+        let client = aws::client(&source.access, &job.region, self.counter);
         self.built.insert(key, client.clone());
         Some(client)
     }

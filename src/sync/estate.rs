@@ -20,13 +20,12 @@ use tokio::task::JoinSet;
 
 use super::sources::Source;
 use super::writing::Sink;
+use crate::aws::{self, ApiError, ErrorKind, Operation};
 use crate::config::EstateKinds;
 use crate::db::clusters::Stored;
 use crate::db::runs::ListingRecord;
 use crate::db::usage::Observation;
 use crate::estate::{ClusterRecord, TermRecord};
-use crate::snowball::{self, ApiError, ErrorKind, Operation};
-use aws_sdk_snowball::Client;
 
 /// One call's answer and when it was made.
 struct Read<T> {
@@ -66,7 +65,7 @@ pub(crate) async fn run(
     regions: &[String],
     kinds: EstateKinds,
     (concurrency, max_pages): (usize, u32),
-    counter: &snowball::ApiCounter,
+    counter: &aws::ApiCounter,
     end: &mut super::RunEnd,
 ) -> anyhow::Result<()> {
     let accounts: Vec<String> = sources.iter().map(|s| s.account_id.clone()).collect();
@@ -85,7 +84,7 @@ pub(crate) async fn run(
                     reads.push(done?);
                 }
             }
-            let client = snowball::client(&source.sdk, region, counter);
+            let client = aws::client(&source.access, region, counter);
             let pair = (source.account_id.clone(), region.clone());
             let (stored, claimed) = (stored.clone(), claimed.clone());
             calls.spawn(async move {
@@ -230,7 +229,7 @@ pub(crate) async fn run(
 
 /// Reads every kind asked for in one account and region, one call at a time.
 async fn read_pair(
-    client: Client,
+    client: aws::Snowball,
     (account_id, region): (String, String),
     kinds: EstateKinds,
     max_pages: u32,
@@ -238,7 +237,7 @@ async fn read_pair(
     claimed: &Mutex<HashSet<String>>,
 ) -> PairRead {
     let usage = match kinds.usage {
-        true => Some(read(snowball::get_usage(&client)).await),
+        true => Some(read(aws::get_usage(&client)).await),
         false => None,
     };
     let clusters = match kinds.clusters {
@@ -246,12 +245,7 @@ async fn read_pair(
         false => None,
     };
     let terms = match kinds.pricing {
-        true => Some(
-            read(snowball::list_long_term_pricing(
-                &client, &region, max_pages,
-            ))
-            .await,
-        ),
+        true => Some(read(aws::list_long_term_pricing(&client, &region, max_pages)).await),
         false => None,
     };
     PairRead {
@@ -277,14 +271,14 @@ async fn read<T>(call: impl std::future::Future<Output = Result<T, ApiError>>) -
 /// DescribeCluster or ListClusterJobs is not asked again in this account and
 /// region; any other failure is kept (the first) and the rest go on.
 async fn read_clusters(
-    client: &Client,
+    client: &aws::Snowball,
     region: &str,
     max_pages: u32,
     stored: &HashMap<String, Stored>,
     claimed: &Mutex<HashSet<String>>,
 ) -> Read<Clusters> {
     let started_at = Utc::now();
-    let answer = match snowball::list_clusters(client, region, max_pages).await {
+    let answer = match aws::list_clusters(client, region, max_pages).await {
         Err(error) => Err(error),
         Ok((mut listed, pages)) => {
             let mut members = Vec::new();
@@ -303,7 +297,7 @@ async fn read_clusters(
                 if (changed || before.is_some_and(|s| !s.described))
                     && !refused.contains(&Operation::DescribeCluster)
                 {
-                    match snowball::describe_cluster(client, &cluster.cluster_id).await {
+                    match aws::describe_cluster(client, &cluster.cluster_id).await {
                         Ok(described) => cluster.described = Some(described),
                         Err(error) => note(&mut refused, &mut incomplete, error),
                     }
@@ -311,8 +305,7 @@ async fn read_clusters(
                 let wants_members =
                     !cluster.is_final() || changed || before.is_some_and(|s| !s.has_members);
                 if wants_members && !refused.contains(&Operation::ListClusterJobs) {
-                    match snowball::list_cluster_jobs(client, &cluster.cluster_id, max_pages).await
-                    {
+                    match aws::list_cluster_jobs(client, &cluster.cluster_id, max_pages).await {
                         Ok(jobs) => members
                             .extend(jobs.into_iter().map(|j| (cluster.cluster_id.clone(), j))),
                         Err(error) => note(&mut refused, &mut incomplete, error),

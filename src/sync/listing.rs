@@ -12,9 +12,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::sources::Source;
+use crate::aws::{self, Page};
 use crate::config::SyncConfig;
 use crate::db::runs::ListingRecord;
-use crate::snowball::{self, Page};
 
 /// Pages waiting between the fetchers and the writer: memory stays bounded
 /// (a page is at most 100 jobs) whatever the fleet size. With 8, a 0 ms
@@ -37,7 +37,7 @@ pub fn start(
     config: &SyncConfig,
     sources: &[Source],
     regions: &[String],
-    counter: &snowball::ApiCounter,
+    counter: &aws::ApiCounter,
     span: &tracing::Span,
 ) -> Listing {
     let (tx, pages) = mpsc::channel::<Page>(PAGE_BUFFER);
@@ -45,7 +45,7 @@ pub fn start(
     let mut fetchers = JoinSet::new();
     for source in sources {
         for region in regions {
-            let (sdk, counter) = (source.sdk.clone(), counter.clone());
+            let (access, counter) = (source.access.clone(), counter.clone());
             let (account_id, region) = (source.account_id.clone(), region.clone());
             let (tx, permits) = (tx.clone(), permits.clone());
             let (page_size, max_pages) = (config.page_size, config.max_pages);
@@ -53,10 +53,10 @@ pub fn start(
                 let _permit = permits.acquire_owned().await;
                 // Built once the listing may start: clients waiting for a
                 // permit would hold memory for nothing.
-                let client = snowball::client(&sdk, &region, &counter);
+                let client = aws::client(&access, &region, &counter);
                 let started_at = Utc::now();
                 let mut jobs_seen = 0;
-                let listed = snowball::list_region(
+                let listed = aws::list_region(
                     &client,
                     &account_id,
                     &region,

@@ -2,6 +2,9 @@
 //! account and region (listing), the writer that turns their pages into
 //! committed batches (writing), and the run's record, told here from start to
 //! end: identities, locks, run row, pipeline, missing jobs, the run's end.
+//!
+//! Large because a run's life, from its start to its sealed end, reads best
+//! in order in one file.
 
 pub mod command;
 mod details;
@@ -19,13 +22,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
+use crate::aws;
 use crate::config::SyncConfig;
 use crate::db::jobs::Listed;
 use crate::db::runs::ListingRecord;
 use crate::db::{self, runs::RunStatus, runs::RunTotals};
 use crate::error::Error;
 use crate::exit_code::Signal;
-use crate::snowball;
 use sources::{Accounts, Unreachable};
 use writing::{PageWriter, Sink, pipeline};
 
@@ -212,7 +215,7 @@ pub async fn run(
     shutdown: impl Future<Output = Signal>,
 ) -> Result<RunSummary, Failure> {
     let started = Instant::now();
-    let counter = snowball::ApiCounter::default();
+    let counter = aws::ApiCounter::default();
     // Who the credentials are is settled while PostgreSQL connects; a usage
     // error (no region, no account left) changes nothing.
     // The lock's session waits for other runs with --wait-lock: long by
@@ -554,13 +557,9 @@ async fn complete(
     Ok(missing)
 }
 
-fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<Vec<String>, Error> {
+fn resolve_regions(config: &SyncConfig, access: &aws::Access) -> Result<Vec<String>, Error> {
     let regions = if config.aws.regions.is_empty() {
-        match sdk
-            .region()
-            .map(ToString::to_string)
-            .filter(|r| !r.is_empty())
-        {
+        match access.default_region().filter(|r| !r.is_empty()) {
             Some(region) => vec![region],
             None => {
                 return Err(Error::Usage(
@@ -579,13 +578,13 @@ fn resolve_regions(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Result<V
 /// after --skip-account, is a usage error.
 async fn identify(
     config: &SyncConfig,
-    counter: &snowball::ApiCounter,
+    counter: &aws::ApiCounter,
 ) -> Result<(Vec<String>, Accounts), Error> {
-    let sdk = snowball::load_sdk_config(&config.aws).await;
-    let regions = resolve_regions(config, &sdk)?;
-    snowball::ensure_credentials(&sdk).await?;
+    let access = aws::load(&config.aws).await;
+    let regions = resolve_regions(config, &access)?;
+    aws::ensure_credentials(&access).await?;
     let accounts =
-        sources::resolve(&config.aws.accounts, &sdk, config.concurrency, counter).await?;
+        sources::resolve(&config.aws.accounts, &access, config.concurrency, counter).await?;
     if accounts.sources.is_empty() && accounts.unreachable.is_empty() {
         return Err(Error::Usage(
             "no account left to sync: --skip-account leaves out every account".into(),

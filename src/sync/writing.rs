@@ -2,6 +2,10 @@
 //! transaction, up to `WRITERS` batches at once on their own connections
 //! (PostgreSQL does the work of a write, so every core is used). Fetching overlaps writing;
 //! memory holds at most a few pages, whatever the fleet size.
+//!
+//! Large because the batching writer and its transaction discipline (the
+//! lost-lock guard, a dry run's savepoints, job-disjoint batches) must be
+//! read together.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -15,6 +19,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, mpsc};
 
 use super::listing::Listing;
+use crate::aws::Page;
 use crate::config::SyncConfig;
 use crate::db::details::ToDescribe;
 use crate::db::jobs::{Expect, Listed, Transition};
@@ -23,7 +28,6 @@ use crate::db::{self, lock::RunLock, runs::RunStatus, runs::RunTotals};
 use crate::detail::DetailRecord;
 use crate::exit_code::Signal;
 use crate::job::JobRecord;
-use crate::snowball::Page;
 
 /// About the most a batch's jobs add to its statements' parameters
 /// (`estimated_bytes`): the pages waiting when a writer is free go into one

@@ -296,3 +296,43 @@ async fn the_schema_reference_gives_every_column_of_every_table_and_view_a_row()
         "docs/schema.md names columns that do not exist: {unknown:?}"
     );
 }
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &std::path::Path, found: &mut Vec<(std::path::PathBuf, String)>) {
+    for entry in std::fs::read_dir(dir).expect("a source folder") {
+        let path = entry.expect("a source entry").path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            found.push((path, text));
+        }
+    }
+}
+
+#[test]
+fn the_aws_crates_are_named_only_inside_the_aws_boundary() {
+    let root = std::path::Path::new(ROOT);
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let boundary = root.join("src").join("aws");
+    let crossing: Vec<String> = files
+        .iter()
+        .filter(|(path, _)| !path.starts_with(&boundary))
+        .filter(|(_, text)| {
+            [
+                "aws_sdk_",
+                "aws_smithy_",
+                "aws_config",
+                "aws_credential_types",
+            ]
+            .iter()
+            .any(|name| text.contains(name))
+        })
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(
+        crossing.is_empty(),
+        "the AWS crates' types must stay in src/aws/ (docs/architecture.md); named in {crossing:?}"
+    );
+}

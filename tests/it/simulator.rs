@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_sdk_snowball::operation::list_jobs::ListJobsError;
 use snowball_simulator::{Faults, FleetConfig, Simulator, fleet};
+use snowball_sync::aws;
 use snowball_sync::job::JobRecord;
-use snowball_sync::snowball;
 
 use crate::support::*;
 
@@ -16,10 +16,10 @@ async fn rust_sdk_listing(
     page_size: i32,
 ) -> Vec<JobRecord> {
     let db_less = sync_config_without_db(sim, region);
-    let sdk = snowball::load_sdk_config(&db_less).await;
-    let client = snowball::client(&sdk, region, &snowball::ApiCounter::default());
+    let access = aws::load(&db_less).await;
+    let client = aws::client(&access, region, &aws::ApiCounter::default());
     let mut all = Vec::new();
-    snowball::list_region(&client, "012345678900", region, page_size, 10_000, |page| {
+    aws::list_region(&client, "012345678900", region, page_size, 10_000, |page| {
         all.extend(page.jobs);
         async { Ok(()) }
     })
@@ -45,8 +45,7 @@ fn sync_config_without_db(
 }
 
 async fn sdk_client(sim: &snowball_simulator::RunningSimulator) -> aws_sdk_snowball::Client {
-    let sdk = snowball::load_sdk_config(&sync_config_without_db(sim, "us-east-1")).await;
-    snowball::client(&sdk, "us-east-1", &snowball::ApiCounter::default())
+    outside_sdk_client(&sim.endpoint_url(), "us-east-1")
 }
 
 /// Checks every recorded state change is a step the job's lifecycle allows;

@@ -1,6 +1,9 @@
 //! A simulated fleet of Snowball jobs for one region: generated from a seed,
 //! advanced tick by tick along the service's documented lifecycles. The same
 //! seed and tick count always give the same fleet, byte for byte.
+//!
+//! Large because the lifecycle of every job type and the fleet's generation
+//! from a seed are one model.
 
 use serde::Serialize;
 

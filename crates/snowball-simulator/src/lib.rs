@@ -6,6 +6,9 @@
 //! A crate of its own so the tool ships none of it beyond what `demo` and
 //! `simulate` run: the hooks the tests drive (`set_state`, `pass_days`,
 //! `edit_term`, `forget_estate_item`, ...) are this crate's API, not the tool's.
+//!
+//! Large because the simulator's state and each operation's handling share
+//! one lock and one set of faults.
 
 mod details;
 pub mod estate;

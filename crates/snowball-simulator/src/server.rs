@@ -1,6 +1,9 @@
 //! HTTP for the simulator: the two ListJobs routes and the `/_sim/` control
 //! routes. A dropped connection is a real one: the service function fails
 //! and hyper closes the socket without an answer.
+//!
+//! Large because every route of both wire protocols, and the control routes,
+//! are dispatched here.
 
 use std::future::Future;
 use std::net::SocketAddr;

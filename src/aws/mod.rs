@@ -1,5 +1,20 @@
-//! The Snowball API client: built in one place from `AwsConfig`, listing one
-//! region page by page. The SDK's types stop here; callers get `JobRecord`s.
+//! The AWS boundary: every client a run uses (Snowball, STS, Organizations,
+//! and the HTTP stack the report downloads go through) is built here from
+//! `AwsConfig`, and every answer leaves as the project's own records and
+//! errors. The SDK's and smithy's types stop here: callers hold an `Access`
+//! (what reaches one account) and a `Snowball` (a client for one account and
+//! region), both opaque.
+//!
+//! Large because client building, ListJobs' paging and the other operations
+//! share one error and paging discipline; the operations are the next thing
+//! to split out.
+
+mod convert;
+mod download;
+mod identity;
+
+pub use download::{Download, DownloadError, Downloader};
+pub use identity::{Caller, assume, identify, organization_accounts};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,8 +39,25 @@ use aws_smithy_http_client::{ConnectorBuilder, tls};
 use crate::config::AwsConfig;
 use crate::job::JobRecord;
 
-/// The shared AWS configuration (credentials, retries, timeouts, endpoint).
-pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
+/// What reaches one account: the shared configuration (retries, timeouts,
+/// endpoint, the one HTTP client) with that account's credentials.
+#[derive(Debug, Clone)]
+pub struct Access(aws_config::SdkConfig);
+
+impl Access {
+    /// The region of the configuration chain (AWS_REGION, the profile).
+    pub fn default_region(&self) -> Option<String> {
+        self.0.region().map(ToString::to_string)
+    }
+}
+
+/// A Snowball client for one account and region.
+#[derive(Debug, Clone)]
+pub struct Snowball(Client);
+
+/// The shared AWS configuration (credentials, retries, timeouts, endpoint),
+/// with the base credentials.
+pub async fn load(aws: &AwsConfig) -> Access {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -72,14 +104,14 @@ pub async fn load_sdk_config(aws: &AwsConfig) -> aws_config::SdkConfig {
             "snowball-sync",
         ));
     }
-    loader.http_client(http_client()).load().await
+    Access(loader.http_client(http_client()).load().await)
 }
 
 /// Fails with a usage error naming the sources tried when no credentials
 /// can be found at all: nothing can be attempted, so nothing is.
-pub async fn ensure_credentials(sdk: &aws_config::SdkConfig) -> Result<(), crate::error::Error> {
+pub async fn ensure_credentials(access: &Access) -> Result<(), crate::error::Error> {
     use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError};
-    let Some(provider) = sdk.credentials_provider() else {
+    let Some(provider) = access.0.credentials_provider() else {
         return Err(crate::error::Error::Usage(
             "no AWS credentials provider".into(),
         ));
@@ -106,8 +138,8 @@ fn http_client() -> SharedHttpClient {
 
 /// The project's HTTP stack: rustls with aws-lc, proxies from the
 /// environment (HTTPS_PROXY, NO_PROXY, ...), as the SDK's own default. The
-/// report archive fetches through it too.
-pub fn connector(
+/// report downloads go through it too.
+fn connector(
     settings: Option<aws_smithy_runtime_api::client::http::HttpConnectorSettings>,
     sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
 ) -> aws_smithy_http_client::Connector {
@@ -121,12 +153,12 @@ pub fn connector(
 }
 
 /// A client for one region, counting its requests into `counter`.
-pub fn client(sdk: &aws_config::SdkConfig, region: &str, counter: &ApiCounter) -> Client {
-    let config = aws_sdk_snowball::config::Builder::from(sdk)
+pub fn client(access: &Access, region: &str, counter: &ApiCounter) -> Snowball {
+    let config = aws_sdk_snowball::config::Builder::from(&access.0)
         .region(Region::new(region.to_owned()))
         .interceptor(counter.clone())
         .build();
-    Client::from_conf(config)
+    Snowball(Client::from_conf(config))
 }
 
 /// Counts API operations and the HTTP attempts they took: the retries the
@@ -191,7 +223,7 @@ pub struct Page {
 /// never look complete. An InvalidNextTokenException restarts the listing
 /// from the first page once (writes are idempotent), then fails.
 pub async fn list_region<F, Fut>(
-    client: &Client,
+    client: &Snowball,
     account_id: &str,
     region: &str,
     page_size: i32,
@@ -211,6 +243,7 @@ where
             bail!("{region}: the listing did not end within --max-pages {max_pages} pages");
         }
         let response = client
+            .0
             .list_jobs()
             .max_results(page_size)
             .set_next_token(token.clone())
@@ -418,8 +451,8 @@ where
 
 /// GetSnowballUsage in the client's account and region: (SnowballLimit,
 /// SnowballsInUse), as sent (absent stays None).
-pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), ApiError> {
-    match client.get_snowball_usage().send().await {
+pub async fn get_usage(client: &Snowball) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    match client.0.get_snowball_usage().send().await {
         Ok(output) => Ok((
             output.snowball_limit().map(i64::from),
             output.snowballs_in_use().map(i64::from),
@@ -431,9 +464,10 @@ pub async fn get_usage(client: &Client) -> Result<(Option<i64>, Option<i64>), Ap
 /// DescribeJob of one job: its details and, for an export's main job, its
 /// parts'. The SDK's typed answer gives the typed fields; the raw answer, read
 /// by a per-request interceptor, gives the rest of JobMetadata as sent.
-pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, ApiError> {
+pub async fn describe_job(client: &Snowball, job_id: &str) -> Result<Description, ApiError> {
     let capture = RawAnswer::default();
     let answer = client
+        .0
         .describe_job()
         .job_id(job_id)
         .customize()
@@ -472,7 +506,7 @@ pub async fn describe_job(client: &Client, job_id: &str) -> Result<Description, 
         .job_metadata()
         .into_iter()
         .chain(output.sub_job_metadata())
-        .flat_map(crate::archive::links)
+        .flat_map(convert::report_links)
         .collect();
     Ok(Description {
         records: std::iter::once(main).chain(parts).collect(),
@@ -599,12 +633,13 @@ where
 
 /// ListClusters in the client's account and region, every page.
 pub async fn list_clusters(
-    client: &Client,
+    client: &Snowball,
     region: &str,
     max_pages: u32,
 ) -> Result<(Vec<crate::estate::ClusterRecord>, u32), ApiError> {
     all_pages(Operation::ListClusters, max_pages, |token| async move {
         let output = client
+            .0
             .list_clusters()
             .max_results(100)
             .set_next_token(token)
@@ -622,12 +657,13 @@ pub async fn list_clusters(
 
 /// The job ids of a cluster, every page of ListClusterJobs.
 pub async fn list_cluster_jobs(
-    client: &Client,
+    client: &Snowball,
     cluster_id: &str,
     max_pages: u32,
 ) -> Result<Vec<String>, ApiError> {
     let (ids, _) = all_pages(Operation::ListClusterJobs, max_pages, |token| async move {
         let output = client
+            .0
             .list_cluster_jobs()
             .cluster_id(cluster_id)
             .max_results(100)
@@ -647,7 +683,7 @@ pub async fn list_cluster_jobs(
 
 /// ListLongTermPricing in the client's account and region, every page.
 pub async fn list_long_term_pricing(
-    client: &Client,
+    client: &Snowball,
     region: &str,
     max_pages: u32,
 ) -> Result<(Vec<crate::estate::TermRecord>, u32), ApiError> {
@@ -656,6 +692,7 @@ pub async fn list_long_term_pricing(
         max_pages,
         |token| async move {
             let output = client
+                .0
                 .list_long_term_pricing()
                 .max_results(100)
                 .set_next_token(token)
@@ -675,11 +712,12 @@ pub async fn list_long_term_pricing(
 /// DescribeCluster of one cluster: its type and the rest of its metadata as
 /// sent (read by a per-request interceptor, as for DescribeJob).
 pub async fn describe_cluster(
-    client: &Client,
+    client: &Snowball,
     cluster_id: &str,
 ) -> Result<crate::estate::ClusterDescription, ApiError> {
     let capture = RawAnswer::default();
     let output = client
+        .0
         .describe_cluster()
         .cluster_id(cluster_id)
         .customize()
