@@ -1,6 +1,6 @@
 //! The report archive (`sync --include reports`): a completed job's
 //! completion report and logs, fetched from the pre-signed URLs DescribeJob
-//! returns and stored byte for byte with their SHA-256 (db::reports), one
+//! returns and stored byte for byte with their SHA-256 (db::archive), one
 //! transaction a file, streamed in chunks of 1 MiB whatever the file's size.
 //! The URLs are credentials for an hour: they live only in a `ReportLink`,
 //! whose Debug hides them, and are never stored, logged or printed; errors
@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 
 use crate::aws::{DownloadError, Downloader};
 use crate::config::ArchiveConfig;
+use crate::db::archive::{self as stored, Fetched};
 use crate::db::lock::RunLock;
-use crate::db::reports::{self, Fetched};
 
 /// A chunk row's content, at most (the table's CHECK says the same).
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -222,7 +222,7 @@ impl Archiver {
                 buffer.extend_from_slice(now);
                 rest = later;
                 if buffer.len() == CHUNK_BYTES {
-                    reports::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
+                    stored::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
                         .await
                         .map_err(database)?;
                     seq += 1;
@@ -237,14 +237,14 @@ impl Archiver {
             )));
         }
         if storing && !buffer.is_empty() {
-            reports::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
+            stored::insert_chunk(&mut tx, &link.job_id, link.kind, seq, &buffer)
                 .await
                 .map_err(database)?;
         }
         let sha256 = hasher.finalize();
         let bytes =
             i64::try_from(total).map_err(|_| Failure::Final("a report over 8 EiB".into()))?;
-        reports::insert_report(
+        stored::insert_report(
             &mut tx,
             run_id,
             &Fetched {

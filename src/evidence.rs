@@ -187,7 +187,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
             true => "reports".to_owned(),
             false => format!("reports/{subject}"),
         };
-        let held = db::reports::held(&mut *tx, subject).await?;
+        let held = db::archive::held(&mut *tx, subject).await?;
         for report in &held {
             let mut entry = json!({
                 "job_id": subject,
@@ -227,7 +227,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
                 .await?
                 .map(|j| j.job_state),
         };
-        match db::reports::offered_kinds(&mut *tx, subject).await? {
+        match db::archive::offered_kinds(&mut *tx, subject).await? {
             None if state
                 .as_deref()
                 .is_some_and(|s| crate::state::State::new(s).is_complete()) =>
@@ -280,7 +280,7 @@ async fn copy_report(
     );
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
-    let mut chunks = db::reports::chunks(&mut *tx, job_id, kind);
+    let mut chunks = db::archive::chunks(&mut *tx, job_id, kind);
     while let Some(chunk) = chunks
         .try_next()
         .await

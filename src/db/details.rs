@@ -51,7 +51,7 @@ pub async fn to_describe(
                    -- A completed job's reports: never offered to a run that
                    -- archives (NULL), or offered and not all archived.
                    -- A report kept only hashed under a lower limit counts as
-                   -- not archived (reports::missing_kinds).
+                   -- not archived (db::archive::missing_kinds).
                    OR ($5::bigint IS NOT NULL AND j.job_state = 'Complete'
                        AND (d.report_kinds IS NULL
                             OR EXISTS (SELECT 1 FROM UNNEST(d.report_kinds) AS k

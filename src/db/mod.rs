@@ -1,6 +1,7 @@
 //! The database: the one place that knows the schema. Connection set-up and
 //! migrations here; one module per table.
 
+pub mod archive;
 pub mod chain;
 pub mod clusters;
 pub mod details;
@@ -9,7 +10,6 @@ pub mod lock;
 pub mod notices;
 pub mod pricing;
 pub mod report;
-pub mod reports;
 pub mod runs;
 pub mod usage;
 

@@ -415,7 +415,7 @@ async fn archive(
     for (job_id, links) in by_job {
         let kinds: Vec<&str> = links.iter().map(|l| l.kind).collect();
         let missing =
-            db::reports::missing_kinds(pool, &job_id, &kinds, archiver.max_bytes()).await?;
+            db::archive::missing_kinds(pool, &job_id, &kinds, archiver.max_bytes()).await?;
         for link in links.iter().filter(|l| missing.iter().any(|k| k == l.kind)) {
             match archiver.archive(pool, step.lock, step.run_id, link).await {
                 Ok(archived) => {

@@ -324,7 +324,7 @@ impl Sink {
         offered: &[String],
     ) -> anyhow::Result<()> {
         self.in_transaction(lock, run_id, "recording the reports offered", async |db| {
-            db::reports::set_offered_kinds(db, job_ids, offered).await
+            db::archive::set_offered_kinds(db, job_ids, offered).await
         })
         .await
     }
