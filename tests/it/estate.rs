@@ -1605,3 +1605,84 @@ async fn the_html_report_colours_only_the_terms_its_table_marks_lapsing_and_wrap
     );
     assert!(html.contains(".wide { overflow-x: auto; }"));
 }
+
+#[tokio::test]
+async fn estate_dates_are_rounded_to_the_microsecond_as_postgresql_reads_them_and_a_rewrite_adds_no_row()
+ {
+    use chrono::{TimeZone, Utc};
+    use snowball_sync::estate::{ClusterRecord, TermRecord};
+    let db = TestDb::migrated().await;
+    // Nanoseconds PostgreSQL cannot hold: it rounds them (to .123457), as it
+    // did when these dates reached it inside JSON.
+    let odd = Utc
+        .timestamp_opt(1_800_000_000, 123_456_789)
+        .single()
+        .expect("a moment");
+    let term = TermRecord {
+        long_term_pricing_id: "LTPIDROUND".into(),
+        pricing_type: Some("OneYear".into()),
+        start_date: Some(odd),
+        end_date: Some(odd),
+        auto_renew: Some(false),
+        status: Some("ACTIVE".into()),
+        snowball_type: None,
+        current_active_job: None,
+        replacement_job: None,
+        job_ids: vec!["JIDb".into(), "JIDa".into()],
+    };
+    let cluster = ClusterRecord {
+        cluster_id: "CIDROUND".into(),
+        cluster_state: "InUse".into(),
+        creation_date: Some(odd),
+        description: None,
+        described: None,
+    };
+    let mut conn = db.pool.acquire().await.expect("a connection");
+    let mut written = Vec::new();
+    for _ in 0..2 {
+        let run = snowball_sync::db::runs::start(
+            &mut *conn,
+            &["us-east-1".to_owned()],
+            &["012345678900".to_owned()],
+            None,
+            snowball_sync::db::runs::MadeBy::Sync,
+        )
+        .await
+        .expect("a run");
+        let terms = snowball_sync::db::pricing::write(
+            &mut *conn,
+            run,
+            &[("012345678900", "us-east-1", &term)],
+        )
+        .await
+        .expect("the term is written");
+        let clusters = snowball_sync::db::clusters::write(
+            &mut *conn,
+            run,
+            &[("012345678900", "us-east-1", &cluster)],
+        )
+        .await
+        .expect("the cluster is written");
+        written.push((terms, clusters));
+    }
+    assert_eq!(
+        written,
+        [(1, 1), (0, 0)],
+        "a rewrite of the same values adds no row"
+    );
+    let (end, created, job_ids): (bool, bool, Vec<String>) = sqlx::query_as(
+        "SELECT t.end_date = '2027-01-15T08:00:00.123456789Z'::timestamptz
+                AND t.end_date = '2027-01-15T08:00:00.123457Z'::timestamptz,
+                c.creation_date = '2027-01-15T08:00:00.123457Z'::timestamptz,
+                t.job_ids
+           FROM snowball.long_term_pricing t, snowball.clusters c",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("the stored values");
+    assert!(
+        end && created,
+        "stored as PostgreSQL reads the nanosecond text"
+    );
+    assert_eq!(job_ids, ["JIDb", "JIDa"], "job ids kept in their order");
+}
