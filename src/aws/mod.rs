@@ -262,7 +262,7 @@ where
                 continue;
             }
             Err(err) => {
-                return Err(anyhow::anyhow!("{}", describe_error(&err)))
+                return Err(anyhow::Error::new(call_error(Operation::ListJobs, &err)))
                     .with_context(|| format!("{region}: ListJobs request {} failed", pages + 1));
             }
         };
@@ -333,10 +333,11 @@ impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
     }
 }
 
-/// The API operations a run calls beyond ListJobs, by their names in the
-/// service's model.
+/// The Snowball API operations a run calls, by their names in the service's
+/// model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    ListJobs,
     DescribeJob,
     GetSnowballUsage,
     ListClusters,
@@ -348,6 +349,7 @@ pub enum Operation {
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
+            Operation::ListJobs => "ListJobs",
             Operation::DescribeJob => "DescribeJob",
             Operation::GetSnowballUsage => "GetSnowballUsage",
             Operation::ListClusters => "ListClusters",
