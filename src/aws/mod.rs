@@ -32,7 +32,6 @@ use aws_sdk_snowball::config::{
     ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedHttpClient,
 };
 use aws_sdk_snowball::error::{BoxError, ProvideErrorMetadata, SdkError};
-use aws_sdk_snowball::operation::list_jobs::ListJobsError;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::{ConnectorBuilder, tls};
 
@@ -249,9 +248,11 @@ where
             .set_next_token(token.clone())
             .send()
             .await;
-        let output = match response {
+        let output = match response.map_err(|err| call_error(Operation::ListJobs, &err)) {
             Ok(output) => output,
-            Err(err) if token.is_some() && !restarted && is_invalid_next_token(&err) => {
+            Err(error)
+                if error.kind == ErrorKind::InvalidToken && token.is_some() && !restarted =>
+            {
                 tracing::warn!(
                     region,
                     "the service rejected our NextToken; restarting this region's listing once"
@@ -261,8 +262,8 @@ where
                 seen_tokens.clear();
                 continue;
             }
-            Err(err) => {
-                return Err(anyhow::Error::new(call_error(Operation::ListJobs, &err)))
+            Err(error) => {
+                return Err(anyhow::Error::new(error))
                     .with_context(|| format!("{region}: ListJobs request {} failed", pages + 1));
             }
         };
@@ -315,11 +316,6 @@ where
         }
         other => crate::error::one_line(other),
     }
-}
-
-fn is_invalid_next_token(err: &aws_sdk_snowball::error::SdkError<ListJobsError>) -> bool {
-    err.as_service_error()
-        .is_some_and(ListJobsError::is_invalid_next_token_exception)
 }
 
 /// The HTTP status of a raw response, for error lines.
@@ -597,12 +593,13 @@ where
                 format!("{operation} did not end within --max-pages {max_pages} pages"),
             ));
         }
-        let (page, next) = match fetch(token.clone()).await {
+        let (page, next) = match fetch(token.clone())
+            .await
+            .map_err(|err| call_error(operation, &err))
+        {
             Ok(answer) => answer,
-            Err(err)
-                if token.is_some()
-                    && !restarted
-                    && err.code() == Some("InvalidNextTokenException") =>
+            Err(error)
+                if error.kind == ErrorKind::InvalidToken && token.is_some() && !restarted =>
             {
                 tracing::warn!(
                     operation = operation.name(),
@@ -614,7 +611,7 @@ where
                 entries.clear();
                 continue;
             }
-            Err(err) => return Err(call_error(operation, &err)),
+            Err(error) => return Err(error),
         };
         pages += 1;
         entries.extend(page);
