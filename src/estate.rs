@@ -4,22 +4,20 @@
 //! `aws::convert` makes them from the SDK's types.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value as Json;
 
 /// One ListClusters entry, with its description when this run made one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRecord {
     pub cluster_id: String,
     pub cluster_state: String,
     pub creation_date: Option<DateTime<Utc>>,
     pub description: Option<String>,
-    #[serde(skip)]
     pub described: Option<ClusterDescription>,
 }
 
 /// What DescribeCluster adds to a listed cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterDescription {
     pub job_type: Option<String>,
     pub snowball_type: Option<String>,
@@ -34,7 +32,7 @@ impl ClusterRecord {
 }
 
 /// One ListLongTermPricing entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TermRecord {
     pub long_term_pricing_id: String,
     pub pricing_type: Option<String>,
