@@ -28,8 +28,16 @@ instance credentials); AWS_REGION; AWS_ENDPOINT_URL and
 AWS_ENDPOINT_URL_SNOWBALL, _STS, _ORGANIZATIONS; RUST_LOG; NO_COLOR. An empty
 variable counts as unset.";
 
+/// `--version`: the release, and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SNOWBALL_SYNC_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "snowball-sync", version, about, long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
+#[command(name = "snowball-sync", version = VERSION, about, long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

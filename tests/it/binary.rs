@@ -216,3 +216,28 @@ async fn no_region_anywhere_is_a_usage_error_before_the_database_is_touched() {
     .expect("query");
     assert_eq!(schema, 0, "the schema was created before the usage error");
 }
+
+#[tokio::test]
+async fn version_names_the_release_and_the_commit_it_was_built_from() {
+    let out = run_bin(&["--version"], &[]).await;
+    out.assert_code(0);
+    let head = std::process::Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .expect("git runs");
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert!(head.status.success() && commit.len() == 12, "{head:?}");
+    assert_eq!(
+        out.stdout(),
+        format!(
+            "snowball-sync {} (commit {commit})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}

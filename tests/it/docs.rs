@@ -336,3 +336,44 @@ fn the_aws_crates_are_named_only_inside_the_aws_boundary() {
         "the AWS crates' types must stay in src/aws/ (docs/architecture.md); named in {crossing:?}"
     );
 }
+
+#[test]
+fn the_changelog_lists_this_version_as_its_newest_release_and_makes_the_debian_changelog() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let changelog = std::fs::read_to_string(format!("{root}/CHANGELOG.md")).expect("CHANGELOG.md");
+    let newest = changelog
+        .lines()
+        .find(|line| line.starts_with("## [") && !line.starts_with("## [Unreleased]"))
+        .expect("a release in CHANGELOG.md");
+    assert!(
+        newest.starts_with(&format!("## [{}] - ", env!("CARGO_PKG_VERSION"))),
+        "{newest}"
+    );
+    // Every migration is named in the release that brought it.
+    for migration in std::fs::read_dir(format!("{root}/migrations")).expect("migrations") {
+        let name = migration.expect("a migration").file_name();
+        let name = name.to_string_lossy();
+        let name = name.trim_end_matches(".sql");
+        assert!(changelog.contains(&format!("`{name}`")), "{name}");
+    }
+    let debian = std::process::Command::new("python3")
+        .arg(format!("{root}/scripts/debian-changelog"))
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&debian.stdout);
+    assert!(
+        debian.status.success(),
+        "{}",
+        String::from_utf8_lossy(&debian.stderr)
+    );
+    assert!(
+        text.starts_with(&format!(
+            "snowball-sync ({}-1) unstable; urgency=medium\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    // One entry per release, each signed off.
+    let releases = changelog.lines().filter(|l| l.starts_with("## [0")).count();
+    assert_eq!(text.matches("\n -- ").count(), releases, "{text}");
+}

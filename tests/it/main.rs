@@ -11,6 +11,7 @@ mod estate;
 mod inputs;
 mod ledger;
 mod operations;
+mod package;
 mod reliability;
 mod reporting;
 mod reports;

@@ -774,7 +774,7 @@ async fn the_systemd_units_pass_systemd_analyze_verify() {
     let service = std::fs::read_to_string(format!("{contrib}/snowball-sync.service"))
         .expect("the service")
         .replace(
-            "/usr/local/bin/snowball-sync",
+            "/usr/bin/snowball-sync",
             env!("CARGO_BIN_EXE_snowball-sync"),
         );
     std::fs::write(dir.path().join("snowball-sync.service"), service).expect("write");
@@ -784,7 +784,14 @@ async fn the_systemd_units_pass_systemd_analyze_verify() {
     )
     .expect("copy");
 
+    // verify also asks `man` for the unit's Documentation= page: the pages
+    // the binary writes, as the package installs them.
+    let man = dir.path().join("man");
+    run_bin(&["man", "--dir", &man.join("man1").to_string_lossy()], &[])
+        .await
+        .assert_code(0);
     let verify = std::process::Command::new("systemd-analyze")
+        .env("MANPATH", &man)
         .arg("verify")
         .arg(dir.path().join("snowball-sync.service"))
         .arg(dir.path().join("snowball-sync.timer"))
