@@ -147,7 +147,7 @@ pub struct ReportConfig {
     pub format: format::ReportFormat,
     pub output: Option<std::path::PathBuf>,
     /// Report on these accounts only; empty for all.
-    pub accounts: Vec<String>,
+    pub accounts: Vec<AccountId>,
     /// Devices due back within this are listed.
     pub deadline_within: Span,
     /// Long-term pricing terms ending within this are listed.
@@ -423,10 +423,7 @@ impl Config {
                 renewal_within: span("--renewal-within", &args.renewal_within, limits::AGE)?,
                 format: args.format.into(),
                 output: args.output,
-                accounts: each("--account", &args.accounts, AccountId::parse)?
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
+                accounts: each("--account", &args.accounts, AccountId::parse)?,
             }),
             cli::Command::Watch(args) => Config::Watch(WatchConfig {
                 database: DatabaseConfig::from_args(args.database)?,

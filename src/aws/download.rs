@@ -44,7 +44,7 @@ impl Downloader {
             .0
             .call(request)
             .await
-            .map_err(|err| DownloadError::Connection(one_line(&err)))?;
+            .map_err(|err| DownloadError::Connection(crate::error::one_line(&err)))?;
         let headers = response.headers();
         let content_type = headers.get("content-type").map(|t| t.replace('\0', ""));
         let content_length = headers.get("content-length").and_then(|n| n.parse().ok());
@@ -63,19 +63,6 @@ impl Download {
         self.body
             .next()
             .await
-            .map(|chunk| chunk.map_err(|err| DownloadError::Cut(one_line(&err))))
+            .map(|chunk| chunk.map_err(|err| DownloadError::Cut(crate::error::one_line(&err))))
     }
-}
-
-/// An error and its causes on one line. The connector's errors name the
-/// host, never the query string.
-fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line.replace('\n', " ")
 }

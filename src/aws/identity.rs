@@ -1,12 +1,11 @@
 //! STS and Organizations: who a set of credentials is, the credentials a
 //! role gives, and the accounts of the organization.
 
-use anyhow::{Context, anyhow};
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_snowball::config::SharedCredentialsProvider;
 
-use super::{Access, ApiCounter, describe_error};
+use super::{Access, ApiCounter, ApiError, ErrorKind, Operation, call_error};
 
 /// Who a set of credentials is: its account and partition.
 pub struct Caller {
@@ -15,7 +14,7 @@ pub struct Caller {
 }
 
 /// GetCallerIdentity with `access`'s credentials.
-pub async fn identify(access: &Access, counter: &ApiCounter) -> anyhow::Result<Caller> {
+pub async fn identify(access: &Access, counter: &ApiCounter) -> Result<Caller, ApiError> {
     let config = aws_sdk_sts::config::Builder::from(&access.0)
         .interceptor(counter.clone())
         .build();
@@ -23,11 +22,16 @@ pub async fn identify(access: &Access, counter: &ApiCounter) -> anyhow::Result<C
         .get_caller_identity()
         .send()
         .await
-        .map_err(|err| anyhow!("{}", describe_error(&err)))?;
+        .map_err(|err| call_error(Operation::GetCallerIdentity, &err))?;
     let account_id = identity
         .account()
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| anyhow!("GetCallerIdentity returned no account"))?
+        .ok_or_else(|| {
+            ApiError::other(
+                Operation::GetCallerIdentity,
+                "GetCallerIdentity returned no account".to_owned(),
+            )
+        })?
         .to_owned();
     let partition = identity
         .arn()
@@ -48,7 +52,7 @@ pub async fn assume(
     session: &str,
     external_id: Option<String>,
     counter: &ApiCounter,
-) -> anyhow::Result<(String, Access)> {
+) -> Result<(String, Access), ApiError> {
     let mut builder = AssumeRoleProvider::builder(arn)
         .session_name(session)
         .configure(&base.0);
@@ -74,7 +78,7 @@ pub async fn assume(
 pub async fn organization_accounts(
     base: &Access,
     counter: &ApiCounter,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, ApiError> {
     use aws_sdk_organizations::types::{AccountState, AccountStatus};
     let config = aws_sdk_organizations::config::Builder::from(&base.0)
         .interceptor(counter.clone())
@@ -89,8 +93,14 @@ pub async fn organization_accounts(
             .set_next_token(token.clone())
             .send()
             .await
-            .map_err(|err| anyhow!("{}", describe_error(&err)))
-            .context("listing the organization's accounts (Organizations ListAccounts)")?;
+            .map_err(|err| {
+                let mut err = call_error(Operation::ListAccounts, &err);
+                err.message = format!(
+                    "listing the organization's accounts (Organizations ListAccounts): {}",
+                    err.message
+                );
+                err
+            })?;
         for account in page.accounts() {
             // State replaced Status (retired September 2026); older answers carry only Status.
             let active = match (account.state(), account.status()) {
@@ -109,9 +119,11 @@ pub async fn organization_accounts(
         match page.next_token().filter(|t| !t.is_empty()) {
             None => return Ok(accounts),
             Some(next) if !seen.insert(next.to_owned()) => {
-                anyhow::bail!(
-                    "Organizations ListAccounts repeated a NextToken; the account list would be truncated"
-                )
+                return Err(ApiError {
+                    operation: Operation::ListAccounts,
+                    kind: ErrorKind::Other,
+                    message: "Organizations ListAccounts repeated a NextToken; the account list would be truncated".to_owned(),
+                });
             }
             Some(next) => token = Some(next.to_owned()),
         }

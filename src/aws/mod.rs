@@ -299,7 +299,7 @@ where
 /// One line for a failed request to any AWS API: the service's error code
 /// and message, or the causes of a transport or credentials failure (the
 /// SDK's own rendering adds Debug dumps).
-pub fn describe_error<E, R>(err: &SdkError<E, R>) -> String
+fn describe_error<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus + 'static,
@@ -333,6 +333,11 @@ impl HttpStatus for aws_sdk_snowball::config::http::HttpResponse {
 /// model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// STS: who a set of credentials is (and, through the credentials
+    /// provider, whether a role could be assumed).
+    GetCallerIdentity,
+    /// Organizations: the organization's accounts.
+    ListAccounts,
     ListJobs,
     DescribeJob,
     GetSnowballUsage,
@@ -345,6 +350,8 @@ pub enum Operation {
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
+            Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::ListAccounts => "ListAccounts",
             Operation::ListJobs => "ListJobs",
             Operation::DescribeJob => "DescribeJob",
             Operation::GetSnowballUsage => "GetSnowballUsage",

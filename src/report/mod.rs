@@ -219,17 +219,23 @@ pub async fn run(config: &ReportConfig, out: &mut (dyn Write + Send)) -> Result<
         Some(at) => at,
         None => db::report::now(&mut *tx).await?,
     };
+    // Bound as text[] in the queries.
+    let accounts: Vec<String> = config
+        .accounts
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
     let scope = Scope {
         past: config.as_of.is_some(),
         period: config.since,
         stuck_after: config.stuck_after,
         deadline_within: config.deadline_within,
         renewal_within: config.renewal_within,
-        accounts: &config.accounts,
+        accounts: &accounts,
     };
     // An account the database has never seen would only give an empty
     // report that looks like a quiet fleet.
-    let unknown = db::report::unknown_accounts(&mut *tx, &config.accounts).await?;
+    let unknown = db::report::unknown_accounts(&mut *tx, &accounts).await?;
     if !unknown.is_empty() {
         return Err(Error::Usage(format!(
             "--account {}: no job, cluster, term or run of {} in the database",
