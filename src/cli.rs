@@ -37,7 +37,10 @@ pub const VERSION: &str = concat!(
 );
 
 #[derive(Debug, Parser)]
-#[command(name = "snowball-sync", version = VERSION, about, long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
+#[command(
+    name = "snowball-sync",
+    version = VERSION,
+    about = "Mirror AWS Snowball ListJobs into PostgreSQL with an append-only JobState history", long_about = None, after_long_help = EXIT_CODES_AND_ENVIRONMENT)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

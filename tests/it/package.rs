@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use crate::support::{TestDb, aws_test_env, count_jobs, skipped, skipped_without};
 
 const ENV_FILE: &str = "/etc/snowball-sync/snowball-sync.env";
-const UNITS: &str = "/lib/systemd/system";
+const UNITS: &str = "/usr/lib/systemd/system";
 
 /// The package scripts/build-deb wrote for this version, if there is one
 /// (a failure under CI=true when not).
@@ -87,7 +87,7 @@ fn lintian_finds_no_error_in_the_package_and_only_the_warnings_the_docs_explain(
         return;
     };
     let package = package.to_string_lossy();
-    let output = run("lintian", &["--no-tag-display-limit", &package]);
+    let output = run("lintian", &["--tag-display-limit", "0", &package]);
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     let context = format!(
         "lintian {package}\n--- stdout\n{report}\n--- stderr\n{}",
@@ -129,25 +129,22 @@ async fn the_package_installs_works_as_documented_keeps_an_edited_env_file_on_up
         return;
     };
     let package = package.to_string_lossy().into_owned();
-    // The previous release had no package: the same files under the
-    // previous version stand in for it, which is what dpkg's upgrade of a
-    // conffile depends on.
+    // The previous release had no package: this one's files, repacked under
+    // the previous version, stand in for it, which is what dpkg's upgrade
+    // of a conffile depends on.
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let previous = dir.path().join("previous.deb");
-    let previous = previous.to_string_lossy().into_owned();
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let tree = dir.path().join("previous");
+    let tree = tree.to_string_lossy().into_owned();
+    let previous = format!("{tree}.deb");
+    ok("dpkg-deb", &["--raw-extract", &package, &tree]);
+    let control = format!("{tree}/DEBIAN/control");
+    let fields = std::fs::read_to_string(&control).expect("the control file");
+    let this = format!("Version: {}-1\n", env!("CARGO_PKG_VERSION"));
+    assert!(fields.contains(&this), "{fields}");
+    std::fs::write(&control, fields.replace(&this, "Version: 0.4.0-1\n")).expect("write");
     ok(
-        "cargo",
-        &[
-            "deb",
-            "--manifest-path",
-            manifest,
-            "--no-build",
-            "--deb-version",
-            "0.4.0-1",
-            "--output",
-            &previous,
-        ],
+        "dpkg-deb",
+        &["--root-owner-group", "--build", &tree, &previous],
     );
     // Whatever an earlier, interrupted run of this test left.
     run("dpkg", &["--purge", "snowball-sync"]);
@@ -265,8 +262,8 @@ async fn the_package_installs_works_as_documented_keeps_an_edited_env_file_on_up
         "/usr/bin/snowball-sync",
         "/usr/share/man/man1/snowball-sync-sync.1.gz",
         "/usr/share/bash-completion/completions/snowball-sync",
-        "/lib/systemd/system/snowball-sync.service",
-        "/lib/systemd/system/snowball-sync.timer",
+        "/usr/lib/systemd/system/snowball-sync.service",
+        "/usr/lib/systemd/system/snowball-sync.timer",
     ] {
         assert!(!exists(gone), "{gone} is removed");
     }
