@@ -43,7 +43,7 @@ pub async fn run(config: &DemoConfig, out: &mut (dyn Write + Send)) -> Result<()
     // rewinding the fleet (which would record jobs moving backwards).
     let mut conn = db::connect_one(&database).await?;
     db::migrate(&mut conn).await?;
-    let earlier = db::report::succeeded_runs(&mut conn).await?;
+    let earlier = db::health::succeeded_runs(&mut conn).await?;
     let fleet = FleetConfig {
         accounts: config.accounts,
         clusters: DEMO_CLUSTERS,
@@ -118,7 +118,7 @@ const SUGGESTED_QUERIES: &[&str] = &[
 ];
 
 async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Result<(), Error> {
-    let accounts = db::report::account_counts(&mut *conn, &[]).await?;
+    let accounts = db::fleet::account_counts(&mut *conn, None, &[]).await?;
     let rows: Vec<Vec<String>> = accounts
         .iter()
         .map(|a| {
@@ -138,7 +138,7 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
     .ok();
 
     let mut by_state = std::collections::BTreeMap::<String, i64>::new();
-    for count in db::report::state_counts(&mut *conn).await? {
+    for count in db::fleet::state_counts(&mut *conn).await? {
         *by_state.entry(count.job_state).or_default() += count.jobs;
     }
     let mut by_state: Vec<(String, i64)> = by_state.into_iter().collect();
@@ -154,7 +154,7 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
     )
     .ok();
 
-    let latest = db::report::latest_transitions(&mut *conn, 8).await?;
+    let latest = db::fleet::latest_transitions(&mut *conn, 8).await?;
     let rows: Vec<Vec<String>> = latest
         .iter()
         .map(|t| {
@@ -179,9 +179,9 @@ async fn show(conn: &mut sqlx::PgConnection, out: &mut (dyn Write + Send)) -> Re
 
     // The job whose shipments and transfer changed most, or else the one
     // with the most states: its timeline, details interleaved.
-    let job = match db::report::busiest_detail_job(&mut *conn).await? {
+    let job = match db::fleet::busiest_detail_job(&mut *conn).await? {
         Some(job) => Some(job),
-        None => db::report::busiest_job(&mut *conn).await?,
+        None => db::fleet::busiest_job(&mut *conn).await?,
     };
     if let Some(job_id) = job
         && let Some(history) = crate::history::History::load(&mut *conn, &job_id).await?
@@ -202,7 +202,7 @@ async fn show_estate(
     conn: &mut sqlx::PgConnection,
     out: &mut (dyn Write + Send),
 ) -> Result<(), Error> {
-    let clusters = db::clusters::overview(&mut *conn, &[]).await?;
+    let clusters = db::clusters::overview(&mut *conn, None, &[]).await?;
     let mut busiest: Option<(usize, crate::history::estate::ClusterHistory)> = None;
     for cluster in &clusters {
         if let Some(history) =
@@ -222,9 +222,10 @@ async fn show_estate(
         )
         .ok();
     }
-    let now = db::report::now(&mut *conn).await?;
+    let now = db::now(&mut *conn).await?;
     let mut terms = db::pricing::ending(
         &mut *conn,
+        None,
         now,
         chrono::DateTime::<chrono::Utc>::MAX_UTC,
         &[],
@@ -259,7 +260,7 @@ async fn show_estate(
         )
     )
     .ok();
-    let usage = db::usage::latest(&mut *conn, &[]).await?;
+    let usage = db::usage::latest(&mut *conn, None, &[]).await?;
     let rows: Vec<Vec<String>> = usage
         .iter()
         .map(|u| {

@@ -104,11 +104,11 @@ async fn write_packets(config: &EvidenceConfig, out: &mut (dyn Write + Send)) ->
     let (jobs, one) = match &config.jobs {
         EvidenceJobs::One(job_id) => (vec![job_id.clone()], true),
         EvidenceJobs::CompletedSince(period) => {
-            let now = db::report::now(&mut *tx).await?;
+            let now = db::now(&mut *tx).await?;
             let since = period
                 .before(now)
                 .context("--completed-since reaches before the calendar")?;
-            (db::report::completed_since(&mut *tx, since).await?, false)
+            (db::evidence::completed_since(&mut *tx, since).await?, false)
         }
     };
     for job_id in &jobs {
@@ -136,7 +136,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
     let history = History::load(&mut *tx, job_id)
         .await?
         .ok_or_else(|| no_such_job(job_id))?;
-    let Some(job) = db::report::job_attributes(&mut *tx, job_id).await? else {
+    let Some(job) = db::evidence::job_attributes(&mut *tx, job_id).await? else {
         return Err(no_such_job(job_id));
     };
     let parts = match job.is_master {
@@ -163,7 +163,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
 
     let mut observing = std::collections::BTreeMap::new();
     for subject in &subjects {
-        for run in db::report::runs_observing(&mut *tx, subject).await? {
+        for run in db::evidence::runs_observing(&mut *tx, subject).await? {
             observing.insert(run.id, run);
         }
     }
@@ -223,7 +223,7 @@ async fn packet(tx: &mut sqlx::PgConnection, job_id: &str, dir: &Path) -> Result
         }
         let state = match *subject == job_id {
             true => Some(job.job_state.clone()),
-            false => db::report::job_attributes(&mut *tx, subject)
+            false => db::evidence::job_attributes(&mut *tx, subject)
                 .await?
                 .map(|j| j.job_state),
         };

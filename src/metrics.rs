@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::db::report::StateCount;
+use crate::db::fleet::StateCount;
 use crate::db::runs::RunStatus;
 use crate::sync::RunSummary;
 

@@ -38,7 +38,7 @@ pub async fn run(
     let mut watcher = Watcher {
         pool: db::pool(&config.database, 2).await?,
         format: config.format,
-        since: db::report::now(&mut conn).await?,
+        since: db::now(&mut conn).await?,
         printed: VecDeque::new(),
     };
     drop(conn);

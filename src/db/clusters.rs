@@ -278,9 +278,9 @@ pub async fn cluster(conn: &mut PgConnection, cluster_id: &str) -> anyhow::Resul
 pub async fn intervals(
     db: impl PgExecutor<'_>,
     cluster_id: &str,
-) -> anyhow::Result<Vec<crate::db::report::Interval>> {
+) -> anyhow::Result<Vec<crate::db::timeline::Interval>> {
     sqlx::query_as!(
-        crate::db::report::Interval,
+        crate::db::timeline::Interval,
         r#"SELECT cluster_id AS job_id, to_state AS state, observed_at AS entered_at,
                   from_state_last_seen_at AS entered_after,
                   lead(observed_at) OVER (ORDER BY id) AS left_at, sync_run_id, row_hash
@@ -314,48 +314,6 @@ pub async fn state_counts(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<StateCo
     .context("counting clusters by state")
 }
 
-/// As `overview`, as the history stood at `at`: each cluster's state then
-/// and since when, its member jobs' states then; clusters not yet seen then
-/// are left out. Membership and `missing_since` have no history: today's
-/// (`missing_since` shown only when it was already set then).
-pub async fn overview_at(
-    db: impl PgExecutor<'_>,
-    at: DateTime<Utc>,
-    accounts: &[String],
-) -> anyhow::Result<Vec<Overview>> {
-    sqlx::query_as!(
-        Overview,
-        r#"SELECT c.cluster_id, c.account_id, c.region, h.to_state AS "cluster_state!",
-                  h.observed_at AS "state_since!",
-                  CASE WHEN c.missing_since <= $1 THEN c.missing_since END AS missing_since,
-                  coalesce(m.jobs, 0) AS "member_jobs!", m.states AS member_states
-             FROM snowball.clusters c
-             JOIN LATERAL (SELECT h.to_state, h.observed_at
-                             FROM snowball.cluster_state_history h
-                            WHERE h.cluster_id = c.cluster_id AND h.observed_at <= $1
-                            ORDER BY h.id DESC LIMIT 1) h ON true
-             LEFT JOIN LATERAL (
-                   SELECT sum(n)::bigint AS jobs,
-                          string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
-                     FROM (SELECT s.job_state, count(*) AS n
-                             FROM snowball.jobs j
-                             JOIN LATERAL (SELECT x.to_state AS job_state
-                                             FROM snowball.job_state_history x
-                                            WHERE x.job_id = j.job_id AND x.observed_at <= $1
-                                            ORDER BY x.id DESC LIMIT 1) s ON true
-                            WHERE j.cluster_id = c.cluster_id
-                            GROUP BY s.job_state) s
-                  ) m ON true
-            WHERE cardinality($2::text[]) = 0 OR c.account_id = ANY($2)
-            ORDER BY h.to_state, c.cluster_id"#,
-        at,
-        accounts
-    )
-    .fetch_all(db)
-    .await
-    .context("reading the clusters, as of a moment")
-}
-
 /// A cluster as the report lists it: its members' states counted.
 pub struct Overview {
     pub cluster_id: String,
@@ -369,27 +327,60 @@ pub struct Overview {
     pub member_states: Option<String>,
 }
 
-/// Every cluster of these accounts (`accounts` empty: all), by state.
+/// Every cluster of these accounts (`accounts` empty: all), by state, with
+/// its member jobs' states counted: now, or as the history stood at `at`
+/// (each cluster's state then and since when, its members' states then;
+/// clusters not yet seen then are left out; membership and `missing_since`
+/// have no history: today's, `missing_since` shown only when it was already
+/// set then).
 pub async fn overview(
     db: impl PgExecutor<'_>,
+    at: Option<DateTime<Utc>>,
     accounts: &[String],
 ) -> anyhow::Result<Vec<Overview>> {
     sqlx::query_as!(
         Overview,
-        r#"SELECT c.cluster_id, c.account_id, c.region, c.cluster_state, c.state_since,
-                  c.missing_since,
-                  coalesce(m.jobs, 0) AS "member_jobs!", m.states AS member_states
-             FROM snowball.clusters c
-             LEFT JOIN LATERAL (
-                   SELECT sum(n)::bigint AS jobs,
-                          string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
-                     FROM (SELECT j.job_state, count(*) AS n
-                             FROM snowball.jobs j
-                            WHERE j.cluster_id = c.cluster_id
-                            GROUP BY j.job_state) s
-                  ) m ON true
-            WHERE cardinality($1::text[]) = 0 OR c.account_id = ANY($1)
-            ORDER BY c.cluster_state, c.cluster_id"#,
+        r#"SELECT cluster_id AS "cluster_id!", account_id, region AS "region!",
+                  cluster_state AS "cluster_state!", state_since AS "state_since!",
+                  missing_since, member_jobs AS "member_jobs!", member_states
+             FROM (SELECT c.cluster_id, c.account_id, c.region, c.cluster_state, c.state_since,
+                          c.missing_since, coalesce(m.jobs, 0) AS member_jobs,
+                          m.states AS member_states
+                     FROM snowball.clusters c
+                     LEFT JOIN LATERAL (
+                           SELECT sum(n)::bigint AS jobs,
+                                  string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
+                             FROM (SELECT j.job_state, count(*) AS n
+                                     FROM snowball.jobs j
+                                    WHERE j.cluster_id = c.cluster_id
+                                    GROUP BY j.job_state) s
+                          ) m ON true
+                    WHERE $1::timestamptz IS NULL
+                   UNION ALL
+                   SELECT c.cluster_id, c.account_id, c.region, h.to_state, h.observed_at,
+                          CASE WHEN c.missing_since <= $1 THEN c.missing_since END,
+                          coalesce(m.jobs, 0), m.states
+                     FROM snowball.clusters c
+                     JOIN LATERAL (SELECT h.to_state, h.observed_at
+                                     FROM snowball.cluster_state_history h
+                                    WHERE h.cluster_id = c.cluster_id AND h.observed_at <= $1
+                                    ORDER BY h.id DESC LIMIT 1) h ON true
+                     LEFT JOIN LATERAL (
+                           SELECT sum(n)::bigint AS jobs,
+                                  string_agg(job_state || '×' || n, ' ' ORDER BY job_state) AS states
+                             FROM (SELECT s.job_state, count(*) AS n
+                                     FROM snowball.jobs j
+                                     JOIN LATERAL (SELECT x.to_state AS job_state
+                                                     FROM snowball.job_state_history x
+                                                    WHERE x.job_id = j.job_id AND x.observed_at <= $1
+                                                    ORDER BY x.id DESC LIMIT 1) s ON true
+                                    WHERE j.cluster_id = c.cluster_id
+                                    GROUP BY s.job_state) s
+                          ) m ON true
+                    WHERE $1 IS NOT NULL) o
+            WHERE cardinality($2::text[]) = 0 OR account_id = ANY($2)
+            ORDER BY cluster_state, cluster_id"#,
+        at,
         accounts
     )
     .fetch_all(db)

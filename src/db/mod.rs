@@ -1,16 +1,20 @@
 //! The database: the one place that knows the schema. Connection set-up and
-//! migrations here; one module per table.
+//! migrations here; one module per table that runs write, one per question
+//! the read side answers (`fleet`, `timeline`, `health`, `evidence`).
 
 pub mod archive;
 pub mod chain;
 pub mod clusters;
 pub mod details;
+pub mod evidence;
+pub mod fleet;
+pub mod health;
 pub mod jobs;
 pub mod lock;
 pub mod notices;
 pub mod pricing;
-pub mod report;
 pub mod runs;
+pub mod timeline;
 pub mod usage;
 
 use anyhow::Context;
@@ -140,4 +144,12 @@ pub async fn snapshot(
 /// values reached it inside JSON.
 pub(crate) fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The database's clock: reports are "as of" the moment they are made.
+pub async fn now(db: impl sqlx::PgExecutor<'_>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(db)
+        .await
+        .context("reading the database clock")
 }

@@ -273,62 +273,47 @@ pub struct Ending {
     pub replacement_job: Option<String>,
 }
 
-/// As `ending`, as the history stood at `at`: each term's status, auto-renew,
-/// end date and jobs from its latest history row then (pricing type,
-/// device type and start date have no history: today's). Terms not yet
-/// seen then are left out.
-pub async fn ending_at(
-    db: impl PgExecutor<'_>,
-    at: DateTime<Utc>,
-    until: DateTime<Utc>,
-    accounts: &[String],
-) -> anyhow::Result<Vec<Ending>> {
-    sqlx::query_as!(
-        Ending,
-        r#"SELECT t.long_term_pricing_id, t.account_id, t.pricing_type, t.snowball_type, h.status,
-                  t.start_date, h.end_date AS "end_date!",
-                  floor(extract(epoch FROM h.end_date - $1) / 86400)::integer AS "days_left!",
-                  h.auto_renew, h.auto_renew IS NOT TRUE AS "lapses!",
-                  h.current_active_job, h.replacement_job
-             FROM snowball.long_term_pricing t
-             JOIN LATERAL (SELECT h.status, h.end_date, h.auto_renew, h.current_active_job,
-                                  h.replacement_job
-                             FROM snowball.long_term_pricing_history h
-                            WHERE h.long_term_pricing_id = t.long_term_pricing_id
-                              AND h.observed_at <= $1
-                            ORDER BY h.id DESC LIMIT 1) h ON true
-            WHERE h.end_date > $1 AND h.end_date <= $2
-              AND (cardinality($3::text[]) = 0 OR t.account_id = ANY($3))
-            ORDER BY h.auto_renew IS NOT TRUE DESC, h.end_date, t.long_term_pricing_id"#,
-        at,
-        until,
-        accounts
-    )
-    .fetch_all(db)
-    .await
-    .context("reading the long-term pricing terms ending, as of a moment")
-}
-
 /// The terms of these accounts (`accounts` empty: all) ending after `from`
-/// and by `until`, lapsing ones (no auto-renew) first, then soonest first.
-/// Days are counted from `from`, the report's moment.
+/// and by `until`, lapsing ones (no auto-renew) first, then soonest first;
+/// days are counted from `from`, the report's moment. Now (`at` None), or
+/// as the history stood at `at`: each term's status, auto-renew, end date
+/// and jobs from its latest history row then (pricing type, device type and
+/// start date have no history: today's); terms not yet seen then are left
+/// out.
 pub async fn ending(
     db: impl PgExecutor<'_>,
+    at: Option<DateTime<Utc>>,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     accounts: &[String],
 ) -> anyhow::Result<Vec<Ending>> {
     sqlx::query_as!(
         Ending,
-        r#"SELECT long_term_pricing_id, account_id, pricing_type, snowball_type, status,
-                  start_date, end_date AS "end_date!",
-                  floor(extract(epoch FROM end_date - $1) / 86400)::integer AS "days_left!",
+        r#"SELECT long_term_pricing_id AS "long_term_pricing_id!", account_id, pricing_type,
+                  snowball_type, status, start_date, end_date AS "end_date!",
+                  floor(extract(epoch FROM end_date - $2) / 86400)::integer AS "days_left!",
                   auto_renew, auto_renew IS NOT TRUE AS "lapses!",
                   current_active_job, replacement_job
-             FROM snowball.long_term_pricing
-            WHERE end_date > $1 AND end_date <= $2
-              AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
+             FROM (SELECT long_term_pricing_id, account_id, pricing_type, snowball_type, status,
+                          start_date, end_date, auto_renew, current_active_job, replacement_job
+                     FROM snowball.long_term_pricing
+                    WHERE $1::timestamptz IS NULL
+                   UNION ALL
+                   SELECT t.long_term_pricing_id, t.account_id, t.pricing_type, t.snowball_type,
+                          h.status, t.start_date, h.end_date, h.auto_renew, h.current_active_job,
+                          h.replacement_job
+                     FROM snowball.long_term_pricing t
+                     JOIN LATERAL (SELECT h.status, h.end_date, h.auto_renew, h.current_active_job,
+                                          h.replacement_job
+                                     FROM snowball.long_term_pricing_history h
+                                    WHERE h.long_term_pricing_id = t.long_term_pricing_id
+                                      AND h.observed_at <= $1
+                                    ORDER BY h.id DESC LIMIT 1) h ON true
+                    WHERE $1 IS NOT NULL) t
+            WHERE end_date > $2 AND end_date <= $3
+              AND (cardinality($4::text[]) = 0 OR account_id = ANY($4))
             ORDER BY auto_renew IS NOT TRUE DESC, end_date, long_term_pricing_id"#,
+        at,
         from,
         until,
         accounts

@@ -80,37 +80,31 @@ pub struct Usage {
     pub headroom: Option<i64>,
 }
 
-/// As `latest`, as the history stood at `at`: the last figures observed then.
-pub async fn latest_at(
+/// The latest figures per account and region: now (the device_usage view),
+/// or the last observed at or before `at`.
+pub async fn latest(
     db: impl PgExecutor<'_>,
-    at: chrono::DateTime<chrono::Utc>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
     accounts: &[String],
 ) -> anyhow::Result<Vec<Usage>> {
     sqlx::query_as!(
         Usage,
-        r#"SELECT DISTINCT ON (account_id, region)
-                  account_id, region, snowball_limit, snowballs_in_use,
-                  snowball_limit - snowballs_in_use AS headroom
-             FROM snowball.device_usage_history
-            WHERE observed_at <= $1
-              AND (cardinality($2::text[]) = 0 OR account_id = ANY($2))
-            ORDER BY account_id, region, id DESC"#,
-        at,
-        accounts
-    )
-    .fetch_all(db)
-    .await
-    .context("reading device usage, as of a moment")
-}
-
-pub async fn latest(db: impl PgExecutor<'_>, accounts: &[String]) -> anyhow::Result<Vec<Usage>> {
-    sqlx::query_as!(
-        Usage,
         r#"SELECT account_id AS "account_id!", region AS "region!", snowball_limit,
                   snowballs_in_use, headroom
-             FROM snowball.device_usage
-            WHERE cardinality($1::text[]) = 0 OR account_id = ANY($1)
+             FROM (SELECT account_id, region, snowball_limit, snowballs_in_use, headroom
+                     FROM snowball.device_usage
+                    WHERE $1::timestamptz IS NULL
+                   UNION ALL
+                   SELECT * FROM (SELECT DISTINCT ON (account_id, region)
+                                         account_id, region, snowball_limit, snowballs_in_use,
+                                         snowball_limit - snowballs_in_use AS headroom
+                                    FROM snowball.device_usage_history
+                                   WHERE observed_at <= $1
+                                   ORDER BY account_id, region, id DESC) h
+                    WHERE $1 IS NOT NULL) u
+            WHERE cardinality($2::text[]) = 0 OR account_id = ANY($2)
             ORDER BY account_id, region"#,
+        at,
         accounts
     )
     .fetch_all(db)

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{stint_json, stints_table};
 use crate::chain::hex;
 use crate::db;
-use crate::db::report::Interval;
+use crate::db::timeline::Interval;
 use crate::format::TableFormat;
 use crate::render::{csv_line, rfc3339, text_table, text_time};
 
@@ -29,7 +29,7 @@ impl ClusterHistory {
         };
         Ok(Some(ClusterHistory {
             stints: db::clusters::intervals(&mut *tx, cluster_id).await?,
-            as_of: db::report::now(&mut *tx).await?,
+            as_of: db::now(&mut *tx).await?,
             cluster_id: cluster_id.to_owned(),
             cluster,
         }))
@@ -153,7 +153,7 @@ impl TermHistory {
         };
         Ok(Some(TermHistory {
             changes: db::pricing::changes(&mut *tx, id).await?,
-            as_of: db::report::now(&mut *tx).await?,
+            as_of: db::now(&mut *tx).await?,
             id: id.to_owned(),
             term,
         }))

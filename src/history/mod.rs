@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::config::HistoryConfig;
 use crate::db;
-use crate::db::report::{DetailChange, Interval};
+use crate::db::timeline::{DetailChange, Interval};
 use crate::detail::Progress;
 use crate::error::Error;
 use crate::format::TableFormat;
@@ -323,15 +323,15 @@ impl History {
         tx: &mut sqlx::PgConnection,
         job_id: &str,
     ) -> anyhow::Result<Option<History>> {
-        let Some(account_id) = db::report::job_account(&mut *tx, job_id).await? else {
+        let Some(account_id) = db::timeline::job_account(&mut *tx, job_id).await? else {
             return Ok(None);
         };
         Ok(Some(History {
-            details: db::report::job_detail_changes(&mut *tx, job_id).await?,
+            details: db::timeline::job_detail_changes(&mut *tx, job_id).await?,
             job_id: job_id.to_owned(),
             account_id,
-            as_of: db::report::now(&mut *tx).await?,
-            stints: db::report::job_intervals(&mut *tx, job_id).await?,
+            as_of: db::now(&mut *tx).await?,
+            stints: db::timeline::job_intervals(&mut *tx, job_id).await?,
         }))
     }
 

@@ -14,10 +14,12 @@ use serde_json::json;
 
 use crate::config::ReportConfig;
 use crate::db;
-use crate::db::report::{
-    AccountCount, DailyState, Deadline, InTransit, Interval, StateTypeCount, StuckJob, SyncHealth,
-    Transfer, TransferPoint, TransitionCount,
+use crate::db::fleet::{
+    AccountCount, DailyState, Deadline, InTransit, StateTypeCount, StuckJob, Transfer,
+    TransferPoint, TransitionCount,
 };
+use crate::db::health::SyncHealth;
+use crate::db::timeline::Interval;
 use crate::error::Error;
 use crate::format::ReportFormat;
 use crate::render::{human_duration, rfc3339, text_time};
@@ -50,7 +52,7 @@ pub struct Report {
     pub in_transit: Vec<InTransit>,
     pub deadlines: Vec<Deadline>,
     /// Completed jobs whose reports the archive lacks (as today, even with --as-of).
-    pub lacking_reports: Vec<db::report::LackingReports>,
+    pub lacking_reports: Vec<db::fleet::LackingReports>,
     /// Device usage against the limit, the latest per account and region.
     pub usage: Vec<db::usage::Usage>,
     /// Clusters with their member jobs' states (with --as-of, as they were).
@@ -101,36 +103,18 @@ impl Report {
             .before(as_of)
             .context("--stuck-after reaches before the calendar")?;
         // Now, the tables say it; at a moment past, the history does.
-        let (jobs_by_account, jobs_by_state, stuck, deadlines) = match past {
-            false => (
-                db::report::account_counts(&mut *conn, accounts).await?,
-                db::report::state_type_counts(&mut *conn, accounts).await?,
-                db::report::stuck_jobs(&mut *conn, stuck_before, accounts).await?,
-                db::report::deadlines_within(&mut *conn, deadline_days, accounts).await?,
-            ),
-            true => (
-                db::report::account_counts_at(&mut *conn, as_of, accounts).await?,
-                db::report::state_type_counts_at(&mut *conn, as_of, accounts).await?,
-                db::report::stuck_jobs_at(&mut *conn, as_of, stuck_before, accounts).await?,
-                db::report::deadlines_within_at(&mut *conn, as_of, deadline_days, accounts).await?,
-            ),
-        };
-        // The estate has a history too: at a moment past, read from it.
+        let at = past.then_some(as_of);
+        let jobs_by_account = db::fleet::account_counts(&mut *conn, at, accounts).await?;
+        let jobs_by_state = db::fleet::state_type_counts(&mut *conn, at, accounts).await?;
+        let stuck = db::fleet::stuck_jobs(&mut *conn, at, stuck_before, accounts).await?;
+        let deadlines =
+            db::fleet::deadlines_within(&mut *conn, at, deadline_days, accounts).await?;
         let never = DateTime::<Utc>::MAX_UTC;
-        let (usage, clusters, terms_ending, terms) = match past {
-            false => (
-                db::usage::latest(&mut *conn, accounts).await?,
-                db::clusters::overview(&mut *conn, accounts).await?,
-                db::pricing::ending(&mut *conn, as_of, renewal_until, accounts).await?,
-                db::pricing::ending(&mut *conn, as_of, never, accounts).await?,
-            ),
-            true => (
-                db::usage::latest_at(&mut *conn, as_of, accounts).await?,
-                db::clusters::overview_at(&mut *conn, as_of, accounts).await?,
-                db::pricing::ending_at(&mut *conn, as_of, renewal_until, accounts).await?,
-                db::pricing::ending_at(&mut *conn, as_of, never, accounts).await?,
-            ),
-        };
+        let usage = db::usage::latest(&mut *conn, at, accounts).await?;
+        let clusters = db::clusters::overview(&mut *conn, at, accounts).await?;
+        let terms_ending =
+            db::pricing::ending(&mut *conn, at, as_of, renewal_until, accounts).await?;
+        let terms = db::pricing::ending(&mut *conn, at, as_of, never, accounts).await?;
         Ok(Report {
             as_of,
             past,
@@ -139,23 +123,23 @@ impl Report {
             accounts: accounts.to_vec(),
             jobs_by_account,
             jobs_by_state,
-            transitions: db::report::transitions_since(&mut *conn, since, as_of, accounts).await?,
+            transitions: db::fleet::transitions_since(&mut *conn, since, as_of, accounts).await?,
             stuck,
             // Runs span accounts: their health is the database's, unfiltered.
-            health: db::report::sync_health(&mut *conn, since).await?,
-            daily: db::report::daily_states(&mut *conn, since, as_of, accounts).await?,
-            timeline: db::report::timeline(&mut *conn, since, TIMELINE_LANES, accounts).await?,
+            health: db::health::sync_health(&mut *conn, since).await?,
+            daily: db::fleet::daily_states(&mut *conn, since, as_of, accounts).await?,
+            timeline: db::fleet::timeline(&mut *conn, since, TIMELINE_LANES, accounts).await?,
             deadline_within,
-            transfers: db::report::transfers_in_progress(&mut *conn, accounts).await?,
-            in_transit: db::report::shipments_in_transit(&mut *conn, accounts).await?,
+            transfers: db::fleet::transfers_in_progress(&mut *conn, accounts).await?,
+            in_transit: db::fleet::shipments_in_transit(&mut *conn, accounts).await?,
             deadlines,
-            lacking_reports: db::report::lacking_reports(&mut *conn, accounts).await?,
+            lacking_reports: db::fleet::lacking_reports(&mut *conn, accounts).await?,
             usage,
             clusters,
             renewal_within,
             terms_ending,
             terms,
-            transfer_series: db::report::transfer_series(
+            transfer_series: db::fleet::transfer_series(
                 &mut *conn,
                 since,
                 TRANSFER_LANES,
@@ -217,7 +201,7 @@ pub async fn run(config: &ReportConfig, out: &mut (dyn Write + Send)) -> Result<
     // now() is the snapshot's own moment: the transaction's start.
     let as_of = match config.as_of {
         Some(at) => at,
-        None => db::report::now(&mut *tx).await?,
+        None => db::now(&mut *tx).await?,
     };
     // Bound as text[] in the queries.
     let accounts: Vec<String> = config
@@ -235,7 +219,7 @@ pub async fn run(config: &ReportConfig, out: &mut (dyn Write + Send)) -> Result<
     };
     // An account the database has never seen would only give an empty
     // report that looks like a quiet fleet.
-    let unknown = db::report::unknown_accounts(&mut *tx, &accounts).await?;
+    let unknown = db::fleet::unknown_accounts(&mut *tx, &accounts).await?;
     if !unknown.is_empty() {
         return Err(Error::Usage(format!(
             "--account {}: no job, cluster, term or run of {} in the database",

@@ -64,9 +64,9 @@ async fn write_metrics(
         && let Ok(mut conn) = db::connect_one(&config.database).await
     {
         let estate = config.estate;
-        jobs_by_state = db::report::state_counts(&mut conn).await.ok();
+        jobs_by_state = db::fleet::state_counts(&mut conn).await.ok();
         if estate.usage {
-            usage = db::usage::latest(&mut conn, &[]).await.ok();
+            usage = db::usage::latest(&mut conn, None, &[]).await.ok();
         }
         if estate.clusters {
             clusters = db::clusters::state_counts(&mut conn).await.ok();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use snowball_sync::db::report as queries;
+use snowball_sync::db::timeline as queries;
 use snowball_sync::format::{ReportFormat, TableFormat};
 use snowball_sync::history::History;
 use snowball_sync::render::{human_duration, rfc3339, text_table, text_time};
