@@ -33,12 +33,14 @@ The details case times the details step of `sync --details` (a first sync,
 which describes every job, then an unchanged re-sync, which describes the
 active ones again and must write no detail row) against the bound
 1.2 x (DescribeJob requests x latency / concurrency).
-       scripts/bench.py reports [--binary PATH] [--repeat 5]
+       scripts/bench.py reports [--binary PATH] [--baseline BIN] [--repeat 5]
 The reports case builds two synthetic histories with scripts/bench-reports.sql
 (995 500 and 104 500 rows, the same last seven days) and times `report
---since 7d` and `history JOB_ID` on each (the median of REPEAT runs), with
-the observed_at index as BRIN and as b-tree; the bound is 1.5 x the small
-history's time.
+--since 7d`, the same `--as-of` two days ago and `history JOB_ID` on each
+(the median of REPEAT runs), with the observed_at index as BRIN and as
+b-tree; the bound is 1.5 x the small history's time. With --baseline, BIN
+is timed alternately with PATH on the same databases, and the ratios
+printed.
        scripts/bench.py chain --baseline BIN [--jobs 100000] [--latencies 0,20] [--repeat 3]
 The chain case times first syncs and unchanged re-syncs of JOBS jobs (one
 region) with this release and with BIN (the release before the hash chain,
@@ -354,24 +356,31 @@ def details_case(argv):
 def reports_case(argv):
     parser = argparse.ArgumentParser(prog="bench.py reports")
     parser.add_argument("--binary", default=BINARY)
+    parser.add_argument("--baseline", help="another release's binary, timed alternately with this one")
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args(argv)
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     base = admin_url.split("?")[0].rsplit("/", 1)[0]
     if options.binary == BINARY:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    binaries = [options.binary] + ([options.baseline] if options.baseline else [])
 
-    def median(url, args):
-        times = []
+    def medians(url, args):
+        """The median of REPEAT runs of each binary, the binaries alternating."""
+        times = {binary: [] for binary in binaries}
         for _ in range(options.repeat):
-            start = time.perf_counter()
-            subprocess.run([options.binary, "-q", *args, "--database-url", url], check=True,
-                           stdout=subprocess.DEVNULL)
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2]
+            for binary in binaries:
+                start = time.perf_counter()
+                subprocess.run([binary, "-q", *args, "--database-url", url], check=True,
+                               stdout=subprocess.DEVNULL)
+                times[binary].append(time.perf_counter() - start)
+        return {binary: median(values) for binary, values in times.items()}
 
-    print("| index | history rows | report --since 7d s | history JOB_ID s |")
-    print("|---|---|---|---|")
+    # The moment --as-of asks for: two days ago, inside the recent jobs' week.
+    as_of = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
+    print("| index | history rows | report --since 7d s | report --as-of s | history JOB_ID s |"
+          + (" baseline: report | as-of | history |" if options.baseline else ""))
+    print("|---|---|---|---|---|" + ("---|---|---|" if options.baseline else ""))
     results = {}
     for rows in [10, 1]:
         name = f"snowball_bench_r{rows}"
@@ -387,10 +396,21 @@ def reports_case(argv):
         for index in ["brin", "btree"]:
             psql(url, "DROP INDEX snowball.job_state_history_observed_at_idx; "
                       f"CREATE INDEX job_state_history_observed_at_idx ON snowball.job_state_history USING {index} (observed_at); ANALYZE")
-            report = median(url, ["report", "--since", "7d", "--format", "json"])
-            history = median(url, ["history", "JIDnew5"])
-            results[(index, rows)] = (report, history)
-            print(f"| {index} | {int(count):,} | {report:.3f} | {history:.3f} |", flush=True)
+            report = medians(url, ["report", "--since", "7d", "--format", "json"])
+            past = medians(url, ["report", "--since", "7d", "--as-of", as_of, "--format", "json"])
+            history = medians(url, ["history", "JIDnew5"])
+            results[(index, rows)] = (report[options.binary], history[options.binary])
+            line = (f"| {index} | {int(count):,} | {report[options.binary]:.3f} | "
+                    f"{past[options.binary]:.3f} | {history[options.binary]:.3f} |")
+            if options.baseline:
+                line += (f" {report[options.baseline]:.3f} | {past[options.baseline]:.3f} | "
+                         f"{history[options.baseline]:.3f} |")
+            print(line, flush=True)
+            if options.baseline:
+                print(f"  {index}, {int(count):,} rows: this / baseline: report "
+                      f"{report[options.binary] / report[options.baseline]:.2f}, as-of "
+                      f"{past[options.binary] / past[options.baseline]:.2f}, history "
+                      f"{history[options.binary] / history[options.baseline]:.2f}", flush=True)
         psql(admin_url, f"DROP DATABASE {name}")
     for index in ["brin", "btree"]:
         (big_r, big_h), (small_r, small_h) = results[(index, 10)], results[(index, 1)]
