@@ -46,7 +46,12 @@ fn run(program: &str, args: &[&str]) -> Output {
 
 fn run_with(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
     let mut command = Command::new(program);
-    command.args(args);
+    // Only what the test gives: no profile or region of the machine's.
+    command
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_REGION");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -313,14 +318,9 @@ fn bash_completes_through_the_installed_file() {
 }
 
 async fn the_installed_binary_syncs_the_simulator() {
-    let mut simulator = tokio::process::Command::new("/usr/bin/snowball-sync")
-        .args(["simulate", "--listen", "127.0.0.1:0", "--jobs", "40"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the installed simulate starts");
-    let endpoint = crate::support::simulator_endpoint(&mut simulator).await;
+    // The child is killed when this returns.
+    let (_simulator, endpoint) =
+        crate::support::spawn_simulate_of("/usr/bin/snowball-sync", &["--jobs", "40"]).await;
     let db = TestDb::empty().await;
     let mut env = aws_test_env();
     env.push(("AWS_REGION", "us-east-1".to_owned()));

@@ -491,7 +491,12 @@ pub async fn jobs_by_account(pool: &PgPool) -> Vec<(String, i64)> {
 
 /// `snowball-sync simulate` on a free port, and the endpoint it printed.
 pub async fn spawn_simulate(extra: &[&str]) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowball-sync"))
+    spawn_simulate_of(env!("CARGO_BIN_EXE_snowball-sync"), extra).await
+}
+
+/// `simulate` of the binary at `program` (an installed one, say).
+pub async fn spawn_simulate_of(program: &str, extra: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(program)
         .args(["simulate", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(std::process::Stdio::piped())
