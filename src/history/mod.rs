@@ -3,6 +3,8 @@
 //! JSON and CSV.
 
 pub mod estate;
+#[cfg(test)]
+mod golden;
 
 use std::io::Write;
 
