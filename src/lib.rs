@@ -19,6 +19,7 @@ pub mod job;
 pub mod limits;
 pub mod metrics;
 pub mod migrate;
+pub mod output;
 pub mod render;
 pub mod report;
 pub mod state;

@@ -2,14 +2,14 @@
 //! `history LONG_TERM_PRICING_ID` (the term's changes), in text, JSON and CSV.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
-use super::{stint_json, stints_table};
+use super::stints_table;
 use crate::chain::hex;
 use crate::db;
 use crate::db::timeline::Interval;
 use crate::format::TableFormat;
-use crate::render::{csv_line, rfc3339, text_table, text_time};
+use crate::output::{Column, Document, Formats, Table, Value};
+use crate::render::text_time;
 
 pub struct ClusterHistory {
     pub cluster_id: String,
@@ -36,101 +36,105 @@ impl ClusterHistory {
     }
 
     pub fn render(&self, format: TableFormat) -> String {
-        let account = self.cluster.account_id.clone().unwrap_or_default();
-        match format {
-            TableFormat::Text => {
-                let members: Vec<Vec<String>> = self
-                    .cluster
-                    .members
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.job_id.clone(),
-                            m.job_state.clone(),
-                            text_time(m.state_since),
-                        ]
-                    })
-                    .collect();
-                format!(
-                    "{} (cluster, account {}, times UTC, as of {})\n{}\nMember jobs:\n{}",
-                    self.cluster_id,
-                    if account.is_empty() {
-                        "unknown"
-                    } else {
-                        &account
-                    },
-                    text_time(self.as_of),
-                    stints_table(&self.stints, self.as_of),
-                    text_table(&["job_id", "state", "since"], &members),
+        self.document().render(format)
+    }
+
+    /// The cluster's history as data: its stints and its members now, and
+    /// for CSV one table of both.
+    pub fn document(&self) -> Document {
+        let account = Value::text(&self.cluster.account_id);
+        let members = self
+            .cluster
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    Value::Text(m.job_id.clone()),
+                    Value::Text(m.job_state.clone()),
+                    Value::Time(m.state_since),
+                ]
+            })
+            .collect();
+        let stint_rows = self.stints.iter().map(|s| {
+            vec![
+                Value::Text(self.cluster_id.clone()),
+                Value::Text("state".to_owned()),
+                Value::Text(s.state.clone()),
+                Value::Time(s.entered_at),
+                Value::opt(s.entered_after, Value::Time),
+                Value::opt(s.left_at, Value::Time),
+                Value::Int(s.sync_run_id),
+                account.clone(),
+                Value::Null,
+                Value::Text(hex(&s.row_hash)),
+            ]
+        });
+        let member_rows = self.cluster.members.iter().map(|m| {
+            vec![
+                Value::Text(self.cluster_id.clone()),
+                Value::Text("member".to_owned()),
+                Value::Text(m.job_state.clone()),
+                Value::Time(m.state_since),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                account.clone(),
+                Value::Text(m.job_id.clone()),
+                Value::Null,
+            ]
+        });
+        let csv_columns = [
+            "cluster_id",
+            "kind",
+            "state",
+            "entered_at",
+            "entered_after",
+            "left_at",
+            "sync_run_id",
+            "account_id",
+            "job_id",
+            "row_hash",
+        ]
+        .map(Column::csv_only);
+        let shown_account = match self.cluster.account_id.as_deref() {
+            None | Some("") => "unknown",
+            Some(account) => account,
+        };
+        Document {
+            heading: format!(
+                "{} (cluster, account {shown_account}, times UTC, as of {})",
+                self.cluster_id,
+                text_time(self.as_of)
+            ),
+            fields: vec![
+                ("cluster_id", Value::Text(self.cluster_id.clone())),
+                ("account_id", account.clone()),
+                (
+                    "cluster_state",
+                    Value::Text(self.cluster.cluster_state.clone()),
+                ),
+                ("as_of", Value::Time(self.as_of)),
+            ],
+            tables: vec![
+                stints_table(&self.stints, self.as_of),
+                Table::new(
+                    "members",
+                    &[
+                        Column::new("job_id"),
+                        Column::headed("job_state", "state"),
+                        Column::headed("state_since", "since"),
+                    ],
+                    members,
                 )
-            }
-            TableFormat::Json => {
-                let stints: Vec<_> = self
-                    .stints
-                    .iter()
-                    .map(|s| stint_json(s, self.as_of))
-                    .collect();
-                let members: Vec<_> = self
-                    .cluster
-                    .members
-                    .iter()
-                    .map(|m| json!({"job_id": m.job_id, "job_state": m.job_state, "state_since": rfc3339(m.state_since)}))
-                    .collect();
-                json!({
-                    "cluster_id": self.cluster_id,
-                    "account_id": self.cluster.account_id,
-                    "cluster_state": self.cluster.cluster_state,
-                    "as_of": rfc3339(self.as_of),
-                    "stints": stints,
-                    "members": members,
-                })
-                .to_string()
-                    + "\n"
-            }
-            TableFormat::Csv => {
-                let header = [
-                    "cluster_id",
-                    "kind",
-                    "state",
-                    "entered_at",
-                    "entered_after",
-                    "left_at",
-                    "sync_run_id",
-                    "account_id",
-                    "job_id",
-                    "row_hash",
-                ];
-                let mut out = csv_line(&header.map(String::from));
-                for s in &self.stints {
-                    out += &csv_line(&[
-                        self.cluster_id.clone(),
-                        "state".to_owned(),
-                        s.state.clone(),
-                        rfc3339(s.entered_at),
-                        s.entered_after.map(rfc3339).unwrap_or_default(),
-                        s.left_at.map(rfc3339).unwrap_or_default(),
-                        s.sync_run_id.to_string(),
-                        account.clone(),
-                        String::new(),
-                        hex(&s.row_hash),
-                    ]);
-                }
-                for m in &self.cluster.members {
-                    out += &csv_line(&[
-                        self.cluster_id.clone(),
-                        "member".to_owned(),
-                        m.job_state.clone(),
-                        rfc3339(m.state_since),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        account.clone(),
-                        m.job_id.clone(),
-                        String::new(),
-                    ]);
-                }
-                out
-            }
+                .titled("Member jobs:")
+                .in_formats(Formats::TEXT_AND_JSON),
+                Table::new(
+                    "timeline",
+                    &csv_columns,
+                    stint_rows.chain(member_rows).collect(),
+                )
+                .in_formats(Formats::CSV),
+            ],
         }
     }
 }
@@ -160,127 +164,84 @@ impl TermHistory {
     }
 
     pub fn render(&self, format: TableFormat) -> String {
-        let flag = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
-        let time =
-            |v: Option<DateTime<Utc>>, f: fn(DateTime<Utc>) -> String| v.map(f).unwrap_or_default();
-        let jobs = |c: &db::pricing::Change| c.job_ids.clone().unwrap_or_default().join(" ");
+        self.document().render(format)
+    }
+
+    /// The term's history as data: its changes, with the term's id and
+    /// account on every CSV line.
+    pub fn document(&self) -> Document {
         let t = &self.term;
-        match format {
-            TableFormat::Text => {
-                let rows: Vec<Vec<String>> = self
-                    .changes
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            text_time(c.observed_at),
-                            c.status.clone().unwrap_or_default(),
-                            flag(c.auto_renew),
-                            time(c.end_date, text_time),
-                            c.current_active_job.clone().unwrap_or_default(),
-                            c.replacement_job.clone().unwrap_or_default(),
-                            jobs(c),
-                            c.sync_run_id.to_string(),
-                        ]
-                    })
-                    .collect();
-                format!(
-                    "{} (long-term pricing, account {}, {} {}, {} to {}, {} days left{}, times UTC, as of {})\n{}",
-                    self.id,
-                    t.account_id.as_deref().unwrap_or("unknown"),
-                    t.pricing_type.as_deref().unwrap_or("?"),
-                    t.snowball_type.as_deref().unwrap_or("?"),
-                    time(t.start_date, text_time),
-                    time(t.end_date, text_time),
-                    t.days_left
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "?".into()),
-                    if t.lapses {
-                        ", LAPSES: no auto-renew"
-                    } else {
-                        ""
-                    },
-                    text_time(self.as_of),
-                    text_table(
-                        &[
-                            "observed",
-                            "status",
-                            "auto_renew",
-                            "end_date",
-                            "current_active_job",
-                            "replacement_job",
-                            "job_ids",
-                            "sync_run",
-                        ],
-                        &rows
-                    )
-                )
-            }
-            TableFormat::Json => {
-                let changes: Vec<_> = self
-                    .changes
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "observed_at": rfc3339(c.observed_at),
-                            "status": c.status,
-                            "auto_renew": c.auto_renew,
-                            "end_date": c.end_date.map(rfc3339),
-                            "current_active_job": c.current_active_job,
-                            "replacement_job": c.replacement_job,
-                            "job_ids": c.job_ids,
-                            "sync_run_id": c.sync_run_id,
-                            "row_hash": hex(&c.row_hash),
-                        })
-                    })
-                    .collect();
-                json!({
-                    "long_term_pricing_id": self.id,
-                    "account_id": t.account_id,
-                    "pricing_type": t.pricing_type,
-                    "snowball_type": t.snowball_type,
-                    "start_date": t.start_date.map(rfc3339),
-                    "end_date": t.end_date.map(rfc3339),
-                    "days_left": t.days_left,
-                    "lapses": t.lapses,
-                    "missing_since": t.missing_since.map(rfc3339),
-                    "as_of": rfc3339(self.as_of),
-                    "changes": changes,
-                })
-                .to_string()
-                    + "\n"
-            }
-            TableFormat::Csv => {
-                let header = [
-                    "long_term_pricing_id",
-                    "observed_at",
-                    "status",
-                    "auto_renew",
-                    "end_date",
-                    "current_active_job",
-                    "replacement_job",
-                    "job_ids",
-                    "sync_run_id",
-                    "account_id",
-                    "row_hash",
-                ];
-                let mut out = csv_line(&header.map(String::from));
-                for c in &self.changes {
-                    out += &csv_line(&[
-                        self.id.clone(),
-                        rfc3339(c.observed_at),
-                        c.status.clone().unwrap_or_default(),
-                        flag(c.auto_renew),
-                        time(c.end_date, rfc3339),
-                        c.current_active_job.clone().unwrap_or_default(),
-                        c.replacement_job.clone().unwrap_or_default(),
-                        jobs(c),
-                        c.sync_run_id.to_string(),
-                        t.account_id.clone().unwrap_or_default(),
-                        hex(&c.row_hash),
-                    ]);
-                }
-                out
-            }
+        let time = |v: Option<DateTime<Utc>>| v.map(text_time).unwrap_or_default();
+        let rows = self
+            .changes
+            .iter()
+            .map(|c| {
+                vec![
+                    Value::Text(self.id.clone()),
+                    Value::Time(c.observed_at),
+                    Value::text(&c.status),
+                    Value::opt(c.auto_renew, Value::Bool),
+                    Value::opt(c.end_date, Value::Time),
+                    Value::text(&c.current_active_job),
+                    Value::text(&c.replacement_job),
+                    Value::opt(c.job_ids.clone(), Value::List),
+                    Value::Int(c.sync_run_id),
+                    Value::text(&t.account_id),
+                    Value::Text(hex(&c.row_hash)),
+                ]
+            })
+            .collect();
+        Document {
+            heading: format!(
+                "{} (long-term pricing, account {}, {} {}, {} to {}, {} days left{}, times UTC, as of {})",
+                self.id,
+                t.account_id.as_deref().unwrap_or("unknown"),
+                t.pricing_type.as_deref().unwrap_or("?"),
+                t.snowball_type.as_deref().unwrap_or("?"),
+                time(t.start_date),
+                time(t.end_date),
+                t.days_left
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                if t.lapses {
+                    ", LAPSES: no auto-renew"
+                } else {
+                    ""
+                },
+                text_time(self.as_of),
+            ),
+            fields: vec![
+                ("long_term_pricing_id", Value::Text(self.id.clone())),
+                ("account_id", Value::text(&t.account_id)),
+                ("pricing_type", Value::text(&t.pricing_type)),
+                ("snowball_type", Value::text(&t.snowball_type)),
+                ("start_date", Value::opt(t.start_date, Value::Time)),
+                ("end_date", Value::opt(t.end_date, Value::Time)),
+                (
+                    "days_left",
+                    Value::opt(t.days_left, |d| Value::Int(d.into())),
+                ),
+                ("lapses", Value::Bool(t.lapses)),
+                ("missing_since", Value::opt(t.missing_since, Value::Time)),
+                ("as_of", Value::Time(self.as_of)),
+            ],
+            tables: vec![Table::new(
+                "changes",
+                &[
+                    Column::csv_only("long_term_pricing_id"),
+                    Column::headed("observed_at", "observed"),
+                    Column::new("status"),
+                    Column::new("auto_renew"),
+                    Column::new("end_date"),
+                    Column::new("current_active_job"),
+                    Column::new("replacement_job"),
+                    Column::new("job_ids"),
+                    Column::headed("sync_run_id", "sync_run"),
+                    Column::csv_only("account_id"),
+                    Column::not_in_text("row_hash"),
+                ],
+                rows,
+            )],
         }
     }
 }

@@ -10,17 +10,16 @@ use std::io::Write;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
+use crate::chain::hex;
 use crate::config::HistoryConfig;
 use crate::db;
 use crate::db::timeline::{DetailChange, Interval};
 use crate::detail::Progress;
 use crate::error::Error;
 use crate::format::TableFormat;
-use crate::render::{
-    csv_line, human_bytes, human_duration, rfc3339, seconds, text_table, text_time,
-};
+use crate::output::{Column, Document, Formats, Table, Value};
+use crate::render::{human_bytes, text_time};
 
 /// The `history` command.
 pub async fn run(config: &HistoryConfig, out: &mut (dyn Write + Send)) -> Result<(), Error> {
@@ -59,21 +58,46 @@ pub struct History {
 }
 
 /// The detail fields of a change, in order, as (name, value) for JSON and CSV.
-fn detail_fields(d: &Progress) -> [(&'static str, serde_json::Value); 9] {
+fn detail_fields(d: &Progress) -> [(&'static str, Value); 9] {
     [
-        ("shipping_option", json!(d.shipping_option)),
-        ("outbound_status", json!(d.outbound_status)),
+        ("shipping_option", Value::text(&d.shipping_option)),
+        ("outbound_status", Value::text(&d.outbound_status)),
         (
             "outbound_tracking_number",
-            json!(d.outbound_tracking_number),
+            Value::text(&d.outbound_tracking_number),
         ),
-        ("inbound_status", json!(d.inbound_status)),
-        ("inbound_tracking_number", json!(d.inbound_tracking_number)),
-        ("bytes_transferred", json!(d.bytes_transferred)),
-        ("objects_transferred", json!(d.objects_transferred)),
-        ("total_bytes", json!(d.total_bytes)),
-        ("total_objects", json!(d.total_objects)),
+        ("inbound_status", Value::text(&d.inbound_status)),
+        (
+            "inbound_tracking_number",
+            Value::text(&d.inbound_tracking_number),
+        ),
+        (
+            "bytes_transferred",
+            Value::opt(d.bytes_transferred, Value::Int),
+        ),
+        (
+            "objects_transferred",
+            Value::opt(d.objects_transferred, Value::Int),
+        ),
+        ("total_bytes", Value::opt(d.total_bytes, Value::Int)),
+        ("total_objects", Value::opt(d.total_objects, Value::Int)),
     ]
+}
+
+/// The detail fields' names, as columns of `kind`.
+fn detail_columns(kind: fn(&'static str) -> Column) -> [Column; 9] {
+    [
+        "shipping_option",
+        "outbound_status",
+        "outbound_tracking_number",
+        "inbound_status",
+        "inbound_tracking_number",
+        "bytes_transferred",
+        "objects_transferred",
+        "total_bytes",
+        "total_objects",
+    ]
+    .map(kind)
 }
 
 /// A detail change as a person reads it.
@@ -128,186 +152,182 @@ fn percent(bytes: Option<i64>, total: Option<i64>) -> String {
     }
 }
 
-/// A job's or cluster's stints as a text table.
-pub(crate) fn stints_table(stints: &[Interval], as_of: DateTime<Utc>) -> String {
-    let rows: Vec<Vec<String>> = stints
+/// A job's or cluster's stints, for text and JSON: how long each lasted,
+/// the current one until `as_of`.
+pub(crate) fn stints_table(stints: &[Interval], as_of: DateTime<Utc>) -> Table {
+    let rows = stints
         .iter()
         .map(|s| {
             vec![
-                s.state.clone(),
-                text_time(s.entered_at),
-                s.entered_after.map(text_time).unwrap_or_default(),
-                s.left_at.map_or_else(|| "(current)".to_owned(), text_time),
-                human_duration((s.left_at.unwrap_or(as_of) - s.entered_at).num_seconds()),
-                s.sync_run_id.to_string(),
+                Value::Text(s.state.clone()),
+                Value::Time(s.entered_at),
+                Value::opt(s.entered_after, Value::Time),
+                Value::Until(s.left_at),
+                Value::Elapsed(s.left_at.unwrap_or(as_of) - s.entered_at),
+                Value::Bool(s.left_at.is_none()),
+                Value::Int(s.sync_run_id),
+                Value::Text(hex(&s.row_hash)),
             ]
         })
         .collect();
-    text_table(
+    Table::new(
+        "stints",
         &[
-            "state",
-            "entered",
-            "entered_after",
-            "left",
-            "duration",
-            "sync_run",
+            Column::new("state"),
+            Column::headed("entered_at", "entered"),
+            Column::new("entered_after"),
+            Column::headed("left_at", "left"),
+            Column::headed("duration_seconds", "duration"),
+            Column::not_in_text("is_current"),
+            Column::headed("sync_run_id", "sync_run"),
+            Column::not_in_text("row_hash"),
         ],
-        &rows,
+        rows,
     )
-}
-
-/// A job's or cluster's stint as JSON.
-pub(crate) fn stint_json(s: &Interval, as_of: DateTime<Utc>) -> serde_json::Value {
-    json!({
-        "state": s.state,
-        "entered_at": rfc3339(s.entered_at),
-        "entered_after": s.entered_after.map(rfc3339),
-        "left_at": s.left_at.map(rfc3339),
-        "duration_seconds": seconds(s.left_at.unwrap_or(as_of) - s.entered_at),
-        "is_current": s.left_at.is_none(),
-        "sync_run_id": s.sync_run_id,
-        "row_hash": crate::chain::hex(&s.row_hash),
-    })
+    .in_formats(Formats::TEXT_AND_JSON)
 }
 
 impl History {
     pub fn render(&self, format: TableFormat) -> String {
-        let duration = |s: &Interval| s.left_at.unwrap_or(self.as_of) - s.entered_at;
-        match format {
-            TableFormat::Text => {
-                let mut text = format!(
-                    "{} (account {}, times UTC, as of {})\n{}",
-                    self.job_id,
-                    self.account_id.as_deref().unwrap_or("unknown"),
-                    text_time(self.as_of),
-                    stints_table(&self.stints, self.as_of)
-                );
-                if !self.details.is_empty() {
-                    let rows: Vec<Vec<String>> = self
-                        .changes()
-                        .into_iter()
-                        .map(|change| match change {
-                            Change::State(s) => vec![
-                                text_time(s.entered_at),
-                                format!("state {}", s.state),
-                                s.sync_run_id.to_string(),
-                            ],
-                            Change::Details(d) => vec![
-                                text_time(d.observed_at),
-                                detail_summary(&d.progress),
-                                d.sync_run_id.to_string(),
-                            ],
-                        })
-                        .collect();
-                    text += &format!(
-                        "\nState and detail changes, in order:\n{}",
-                        text_table(&["observed", "change", "sync_run"], &rows)
-                    );
-                }
-                text
-            }
-            TableFormat::Json => {
-                let stints: Vec<_> = self
-                    .stints
-                    .iter()
-                    .map(|s| stint_json(s, self.as_of))
-                    .collect();
-                let changes: Vec<_> = self
-                    .changes()
-                    .into_iter()
-                    .map(|change| match change {
-                        Change::State(s) => json!({
-                            "observed_at": rfc3339(s.entered_at), "kind": "state",
-                            "state": s.state, "sync_run_id": s.sync_run_id,
-                            "row_hash": crate::chain::hex(&s.row_hash),
-                        }),
-                        Change::Details(d) => {
-                            let mut value = json!({
-                                "observed_at": rfc3339(d.observed_at), "kind": "details",
-                                "sync_run_id": d.sync_run_id,
-                                "row_hash": crate::chain::hex(&d.row_hash),
-                            });
-                            for (name, field) in detail_fields(&d.progress) {
-                                value[name] = field;
-                            }
-                            value
-                        }
-                    })
-                    .collect();
-                json!({ "job_id": self.job_id, "account_id": self.account_id, "as_of": rfc3339(self.as_of), "stints": stints, "changes": changes })
-                    .to_string()
-                    + "\n"
-            }
-            TableFormat::Csv => {
-                let header = [
-                    "job_id",
-                    "state",
-                    "entered_at",
-                    "entered_after",
-                    "left_at",
-                    "duration_seconds",
-                    "is_current",
-                    "sync_run_id",
-                    "account_id",
-                    "kind",
-                    "shipping_option",
-                    "outbound_status",
-                    "outbound_tracking_number",
-                    "inbound_status",
-                    "inbound_tracking_number",
-                    "bytes_transferred",
-                    "objects_transferred",
-                    "total_bytes",
-                    "total_objects",
-                    "row_hash",
-                ];
-                let account = self.account_id.clone().unwrap_or_default();
-                let mut out = csv_line(&header.map(String::from));
-                // One table, state stints and detail changes interleaved by time.
-                for change in self.changes() {
-                    let mut row = vec![self.job_id.clone()];
-                    match change {
-                        Change::State(s) => {
-                            row.extend([
-                                s.state.clone(),
-                                rfc3339(s.entered_at),
-                                s.entered_after.map(rfc3339).unwrap_or_default(),
-                                s.left_at.map(rfc3339).unwrap_or_default(),
-                                seconds(duration(s)).to_string(),
-                                s.left_at.is_none().to_string(),
-                                s.sync_run_id.to_string(),
-                                account.clone(),
-                                "state".to_owned(),
-                            ]);
-                            row.extend(std::iter::repeat_n(String::new(), 9));
-                            row.push(crate::chain::hex(&s.row_hash));
-                        }
-                        Change::Details(d) => {
-                            row.extend([
-                                String::new(),
-                                rfc3339(d.observed_at),
-                                String::new(),
-                                String::new(),
-                                String::new(),
-                                String::new(),
-                                d.sync_run_id.to_string(),
-                                account.clone(),
-                                "details".to_owned(),
-                            ]);
-                            row.extend(detail_fields(&d.progress).into_iter().map(
-                                |(_, v)| match v {
-                                    serde_json::Value::Null => String::new(),
-                                    serde_json::Value::String(s) => s,
-                                    other => other.to_string(),
-                                },
-                            ));
-                            row.push(crate::chain::hex(&d.row_hash));
-                        }
+        self.document().render(format)
+    }
+
+    /// The history as data: its stints, its changes (states and details
+    /// interleaved; text shows them only when there are details), and for
+    /// CSV one table of both.
+    pub fn document(&self) -> Document {
+        let changes = self.changes();
+        let change_rows = changes
+            .iter()
+            .map(|change| {
+                let (observed, summary, kind, state, run, hash) = match change {
+                    Change::State(s) => (
+                        s.entered_at,
+                        format!("state {}", s.state),
+                        "state",
+                        Value::Text(s.state.clone()),
+                        s.sync_run_id,
+                        &s.row_hash,
+                    ),
+                    Change::Details(d) => (
+                        d.observed_at,
+                        detail_summary(&d.progress),
+                        "details",
+                        Value::Absent,
+                        d.sync_run_id,
+                        &d.row_hash,
+                    ),
+                };
+                let details = match change {
+                    Change::State(_) => [const { Value::Absent }; 9],
+                    Change::Details(d) => detail_fields(&d.progress).map(|(_, v)| v),
+                };
+                [
+                    Value::Time(observed),
+                    Value::Text(summary),
+                    Value::Text(kind.to_owned()),
+                    state,
+                    Value::Int(run),
+                    Value::Text(hex(hash)),
+                ]
+                .into_iter()
+                .chain(details)
+                .collect()
+            })
+            .collect();
+        let change_columns: Vec<Column> = [
+            Column::headed("observed_at", "observed"),
+            Column::text_only("change"),
+            Column::json_only("kind"),
+            Column::json_only("state"),
+            Column::headed("sync_run_id", "sync_run"),
+            Column::json_only("row_hash"),
+        ]
+        .into_iter()
+        .chain(detail_columns(Column::json_only))
+        .collect();
+        let account = Value::text(&self.account_id);
+        // One table, state stints and detail changes interleaved by time.
+        let csv_rows = changes
+            .iter()
+            .map(|change| {
+                let mut row = vec![Value::Text(self.job_id.clone())];
+                match change {
+                    Change::State(s) => {
+                        row.extend([
+                            Value::Text(s.state.clone()),
+                            Value::Time(s.entered_at),
+                            Value::opt(s.entered_after, Value::Time),
+                            Value::opt(s.left_at, Value::Time),
+                            Value::Elapsed(s.left_at.unwrap_or(self.as_of) - s.entered_at),
+                            Value::Bool(s.left_at.is_none()),
+                            Value::Int(s.sync_run_id),
+                            account.clone(),
+                            Value::Text("state".to_owned()),
+                        ]);
+                        row.extend([const { Value::Null }; 9]);
+                        row.push(Value::Text(hex(&s.row_hash)));
                     }
-                    out += &csv_line(&row);
+                    Change::Details(d) => {
+                        row.extend([
+                            Value::Null,
+                            Value::Time(d.observed_at),
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            Value::Int(d.sync_run_id),
+                            account.clone(),
+                            Value::Text("details".to_owned()),
+                        ]);
+                        row.extend(detail_fields(&d.progress).map(|(_, v)| v));
+                        row.push(Value::Text(hex(&d.row_hash)));
+                    }
                 }
-                out
-            }
+                row
+            })
+            .collect();
+        let csv_columns: Vec<Column> = [
+            "job_id",
+            "state",
+            "entered_at",
+            "entered_after",
+            "left_at",
+            "duration_seconds",
+            "is_current",
+            "sync_run_id",
+            "account_id",
+            "kind",
+        ]
+        .map(Column::csv_only)
+        .into_iter()
+        .chain(detail_columns(Column::csv_only))
+        .chain([Column::csv_only("row_hash")])
+        .collect();
+        let changes = Table::new("changes", &change_columns, change_rows)
+            .titled("State and detail changes, in order:")
+            .in_formats(Formats {
+                text: !self.details.is_empty(),
+                json: true,
+                csv: false,
+            });
+        Document {
+            heading: format!(
+                "{} (account {}, times UTC, as of {})",
+                self.job_id,
+                self.account_id.as_deref().unwrap_or("unknown"),
+                text_time(self.as_of)
+            ),
+            fields: vec![
+                ("job_id", Value::Text(self.job_id.clone())),
+                ("account_id", account),
+                ("as_of", Value::Time(self.as_of)),
+            ],
+            tables: vec![
+                stints_table(&self.stints, self.as_of),
+                changes,
+                Table::new("timeline", &csv_columns, csv_rows).in_formats(Formats::CSV),
+            ],
         }
     }
 }

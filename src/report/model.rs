@@ -7,90 +7,11 @@
 //! that share them live together: a section cannot drift from how it is
 //! written.
 
-use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::Report;
-use crate::render::{
-    csv_line, human_bytes, human_duration, rfc3339, seconds, text_table, text_time,
-};
-
-/// One cell. The type decides how each format writes it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Text(String),
-    Int(i64),
-    Bool(bool),
-    Time(DateTime<Utc>),
-    Day(NaiveDate),
-    /// A duration in seconds.
-    Seconds(f64),
-    Bytes(i64),
-    BytesPerSecond(f64),
-    Percent(f64),
-}
-
-impl Value {
-    fn text(v: &Option<String>) -> Value {
-        v.clone().map_or(Value::Null, Value::Text)
-    }
-
-    fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
-        v.map_or(Value::Null, f)
-    }
-
-    /// Right-aligned in tables.
-    pub fn is_numeric(&self) -> bool {
-        matches!(
-            self,
-            Value::Int(_)
-                | Value::Seconds(_)
-                | Value::Bytes(_)
-                | Value::BytesPerSecond(_)
-                | Value::Percent(_)
-        )
-    }
-
-    /// As a person reads it (text and HTML).
-    pub fn to_text(&self) -> String {
-        match self {
-            Value::Null => String::new(),
-            Value::Text(s) => s.clone(),
-            Value::Int(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Time(t) => text_time(*t),
-            Value::Day(d) => d.to_string(),
-            Value::Seconds(s) if *s < 60.0 => format!("{s:.2}s"),
-            Value::Seconds(s) => human_duration(*s as i64),
-            Value::Bytes(b) => human_bytes(*b),
-            Value::BytesPerSecond(r) => format!("{}/s", human_bytes(*r as i64)),
-            Value::Percent(p) => format!("{p:.1}%"),
-        }
-    }
-
-    /// Exact, for JSON.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Text(s) => json!(s),
-            Value::Int(n) | Value::Bytes(n) => json!(n),
-            Value::Bool(b) => json!(b),
-            Value::Time(t) => json!(rfc3339(*t)),
-            Value::Day(d) => json!(d.to_string()),
-            Value::Seconds(f) | Value::BytesPerSecond(f) | Value::Percent(f) => json!(f),
-        }
-    }
-
-    /// Exact, for CSV: JSON's values without quotes, empty for null.
-    pub fn to_csv(&self) -> String {
-        match self.to_json() {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        }
-    }
-}
+pub use crate::output::Value;
+use crate::render::{csv_line, human_duration, seconds, text_table, text_time};
 
 /// One section of the report.
 pub struct Section {
