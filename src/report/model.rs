@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::Report;
 pub use crate::output::Value;
-use crate::render::{csv_line, human_duration, seconds, text_table, text_time};
+use crate::output::{Column, Table};
+use crate::render::{csv_line, human_duration, seconds, text_time};
 
 /// One section of the report.
 pub struct Section {
@@ -373,22 +374,17 @@ fn all_sections(r: &Report) -> Vec<Section> {
     ]
 }
 
+impl Section {
+    /// The section as the output model's table, which text and JSON render.
+    pub fn table(&self) -> Table {
+        let columns: Vec<Column> = self.columns.iter().map(|c| Column::new(c)).collect();
+        Table::new(self.key, &columns, self.rows.clone()).titled(self.title.clone())
+    }
+}
+
 /// Text: each section's title and an aligned table.
 pub fn text(sections: &[Section]) -> String {
-    let mut out = String::new();
-    for section in sections {
-        let rows: Vec<Vec<String>> = section
-            .rows
-            .iter()
-            .map(|row| row.iter().map(Value::to_text).collect())
-            .collect();
-        out += &format!(
-            "\n{}\n{}",
-            section.title,
-            text_table(section.columns, &rows)
-        );
-    }
-    out
+    sections.iter().map(|s| s.table().to_text()).collect()
 }
 
 /// JSON: each section under its key, an array of objects.
@@ -400,20 +396,7 @@ pub fn json(sections: &[Section], object: &mut serde_json::Map<String, serde_jso
         .collect();
     object.insert("sections_as_today".to_owned(), json!(today));
     for section in sections {
-        let rows: Vec<serde_json::Value> = section
-            .rows
-            .iter()
-            .map(|row| {
-                section
-                    .columns
-                    .iter()
-                    .zip(row)
-                    .map(|(column, value)| (column.to_string(), value.to_json()))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into()
-            })
-            .collect();
-        object.insert(section.key.to_owned(), rows.into());
+        object.insert(section.key.to_owned(), section.table().to_json());
     }
 }
 
