@@ -145,70 +145,45 @@ pub struct Column {
 }
 
 impl Column {
-    /// Shown in every format under its key.
-    pub const fn new(key: &'static str) -> Column {
+    const fn shown_in(key: &'static str, text: bool, json: bool, csv: bool) -> Column {
         Column {
             key,
             heading: key,
-            formats: Formats::ALL,
+            formats: Formats { text, json, csv },
         }
+    }
+
+    /// Shown in every format under its key.
+    pub const fn new(key: &'static str) -> Column {
+        Column::shown_in(key, true, true, true)
     }
 
     /// Headed otherwise in text.
     pub const fn headed(key: &'static str, heading: &'static str) -> Column {
         Column {
-            key,
             heading,
-            formats: Formats::ALL,
+            ..Column::new(key)
         }
     }
 
     /// Left out of text.
     pub const fn not_in_text(key: &'static str) -> Column {
-        Column {
-            key,
-            heading: key,
-            formats: Formats {
-                text: false,
-                json: true,
-                csv: true,
-            },
-        }
+        Column::shown_in(key, false, true, true)
     }
 
     /// Shown in text alone (a summary for people).
     pub const fn text_only(key: &'static str) -> Column {
-        Column {
-            key,
-            heading: key,
-            formats: Formats {
-                text: true,
-                json: false,
-                csv: false,
-            },
-        }
+        Column::shown_in(key, true, false, false)
     }
 
     /// In JSON alone (what text sums up in another column).
     pub const fn json_only(key: &'static str) -> Column {
-        Column {
-            key,
-            heading: key,
-            formats: Formats {
-                text: false,
-                json: true,
-                csv: false,
-            },
-        }
+        Column::shown_in(key, false, true, false)
     }
 
     /// Left out of text and JSON (a CSV row's context).
     pub const fn csv_only(key: &'static str) -> Column {
-        Column {
-            key,
-            heading: key,
-            formats: Formats::CSV,
-        }
+        Column::shown_in(key, false, false, true)
     }
 }
 
