@@ -57,47 +57,33 @@ pub struct History {
     pub details: Vec<DetailChange>,
 }
 
-/// The detail fields of a change, in order, as (name, value) for JSON and CSV.
-fn detail_fields(d: &Progress) -> [(&'static str, Value); 9] {
-    [
-        ("shipping_option", Value::text(&d.shipping_option)),
-        ("outbound_status", Value::text(&d.outbound_status)),
-        (
-            "outbound_tracking_number",
-            Value::text(&d.outbound_tracking_number),
-        ),
-        ("inbound_status", Value::text(&d.inbound_status)),
-        (
-            "inbound_tracking_number",
-            Value::text(&d.inbound_tracking_number),
-        ),
-        (
-            "bytes_transferred",
-            Value::opt(d.bytes_transferred, Value::Int),
-        ),
-        (
-            "objects_transferred",
-            Value::opt(d.objects_transferred, Value::Int),
-        ),
-        ("total_bytes", Value::opt(d.total_bytes, Value::Int)),
-        ("total_objects", Value::opt(d.total_objects, Value::Int)),
-    ]
-}
+/// The detail fields of a change, in order: JSON's and CSV's names for
+/// `detail_values`.
+const DETAIL_FIELDS: [&str; 9] = [
+    "shipping_option",
+    "outbound_status",
+    "outbound_tracking_number",
+    "inbound_status",
+    "inbound_tracking_number",
+    "bytes_transferred",
+    "objects_transferred",
+    "total_bytes",
+    "total_objects",
+];
 
-/// The detail fields' names, as columns of `kind`.
-fn detail_columns(kind: fn(&'static str) -> Column) -> [Column; 9] {
+/// A change's detail fields, in `DETAIL_FIELDS`' order.
+fn detail_values(d: &Progress) -> [Value; 9] {
     [
-        "shipping_option",
-        "outbound_status",
-        "outbound_tracking_number",
-        "inbound_status",
-        "inbound_tracking_number",
-        "bytes_transferred",
-        "objects_transferred",
-        "total_bytes",
-        "total_objects",
+        Value::text(&d.shipping_option),
+        Value::text(&d.outbound_status),
+        Value::text(&d.outbound_tracking_number),
+        Value::text(&d.inbound_status),
+        Value::text(&d.inbound_tracking_number),
+        Value::opt(d.bytes_transferred, Value::Int),
+        Value::opt(d.objects_transferred, Value::Int),
+        Value::opt(d.total_bytes, Value::Int),
+        Value::opt(d.total_objects, Value::Int),
     ]
-    .map(kind)
 }
 
 /// A detail change as a person reads it.
@@ -200,7 +186,7 @@ impl History {
         let change_rows = changes
             .iter()
             .map(|change| {
-                let (observed, summary, kind, state, run, hash) = match change {
+                let (observed, summary, kind, state, run, hash, details) = match change {
                     Change::State(s) => (
                         s.entered_at,
                         format!("state {}", s.state),
@@ -208,6 +194,7 @@ impl History {
                         Value::Text(s.state.clone()),
                         s.sync_run_id,
                         &s.row_hash,
+                        [const { Value::Absent }; 9],
                     ),
                     Change::Details(d) => (
                         d.observed_at,
@@ -216,11 +203,8 @@ impl History {
                         Value::Absent,
                         d.sync_run_id,
                         &d.row_hash,
+                        detail_values(&d.progress),
                     ),
-                };
-                let details = match change {
-                    Change::State(_) => [const { Value::Absent }; 9],
-                    Change::Details(d) => detail_fields(&d.progress).map(|(_, v)| v),
                 };
                 [
                     Value::Time(observed),
@@ -244,7 +228,7 @@ impl History {
             Column::json_only("row_hash"),
         ]
         .into_iter()
-        .chain(detail_columns(Column::json_only))
+        .chain(DETAIL_FIELDS.map(Column::json_only))
         .collect();
         let account = Value::text(&self.account_id);
         // One table, state stints and detail changes interleaved by time.
@@ -280,7 +264,7 @@ impl History {
                             account.clone(),
                             Value::Text("details".to_owned()),
                         ]);
-                        row.extend(detail_fields(&d.progress).map(|(_, v)| v));
+                        row.extend(detail_values(&d.progress));
                         row.push(Value::Text(hex(&d.row_hash)));
                     }
                 }
@@ -301,7 +285,7 @@ impl History {
         ]
         .map(Column::csv_only)
         .into_iter()
-        .chain(detail_columns(Column::csv_only))
+        .chain(DETAIL_FIELDS.map(Column::csv_only))
         .chain([Column::csv_only("row_hash")])
         .collect();
         let changes = Table::new("changes", &change_columns, change_rows)

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Report;
-use super::model::{Section, Value};
+use super::model::Section;
+use crate::output::Value;
 use crate::render::{human_duration, rfc3339, text_time};
 
 /// The lifecycle order, for stacking and for the legend; other states follow.

@@ -1,17 +1,16 @@
 //! The report as data: each section once, as a title, named columns and rows
-//! of typed values. One renderer per format (text, JSON, CSV, HTML tables)
-//! turns every section into output, so no format can forget a column, and a
-//! new section is one function.
+//! of the output model's values. Text and JSON write each section as the
+//! output model's `Table`; the report's one CSV table of every section and
+//! its HTML page are written from the same sections, so no format can forget
+//! a column, and a new section is one function.
 //!
-//! Large because every section's columns and the text, CSV and JSON renderers
-//! that share them live together: a section cannot drift from how it is
-//! written.
+//! Large because every section's columns live together, beside the CSV that
+//! joins them: a section cannot drift from how it is written.
 
 use serde_json::json;
 
 use super::Report;
-pub use crate::output::Value;
-use crate::output::{Column, Table};
+use crate::output::{Column, Table, Value};
 use crate::render::{csv_line, human_duration, seconds, text_time};
 
 /// One section of the report.
